@@ -1,0 +1,57 @@
+"""MACs, FLOPs and extra op counts. THE counting rules of hwsim, all in one place.
+
+Counts are for one input sample (batch 1) at inference.
+
+=================  ==========================================================================
+MAC                one multiply-accumulate of a conv or linear layer:
+                   conv ``k_h * k_w * (C_in / groups) * C_out * H_out * W_out``,
+                   linear ``in_features * out_features`` (times any extra leading positions).
+FLOP               ``2 * MAC`` (a multiply and an add). Nothing else is folded into FLOPs.
+bias               not counted (its add merges into the accumulation), as fvcore does.
+BN                 0: at inference it folds into the preceding conv's weights and bias.
+ReLU, LeakyReLU    0: comparisons, not arithmetic.
+residual add       0 MACs; it is an element-wise add outside the MAC array.
+pooling            0 (global average pooling is ``C * H * W`` adds; counted as nothing).
+FLOAT noise-add    ``noise_add_ops`` column, not in MACs: one add per weight per forward pass
+                   (theta + lambda*alpha*eta; drawing eta with std lambda*alpha*sigma folds the scale
+                   multiply into noise generation). The paper neglects it (section 4.3).
+FiLM               its two MLP linears are ordinary MACs on their ``film_linear`` rows (included in
+                   the totals); the modulation ``x * mu + sigma`` is ``film_mod_ops`` =
+                   ``2 * C * H * W`` on the conv row it modulates, not in MACs.
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+FLOPS_PER_MAC = 2
+
+
+def layer_macs(table: pd.DataFrame) -> np.ndarray:
+    """MACs per row: a linear is a 1 x 1 conv on a 1 x 1 map, so one formula serves both."""
+    kernel = table["kernel_h"].to_numpy(np.int64) * table["kernel_w"].to_numpy(np.int64)
+    per_output = kernel * (table["in_channels"].to_numpy(np.int64) // table["groups"].to_numpy(np.int64))
+    outputs = table["out_channels"].to_numpy(np.int64) * table["out_h"].to_numpy(np.int64) * table["out_w"].to_numpy(np.int64)
+    return per_output * outputs
+
+
+def noise_add_ops(table: pd.DataFrame) -> np.ndarray:
+    """One add per weight of each noisy (FLOAT) layer."""
+    return np.where(table["noisy"].to_numpy(bool), table["weight_params"].to_numpy(np.int64), 0)
+
+
+def film_modulation_ops(table: pd.DataFrame) -> np.ndarray:
+    """``x * mu + sigma``: 2 ops per element of the modulated output map."""
+    return 2 * table["film_channels"].to_numpy(np.int64) * table["out_h"].to_numpy(np.int64) * table["out_w"].to_numpy(np.int64)
+
+
+def add_compute_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Return ``table`` with ``macs``, ``flops``, ``noise_add_ops`` and ``film_mod_ops`` columns."""
+    out = table.copy()
+    out["macs"] = layer_macs(out)
+    out["flops"] = FLOPS_PER_MAC * out["macs"]
+    out["noise_add_ops"] = noise_add_ops(out)
+    out["film_mod_ops"] = film_modulation_ops(out)
+    return out

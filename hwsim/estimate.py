@@ -1,0 +1,162 @@
+"""The estimate pipeline as a Python API: config -> network -> layer table -> costs -> report.
+
+>>> from hwsim.estimate import estimate_file
+>>> report = estimate_file("models/resnet34-cifar10-float.yaml")
+>>> report.totals.delay_ns, report.layer_frame().head()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from . import __version__
+from .config import HardwareSpec, ModelConfig, load_model_config, load_spec, resolve_spec_path
+from .costs.delay import Attribution, layer_delays
+from .costs.memory import COMPONENTS, memory_bits
+from .nets import ConditionalNetwork, build_network, resolve_condition
+from .shapes import extract_layers
+
+
+class Totals(BaseModel):
+    """Whole-network totals. Bytes are decimal-free counts of 8-bit bytes (bits / 8)."""
+
+    params: int
+    weight_bytes: float
+    weight_bytes_fig8b: float
+    conv_linear_bytes: float
+    film_bytes: float
+    bn_bytes: float
+    alpha_bytes: float
+    macs: int
+    flops: int
+    noise_add_ops: int
+    film_mod_ops: int
+    delay_ns: float
+    delay_base_ns: float
+    conv_delay_ns: float
+    layers: int
+    conv_layers: int
+
+
+class Estimate(BaseModel):
+    """Report of one model on one spec (the JSON contract of ``hwsim estimate --format json``)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    hwsim_version: str
+    model: dict[str, Any]
+    spec: HardwareSpec
+    attribution: str
+    condition: dict[str, Any]
+    totals: Totals
+    layers: list[dict[str, Any]]
+
+    def layer_frame(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(self.layers)
+
+
+def build_for_config(config: ModelConfig, device: str | torch.device = "cpu") -> ConditionalNetwork:
+    """The network a model config describes (on ``meta`` for shape-only costing: instant)."""
+    with torch.device(device):
+        return build_network(
+            config.arch,
+            config.method,
+            config.classes,
+            dual_bn=config.uses_dual_bn,
+            film_dim=config.film_dim,
+            alpha_init=config.alpha_init,
+            in_channels=config.input_shape[0],
+            **({"dropout": config.dropout} if config.arch.startswith("wrn") else {}),
+        )
+
+
+def noise_active(config: ModelConfig) -> bool:
+    """FLOAT's convs pay Eq. 8 only when the evaluated condition adds noise (lambda_n > 0)."""
+    if config.method != "float":
+        return False
+    return resolve_condition("float", config.eval.knob, config.eval.lambda_th).noise_scale > 0
+
+
+def cost_table(
+    table: pd.DataFrame,
+    spec: HardwareSpec,
+    method: str,
+    *,
+    attribution: Attribution = "paper",
+    noise: bool = True,
+) -> pd.DataFrame:
+    """The layer table with delay (Eq. 7-9) and memory columns for one spec."""
+    out = table.copy()
+    delays = layer_delays(table, spec, method, attribution=attribution, noise_active=noise)
+    for key, grid in delays.items():
+        out[key] = grid[:, 0]
+    for key, grid in memory_bits(table, spec.weight_bits).items():
+        out[f"{key}_bits"] = grid
+    return out
+
+
+def summarize(costs: pd.DataFrame, model_params: int) -> Totals:
+    byte = lambda col: float(costs[col].sum()) / 8  # noqa: E731
+    is_conv = costs["op"] == "conv"
+    return Totals(
+        params=model_params,
+        weight_bytes=byte("full_bits"),
+        weight_bytes_fig8b=byte("fig8b_bits"),
+        **{f"{c}_bytes": byte(f"{c}_bits") for c in COMPONENTS},
+        macs=int(costs["macs"].sum()),
+        flops=int(costs["flops"].sum()),
+        noise_add_ops=int(costs["noise_add_ops"].sum()),
+        film_mod_ops=int(costs["film_mod_ops"].sum()),
+        delay_ns=float(costs["delay_ns"].sum()),
+        delay_base_ns=float(costs["delay_base_ns"].sum()),
+        conv_delay_ns=float(costs.loc[is_conv, "delay_ns"].sum()),
+        layers=len(costs),
+        conv_layers=int(is_conv.sum()),
+    )
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def estimate_model(
+    config: ModelConfig, spec: HardwareSpec, *, attribution: Attribution = "paper"
+) -> Estimate:
+    """Cost one model config on one hardware spec."""
+    net = build_for_config(config, device="meta")
+    table = extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th)
+    costs = cost_table(table, spec, config.method, attribution=attribution, noise=noise_active(config))
+    if table.attrs["other_params"]:
+        raise RuntimeError(f"{table.attrs['other_params']} parameters not attributed to any layer")
+    return Estimate(
+        hwsim_version=__version__,
+        model=config.model_dump(mode="json", by_alias=True),
+        spec=spec,
+        attribution=attribution,
+        condition={"lambda": config.eval.knob, "lambda_th": config.eval.lambda_th, "noise_active": noise_active(config)},
+        totals=summarize(costs, table.attrs["model_params"]),
+        layers=_records(costs),
+    )
+
+
+def load_model_and_spec(model_path: Path | str, spec_path: Path | str | None = None) -> tuple[ModelConfig, HardwareSpec]:
+    """Read a model YAML and its spec: ``spec_path`` if given, else the model's ``spec``, else the default."""
+    config = load_model_config(model_path)
+    spec = load_spec(spec_path if spec_path is not None else resolve_spec_path(model_path, config))
+    return config, spec
+
+
+def estimate_file(
+    model_path: Path | str, spec_path: Path | str | None = None, *, attribution: Attribution = "paper"
+) -> Estimate:
+    config, spec = load_model_and_spec(model_path, spec_path)
+    return estimate_model(config, spec, attribution=attribution)

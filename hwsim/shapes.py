@@ -1,0 +1,305 @@
+"""Layer-shape extraction: any network -> one pandas table, a row per compute layer.
+
+The walk runs the model's real ``forward`` on the *meta* device (shapes only, no arithmetic, no
+memory), through :func:`torch.func.functional_call` so the user's module is left untouched, and records
+every conv and linear call with forward hooks. Torch's own meta kernels are slow (Python
+decompositions, ~0.1-0.3 ms per op), so :class:`ShapeOnlyMode` answers the common ops (conv, linear,
+norms, activations, element-wise arithmetic, pooling, flatten) from closed-form shape rules and
+leaves every other op to the meta kernels, which keeps the walk exact for any module. Parameter-only layers that follow a conv (BN, dual BN,
+OAT FiLM) are tied, in execution order, to the last conv whose output width they match.
+
+Rows: ``op`` is ``conv``, ``linear`` or ``film_linear`` (one row per FiLM MLP linear, with
+``conditions`` naming the conv whose output it modulates). Every parameter is counted once:
+``weight_params`` + ``bias_params`` on every row (FiLM linears included), plus ``bn_params`` and
+``alpha_params`` on the conv they follow. ``film_params`` on a conv row is a cross-reference (the
+parameters of the FiLM that modulates its output, already counted on the film_linear rows). Counting rules for ``macs`` and the op
+columns live in :mod:`hwsim.costs.compute`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn.modules.utils import _pair
+from torch.overrides import TorchFunctionMode
+
+from .costs.compute import add_compute_columns
+from .nets.conditioning import DualBatchNorm2d, FiLM, NoisyConv2d, set_condition
+
+LAYER_COLUMNS = [
+    "name", "op", "kernel_h", "kernel_w", "in_channels", "out_channels", "groups", "stride",
+    "in_h", "in_w", "out_h", "out_w", "weight_params", "bias_params", "noisy", "alpha_params",
+    "bn_params", "film_params", "film_channels", "conditions", "density",
+]  # fmt: skip
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm, DualBatchNorm2d)
+
+
+@dataclass
+class _Row:
+    name: str
+    op: str
+    module: nn.Module
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    bn_params: int = 0
+    film_params: int = 0
+    film_channels: int = 0
+    conditions: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _own_params(module: nn.Module) -> int:
+    """Parameters of a small module and its children (cheaper than ``module.parameters()``)."""
+    count = sum(p.numel() for p in module._parameters.values() if p is not None)
+    return count + sum(_own_params(child) for child in module._modules.values() if child is not None)
+
+
+def _spatial(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(H, W) of an activation; 1 x 1 for flat features."""
+    if len(shape) >= 4:
+        return shape[-2], shape[-1]
+    if len(shape) == 3:
+        return 1, shape[-1]
+    return 1, 1
+
+
+def _shape(value) -> tuple[int, ...]:
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else ()
+
+
+def _arg(args, kwargs, index: int, name: str, default):
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+def _conv2d_shape(args, kwargs) -> tuple[int, ...]:
+    x, w = args[0], _arg(args, kwargs, 1, "weight", None)
+    stride = _pair(_arg(args, kwargs, 3, "stride", 1))
+    padding = _arg(args, kwargs, 4, "padding", 0)
+    dilation = _pair(_arg(args, kwargs, 5, "dilation", 1))
+    n, h, wd = x.shape[0], x.shape[-2], x.shape[-1]
+    if padding == "same":
+        return (n, w.shape[0], h, wd)
+    pad = (0, 0) if padding == "valid" else _pair(padding)
+    out = [
+        (size + 2 * p - d * (k - 1) - 1) // s + 1
+        for size, p, d, k, s in zip((h, wd), pad, dilation, w.shape[-2:], stride)
+    ]
+    return (n, w.shape[0], *out)
+
+
+def _linear_shape(args, kwargs) -> tuple[int, ...]:
+    return (*args[0].shape[:-1], _arg(args, kwargs, 1, "weight", None).shape[0])
+
+
+def _pool_shape(args, kwargs) -> tuple[int, ...]:
+    size = _pair(_arg(args, kwargs, 1, "output_size", None))
+    x = args[0]
+    return (*x.shape[:-2], *(x.shape[-2 + i] if s is None else s for i, s in enumerate(size)))
+
+
+def _flatten_shape(args, kwargs) -> tuple[int, ...]:
+    shape = args[0].shape
+    start = _arg(args, kwargs, 1, "start_dim", 0) % max(len(shape), 1)
+    end = _arg(args, kwargs, 2, "end_dim", -1) % max(len(shape), 1)
+    return (*shape[:start], int(np.prod(shape[start : end + 1])), *shape[end + 1 :])
+
+
+def _same_shape(args, kwargs) -> tuple[int, ...]:
+    return tuple(args[0].shape)
+
+
+def _broadcast_shape(args, kwargs) -> tuple[int, ...]:
+    a, b = _shape(args[0]), _shape(_arg(args, kwargs, 1, "other", None))
+    if a == b or not b:
+        return a
+    return tuple(torch.broadcast_shapes(a, b))
+
+
+_F = torch.nn.functional
+_T = torch.Tensor
+_SAME = (
+    _F.relu, torch.relu, _T.relu, _F.relu_, torch.relu_, _T.relu_, _F.leaky_relu, _F.leaky_relu_,
+    _F.gelu, _F.silu, _F.elu, _F.relu6, _F.hardtanh, torch.sigmoid, torch.tanh, _T.sigmoid, _T.tanh,
+    _F.batch_norm, _F.layer_norm, _F.group_norm, _F.instance_norm, _F.dropout, _F.dropout2d,
+    _T.contiguous, _T.clone,
+)  # fmt: skip
+_BINARY = (
+    torch.add, _T.add, _T.add_, _T.__add__, _T.__radd__, _T.__iadd__, torch.sub, _T.sub, _T.__sub__,
+    torch.mul, _T.mul, _T.mul_, _T.__mul__, _T.__rmul__, _T.__imul__, _T.__truediv__, torch.div, _T.div,
+)  # fmt: skip
+_SHAPE_RULES = {
+    **{f: _same_shape for f in _SAME},
+    **{f: _broadcast_shape for f in _BINARY},
+    _F.conv2d: _conv2d_shape,
+    torch.conv2d: _conv2d_shape,
+    _F.linear: _linear_shape,
+    _F.adaptive_avg_pool2d: _pool_shape,
+    _F.adaptive_max_pool2d: _pool_shape,
+    torch.flatten: _flatten_shape,
+    _T.flatten: _flatten_shape,
+}
+
+
+class ShapeOnlyMode(TorchFunctionMode):
+    """Answer common ops on meta tensors from shape rules; everything else runs torch's meta kernels.
+
+    Only valid when every tensor in the forward pass is on the meta device (no values exist).
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        rule = _SHAPE_RULES.get(func)
+        if rule is not None and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            return torch.empty(rule(args, kwargs), device="meta", dtype=args[0].dtype)
+        return func(*args, **kwargs)
+
+
+def extract_layers(
+    model: nn.Module,
+    input_shape: tuple[int, ...] = (3, 32, 32),
+    *,
+    lam: float = 1.0,
+    lambda_th: float = 0.0,
+) -> pd.DataFrame:
+    """Walk ``model`` once on the meta device and return its layer table.
+
+    Args:
+        model: an hwsim network or any ``nn.Module`` built from standard layers.
+        input_shape: one sample's shape without batch, e.g. (3, 32, 32).
+        lam: conditioning used for the walk (FLOAT's noise and dual-BN choice do not change shapes).
+        lambda_th: FLOAT's threshold, passed to :func:`~hwsim.nets.set_condition`.
+
+    Returns a DataFrame with :data:`LAYER_COLUMNS` plus the compute columns of
+    :func:`hwsim.costs.compute.add_compute_columns`. ``df.attrs`` holds ``model_params`` (all of the
+    model's parameters, counted directly) and ``other_params`` (parameters the table does not attribute
+    to a row, e.g. in a user's custom layer), so nothing is silently dropped.
+    """
+    named = list(model.named_modules())
+    params = list(model.parameters())
+    names = {id(m): n for n, m in named}
+    inner_of_dual = {id(sub) for _, m in named if isinstance(m, DualBatchNorm2d) for sub in m.children()}
+    film_of = {id(sub): m for _, m in named if isinstance(m, FiLM) for sub in (m.fc1, m.fc2)}
+
+    rows: list[_Row] = []
+    last_conv_by_width: dict[int, _Row] = {}
+    claimed: set[int] = set()
+
+    def out_width(shape: tuple[int, ...]) -> int:
+        return shape[1] if len(shape) > 1 else shape[0]
+
+    def hook(module: nn.Module, args, output) -> None:
+        key = id(module)
+        if key in claimed or key in inner_of_dual or key not in names:
+            return  # a shared module called twice is one layer; BN_C / BN_A count via their DualBN
+        in_shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else ()
+        out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
+        name = names.get(key, type(module).__name__)
+        if isinstance(module, nn.Conv2d):
+            row = _Row(name, "conv", module, in_shape, out_shape)
+            rows.append(row)
+            last_conv_by_width[out_width(out_shape)] = row
+        elif isinstance(module, nn.Linear):
+            film = film_of.get(key)
+            row = _Row(name, "film_linear" if film else "linear", module, in_shape, out_shape)
+            if film:
+                tied = last_conv_by_width.get(film.channels)
+                row.conditions = tied.name if tied else ""
+            rows.append(row)
+            if not film:
+                last_conv_by_width[out_width(out_shape)] = row
+        elif isinstance(module, _NORMS):
+            tied = last_conv_by_width.get(out_width(out_shape))
+            if tied is not None:
+                tied.bn_params += _own_params(module)
+                claimed.add(key)
+        elif isinstance(module, FiLM):
+            tied = last_conv_by_width.get(module.channels)
+            if tied is not None:
+                tied.film_channels = module.channels
+                tied.film_params += _own_params(module)
+            claimed.add(key)
+            return
+        else:
+            return
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            claimed.add(key)
+
+    # One global hook (not one per module): registration costs more than the walk itself.
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    previous = _snapshot_state(model)
+    try:
+        if set_condition(model, lam, lambda_th) is not None:
+            model.state.noise_scale = 0.0  # noise never changes a shape: skip drawing it
+        x = torch.empty((1, *input_shape), device="meta")
+        tensors = [*params, *model.buffers()]
+        on_meta = all(t.is_meta for t in tensors)
+        with torch.no_grad(), ShapeOnlyMode():
+            if on_meta:
+                model(x)
+            else:  # leave the user's tensors alone: run on meta stand-ins
+                meta = {n: torch.empty_like(t, device="meta") for n, t in model.named_parameters()}
+                meta.update({n: torch.empty_like(t, device="meta") for n, t in model.named_buffers()})
+                functional_call(model, meta, (x,), strict=False)
+    finally:
+        handle.remove()
+        _restore_state(model, previous)
+
+    table = _to_frame(rows)
+    model_params = sum(p.numel() for p in params)
+    attributed = int(
+        table[["weight_params", "bias_params", "bn_params", "alpha_params"]].to_numpy().sum()
+    )
+    table.attrs.update(
+        model_params=model_params,
+        other_params=model_params - attributed,
+        input_shape=tuple(int(v) for v in input_shape),
+    )
+    return table
+
+
+def _snapshot_state(model: nn.Module):
+    state = getattr(model, "state", None)
+    return None if state is None else (state.lam, state.bn, state.noise_scale)
+
+
+def _restore_state(model: nn.Module, snapshot) -> None:
+    if snapshot is not None:
+        model.state.lam, model.state.bn, model.state.noise_scale = snapshot
+
+
+def _to_frame(rows: list[_Row]) -> pd.DataFrame:
+    columns: dict[str, list] = {c: [] for c in LAYER_COLUMNS}
+    for r in rows:
+        m = r.module
+        in_h, in_w = _spatial(r.in_shape)
+        out_h, out_w = _spatial(r.out_shape)
+        if isinstance(m, nn.Conv2d):
+            kh, kw = m.kernel_size
+            cin, cout, groups, stride = m.in_channels, m.out_channels, m.groups, m.stride[0]
+        else:
+            kh = kw = groups = stride = 1
+            cin, cout = m.in_features, m.out_features
+        noisy = isinstance(m, NoisyConv2d)
+        values = (
+            r.name, r.op, kh, kw, cin, cout, groups, stride, in_h, in_w, out_h, out_w,
+            m.weight.numel(), 0 if m.bias is None else m.bias.numel(), noisy, int(noisy),
+            r.bn_params, r.film_params, r.film_channels, r.conditions, 1.0,
+        )  # fmt: skip
+        for column, value in zip(LAYER_COLUMNS, values):
+            columns[column].append(value)
+    text = ("name", "op", "conditions")
+    frame = pd.DataFrame(
+        {
+            c: np.array(v, dtype=object if c in text else bool if c == "noisy" else np.float64 if c == "density" else np.int64)
+            for c, v in columns.items()
+        }
+    )
+    return add_compute_columns(frame)
