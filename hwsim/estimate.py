@@ -160,3 +160,50 @@ def estimate_file(
 ) -> Estimate:
     config, spec = load_model_and_spec(model_path, spec_path)
     return estimate_model(config, spec, attribution=attribution)
+
+
+def compare_estimates(estimates: list[Estimate]) -> pd.DataFrame:
+    """Side by side, normalised to the first model (the paper's Fig. 8(b) and 8(c) view).
+
+    Per model: params and memory (full and Fig. 8(b) convention) with their ratios to the first
+    model; per-conv delay normalised to the first model's matching conv (min / max / mean) and to
+    the model's own Eq. 7 baseline (min / max / mean, Fig. 8(c)). Convs are matched by name, or by
+    position when the names differ; models with different conv counts get NaN per-conv ratios.
+    """
+    if not estimates:
+        raise ValueError("nothing to compare")
+    convs = [e.layer_frame().query("op == 'conv'") for e in estimates]
+    first, ref = estimates[0], convs[0]
+    rows = []
+    for est, conv in zip(estimates, convs):
+        t = est.totals
+        row = {
+            "model": est.model["name"],
+            "method": est.model["method"],
+            "params": t.params,
+            "params_ratio": t.params / first.totals.params,
+            "weight_bytes": t.weight_bytes,
+            "memory_ratio": t.weight_bytes / first.totals.weight_bytes,
+            "memory_ratio_fig8b": t.weight_bytes_fig8b / first.totals.weight_bytes_fig8b,
+            "conv_delay_ns": t.conv_delay_ns,
+            "conv_delay_ratio": t.conv_delay_ns / first.totals.conv_delay_ns,
+        }
+        own = conv["delay_ns"].to_numpy() / conv["delay_base_ns"].to_numpy()
+        if len(conv) == len(ref):
+            by_name = conv.set_index("name")["delay_ns"]
+            if set(by_name.index) == set(ref["name"]):
+                mine = by_name.loc[ref["name"]].to_numpy()
+            else:
+                mine = conv["delay_ns"].to_numpy()
+            vs_first = mine / ref["delay_ns"].to_numpy()
+        else:
+            vs_first = np.full(1, np.nan)
+        for label, ratios in (("vs_first", vs_first), ("vs_eq7", own)):
+            row[f"conv_delay_{label}_min"] = float(np.min(ratios))
+            row[f"conv_delay_{label}_max"] = float(np.max(ratios))
+            row[f"conv_delay_{label}_mean"] = float(np.mean(ratios))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame.attrs["attribution"] = first.attribution
+    frame.attrs["spec"] = first.spec.name
+    return frame

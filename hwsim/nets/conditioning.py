@@ -266,8 +266,14 @@ def set_condition(model: nn.Module, lam: float | torch.Tensor = 0.0, lambda_th: 
 
 
 def kaiming_init(module: nn.Module) -> None:
-    """He-normal init for convs (fan_out), as in the ResNet/WRN references."""
+    """He-normal init for convs (fan_out), as in the ResNet/WRN references.
+
+    Skipped on the meta device (shape-only costing): there are no values to draw, and torch's meta
+    ``normal_`` would import the whole compiler stack (about a second).
+    """
     for m in module.modules():
+        if any(p.is_meta for p in m.parameters(recurse=False)):
+            continue
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(m, nn.BatchNorm2d):

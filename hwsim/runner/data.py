@@ -108,7 +108,7 @@ def _find_root(data_dir: Path, subdir: str | None, probes: tuple[str, ...]) -> P
     return data_dir / subdir
 
 
-def _read_bytes(src: _Source, rel: str) -> tuple[Path, bytes]:
+def _read_bytes(src: _Source, rel: str | Path) -> tuple[Path, bytes]:
     path = src.path(rel)
     try:
         return path, path.read_bytes()
@@ -140,7 +140,7 @@ class _SafeUnpickler(pickle.Unpickler):
             raise _ForbiddenGlobal(f"pickle references forbidden global {module}.{name}") from None
 
 
-def _load_pickle(src: _Source, rel: str) -> tuple[Path, dict[str, Any]]:
+def _load_pickle(src: _Source, rel: str | Path) -> tuple[Path, dict[str, Any]]:
     """Safely unpickle ``rel`` into a dict whose keys are decoded to ``str``."""
     path, raw = _read_bytes(src, rel)
     try:
@@ -386,7 +386,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     ox = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator)
     flip = torch.rand(b, 1, generator=generator) < 0.5
     rows = oy + torch.arange(h)
-    cols = ox + torch.arange(w)
+    cols = ox + torch.where(flip, torch.arange(w - 1, -1, -1), torch.arange(w))
     return padded[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None],
                   rows[:, None, :, None], cols[:, None, None, :]]
 
