@@ -1,0 +1,153 @@
+"""The network zoo: parameter counts from the paper and the behaviour of each conditioning."""
+
+import pytest
+import torch
+
+from hwsim.nets import (
+    DualBatchNorm2d,
+    FiLM,
+    NoisyConv2d,
+    build_network,
+    count_params,
+    float_noise_scale,
+    resolve_condition,
+)
+
+
+@pytest.mark.parametrize(
+    "method, dual_bn, expected",
+    [
+        ("pgdat", False, 21_282_122),  # CIFAR ResNet34
+        ("oat", False, 31_403_978),  # + 33 FiLMs with d = 1: 10,121,856
+        ("float", False, 21_282_158),  # + 36 alphas
+        ("float", True, 21_282_158 + 17_024),  # + one more set of BN affine params
+    ],
+)
+def test_resnet34_param_counts_match_paper(method, dual_bn, expected):
+    with torch.device("meta"):
+        net = build_network("resnet34", method, 10, dual_bn=dual_bn)
+    assert count_params(net) == expected
+
+
+def test_resnet34_oat_has_33_films_float_has_36_noisy_convs():
+    with torch.device("meta"):
+        oat = build_network("resnet34", "oat", 10)
+        flt = build_network("resnet34", "float", 10, dual_bn=True)
+    assert sum(isinstance(m, FiLM) for m in oat.modules()) == 33
+    assert sum(isinstance(m, NoisyConv2d) for m in flt.modules()) == 36
+    assert sum(isinstance(m, DualBatchNorm2d) for m in flt.modules()) == 36
+    assert len(flt.alphas()) == 36 and all(a.item() == 0.25 for a in build_network("resnet20", "float").alphas())
+
+
+def test_wrn_layouts():
+    with torch.device("meta"):
+        wrn16 = build_network("wrn16_8", "oat", 10)
+        wrn40 = build_network("wrn40_2", "pgdat", 10)
+    # FiLM after bn1 and bn2 of each block: 3 groups x 2 blocks x 2
+    assert sum(isinstance(m, FiLM) for m in wrn16.modules()) == 12
+    # WRN40-2: 3 groups x 6 blocks x 2 convs + stem + 3 shortcuts
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in wrn40.modules()) == 36 + 1 + 3
+    assert count_params(wrn40) == 2_243_546
+
+
+@pytest.mark.parametrize("arch, size", [("resnet20", 32), ("wrn16_8", 32), ("wrn40_2", 96), ("resnet34", 64)])
+@pytest.mark.parametrize("method", ["pgdat", "oat", "float"])
+def test_forward_backward_every_family_and_method(arch, size, method):
+    if arch in ("wrn16_8", "resnet34") and method != "float":
+        pytest.skip("big nets: one method is enough to exercise the shared backbone")
+    net = build_network(arch, method, 7, dual_bn=method != "pgdat")
+    net.set_condition(1.0)
+    out = net(torch.rand(2, 3, size, size))
+    assert out.shape == (2, 7)
+    out.sum().backward()
+    if method == "float":
+        assert all(a.grad is not None for a in net.alphas())
+
+
+def test_float_noise_vanishes_at_lambda_zero_and_has_weight_std():
+    conv = build_network("resnet20", "float").conv1
+    net = build_network("resnet20", "float")
+    net.set_condition(0.0)
+    assert net.conv1.noisy_weight() is net.conv1.weight  # theta exactly, no draw
+    net.set_condition(1.0)
+    conv = net.conv1
+    with torch.no_grad():
+        conv.alpha.fill_(1.0)
+        noise = torch.stack([conv.noisy_weight() - conv.weight for _ in range(200)])
+    # eta ~ N(0, std(theta)^2), scaled by lambda * alpha = 1
+    assert noise.std().item() == pytest.approx(conv.weight.std().item(), rel=0.05)
+    assert noise.mean().abs().item() < 0.05 * conv.weight.std().item()
+    # fresh draw every call
+    assert not torch.equal(conv.noisy_weight(), conv.noisy_weight())
+
+
+def test_float_noise_and_bn_ignore_train_eval_mode():
+    net = build_network("resnet20", "float", dual_bn=True)
+    net.set_condition(1.0)
+    net.eval()
+    x = torch.rand(2, 3, 32, 32)
+    assert not torch.equal(net(x), net(x))  # still noisy in eval mode
+    net.set_condition(0.0)
+    assert torch.equal(net(x), net(x))
+
+
+@pytest.mark.parametrize(
+    "lambda_n, lambda_th, scale, bn",
+    [
+        (0.0, 0.0, 0.0, "clean"),
+        (0.2, 0.0, 0.2, "adv"),
+        (1.0, 0.0, 1.0, "adv"),
+        (0.2, 0.5, 0.4, "clean"),  # Eq. 6: alpha * 2 * lambda_n
+        (0.5, 0.5, 1.0, "clean"),
+        (0.7, 0.5, 0.4, "adv"),  # Eq. 6: alpha * 2 * (lambda_n - 0.5)
+        (1.0, 0.5, 1.0, "adv"),
+    ],
+)
+def test_eq6_rescaling_and_bn_threshold(lambda_n, lambda_th, scale, bn):
+    assert float_noise_scale(lambda_n, lambda_th) == pytest.approx(scale)
+    state = resolve_condition("float", lambda_n, lambda_th)
+    assert state.bn == bn and state.noise_scale == pytest.approx(scale)
+
+
+def test_dual_bn_routes_by_condition():
+    net = build_network("resnet20", "float", dual_bn=True)
+    bn = net.bn1
+    x = torch.rand(4, 3, 32, 32)
+    net.train()
+    net.set_condition(0.0)
+    net(x)
+    assert bn.bn_clean.num_batches_tracked.item() == 1 and bn.bn_adv.num_batches_tracked.item() == 0
+    net.set_condition(1.0)
+    net(x)
+    assert bn.bn_clean.num_batches_tracked.item() == 1 and bn.bn_adv.num_batches_tracked.item() == 1
+
+
+def test_oat_per_sample_lambda_splits_bn_and_conditions_film():
+    net = build_network("resnet20", "oat", dual_bn=True)
+    state = net.set_condition(torch.tensor([0.0, 0.0, 0.3, 1.0]))
+    assert state.bn == 2  # first two rows through BN_C
+    net.train()
+    net(torch.rand(4, 3, 32, 32))
+    assert net.bn1.bn_clean.num_batches_tracked.item() == 1
+    assert net.bn1.bn_adv.num_batches_tracked.item() == 1
+    with pytest.raises(ValueError):
+        net.set_condition(torch.tensor([0.3, 0.0]))  # lambda = 0 rows must come first
+    net.eval()
+    x = torch.rand(1, 3, 32, 32)
+    outs = [net.set_condition(v) and net(x) for v in (0.3, 0.7)]
+    assert not torch.allclose(outs[0], outs[1])  # the FiLM input matters
+
+
+def test_film_encoding_width_is_configurable():
+    net = build_network("resnet20", "oat", film_dim=8)
+    film = net.film1
+    assert film.fc1.in_features == 8 and film.fc1.out_features == 32 and film.fc2.out_features == 32
+    net.set_condition(0.5)
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_unknown_arch_and_method_raise():
+    with pytest.raises(ValueError, match="unknown arch"):
+        build_network("vgg16", "float")
+    with pytest.raises(ValueError, match="unknown method"):
+        build_network("resnet20", "fancy")
