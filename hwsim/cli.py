@@ -104,6 +104,101 @@ def compare(
         emit(render_frame(frame, out_fmt, title), output)
 
 
+@app.command()
+@user_errors
+def train(
+    model: Path = typer.Argument(..., help="Model YAML with a dataset, e.g. models/resnet20-digits-float.yaml."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", "-d", help="Folder with the data set's standard files (not needed for digits). Nothing is downloaded."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name (default: the model file's name)."),
+    out_dir: Path = typer.Option(Path("reports/runs"), "--out-dir", help="Runs are written to OUT_DIR/NAME/."),
+    epochs: int = typer.Option(200, help="Training epochs (paper: 200; Tiny-ImageNet 120)."),
+    batch_size: int = typer.Option(128, help="Mini-batch size B (FLOAT splits it in two halves)."),
+    lr: float = typer.Option(0.1, help="Initial SGD learning rate (cosine schedule)."),
+    weight_decay: float = typer.Option(5e-4, help="SGD weight decay (never on FLOAT's alphas)."),
+    eps: float = typer.Option(8 / 255, help="L_inf budget of the PGD training attack."),
+    attack_steps: int = typer.Option(7, help="PGD-k steps during training."),
+    pgdat_lambda: float = typer.Option(0.5, help="PGD-AT's fixed lambda (Eq. 3)."),
+    oat_lambdas: str = typer.Option("0,0.1,0.2,0.3,0.4,1.0", help="OAT's training set S_lambda."),
+    image_size: Optional[int] = typer.Option(None, help="Resize images (default: the model's input size)."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Crop + flip (default: on for CIFAR/STL-10/Tiny-ImageNet)."),
+    limit_train: Optional[int] = typer.Option(None, help="Use only the first N training images."),
+    limit_test: Optional[int] = typer.Option(None, help="Use only the first N test images."),
+    eval_limit: int = typer.Option(512, help="Test images for the per-epoch CA / RA check."),
+    seed: int = typer.Option(0, help="Seed of every random step (same seed, same numbers on CPU)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run from its last finished epoch."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train a PGD-AT, OAT or FLOAT network (checkpoint every epoch, resumable)."""
+    from pydantic import ValidationError
+
+    from .config import describe_validation_error, load_model_config
+    from .runner.evaluate import parse_list
+    from .runner.train import RunConfig, TrainSettings, train_run
+
+    config = load_model_config(model)
+    values = dict(
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, eps=eps,
+        attack_steps=attack_steps, pgdat_lambda=pgdat_lambda, oat_lambdas=parse_list(oat_lambdas, what="--oat-lambdas"),
+        seed=seed, data_dir=str(data_dir) if data_dir else None, image_size=image_size, augment=augment,
+        limit_train=limit_train, limit_test=limit_test, eval_limit=eval_limit, device=device,
+    )  # fmt: skip
+    try:
+        settings = TrainSettings(**values)
+    except ValidationError as err:
+        raise HwsimError(describe_validation_error("options", err).replace("options: ", "--", 1).replace("_", "-")) from None
+    run = RunConfig(name=name or config.name, model=config, train=settings)
+    run_dir = train_run(run, out_dir, resume=resume, progress=not quiet)
+    typer.echo(f"trained {run.name}: {run_dir}", err=True)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="A run directory or its checkpoint.pt."),
+    lambdas: str = typer.Option("0,0.2,0.7,1", help="Lambdas to evaluate (FLOAT: lambda_n; OAT: lambda; PGD-AT has one point)."),
+    lambda_th: float = typer.Option(0.0, help="FLOAT's BN_C -> BN_A threshold: 0 or 0.5 (Eq. 6)."),
+    attacks: str = typer.Option("pgd7", help="Comma-separated: pgd7, pgd20, fgsm, autoattack."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", "-d", help="Data folder (default: the one used for training)."),
+    limit: Optional[int] = typer.Option(None, help="Evaluate on the first N test images."),
+    batch_size: int = typer.Option(256, help="Evaluation batch size."),
+    seed: int = typer.Option(0, help="Seed of the attacks' random starts."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Clean (CA) and robust (RA) accuracy per lambda and attack; saved as results.json/csv in the run."""
+    from .formats import render_frame
+    from .runner.evaluate import evaluate_checkpoint, parse_list
+
+    out_fmt = _format(fmt)
+    results = evaluate_checkpoint(
+        checkpoint, lambdas=parse_list(lambdas, what="--lambdas"), lambda_th=lambda_th,
+        attacks=parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
+        limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet,
+    )  # fmt: skip
+    emit(render_frame(results.frame(), out_fmt, f"{results.run} (epoch {results.epoch}, eps {results.eps * 255:g}/255)"), None)
+
+
+@app.command()
+@user_errors
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run directories (evaluated with 'hwsim evaluate')."),
+    spec: Optional[Path] = typer.Option(None, "--spec", "-s", help="Hardware spec YAML (default specs/asic-65nm.yaml)."),
+    out_dir: Path = typer.Option(Path("reports/figures"), "--out-dir", "-o", help="Where report.csv/json and the plots go."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
+) -> None:
+    """Join CA / RA with params, memory, MACs and delay; plot the trade-off (Fig. 6/7) and memory (Fig. 1)."""
+    from .config import load_spec
+    from .report import write_report
+
+    text, paths = write_report(runs, out_dir, spec=load_spec(spec), attribution=_attribution(attribution), fmt=_format(fmt).value)
+    emit(text, None)
+    for path in paths:
+        typer.echo(f"wrote {path}", err=True)
+
+
 def _format(value: str):
     from .formats import OutputFormat
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from hwsim.datasets import DATASETS, DatasetInfo
 from hwsim.errors import HwsimError
 
 __all__ = [
@@ -30,27 +31,6 @@ __all__ = [
 
 SPLITS = ("train", "test")
 
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Name, native square image size and number of classes of a supported dataset."""
-
-    name: str
-    image_size: int
-    num_classes: int
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        DatasetInfo("cifar10", 32, 10),
-        DatasetInfo("cifar100", 32, 100),
-        DatasetInfo("svhn", 32, 10),
-        DatasetInfo("stl10", 96, 10),
-        DatasetInfo("tinyimagenet", 64, 200),
-        DatasetInfo("digits", 32, 10),
-    )
-}
 
 _AUGMENTED = frozenset({"cifar10", "cifar100", "stl10", "tinyimagenet"})
 

@@ -1,0 +1,136 @@
+"""Evaluation: clean accuracy (CA) and robust accuracy (RA) per lambda and attack.
+
+For each lambda the network is conditioned first (FLOAT: lambda_n with Eq. 6 and lambda_th; OAT:
+lambda; PGD-AT: its single point) and put in eval mode; the attack then sees exactly that model,
+since noise and BN choice depend only on the condition, never on train/eval mode.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel
+
+from .. import __version__
+from ..errors import HwsimError
+from ..io import atomic_write_text
+from .attacks import ATTACKS, robust_accuracy
+from .train import load_checkpoint, network_from_checkpoint
+
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+DEFAULT_LAMBDAS = (0.0, 0.2, 0.7, 1.0)  # the paper's S_lambda_n
+
+
+class AccuracyPoint(BaseModel):
+    lam: float
+    lambda_th: float
+    attack: str
+    clean_acc: float
+    robust_acc: float
+    images: int
+
+
+class EvalResults(BaseModel):
+    hwsim_version: str
+    run: str
+    checkpoint: str
+    epoch: int
+    config: dict
+    seed: int
+    eps: float
+    points: list[AccuracyPoint]
+
+    def frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame([p.model_dump() for p in self.points])
+        frame.insert(0, "run", self.run)
+        frame.insert(1, "method", self.config["model"]["method"])
+        return frame
+
+
+def parse_list(text: str, kind=float, what: str = "value") -> list:
+    try:
+        return [kind(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise HwsimError(f"cannot read {what} list {text!r}; use comma-separated values like 0,0.2,0.7,1") from None
+
+
+def evaluate_checkpoint(
+    checkpoint: Path | str,
+    *,
+    lambdas: list[float] = list(DEFAULT_LAMBDAS),
+    lambda_th: float = 0.0,
+    attacks: list[str] = ["pgd7"],
+    data_dir: str | None = None,
+    limit: int | None = None,
+    batch_size: int = 256,
+    seed: int = 0,
+    eps: float | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    write: bool = True,
+) -> EvalResults:
+    """CA and RA of a trained run for every lambda and attack; written to the run directory."""
+    from .data import load_dataset
+
+    unknown = [a for a in attacks if a not in ATTACKS]
+    if unknown:
+        raise HwsimError(f"unknown attack {unknown[0]!r}; known: {', '.join(ATTACKS)}")
+    if not 0.0 <= lambda_th < 1.0:
+        raise HwsimError(f"--lambda-th must lie in [0, 1), got {lambda_th}")
+    bad = [v for v in lambdas if not 0.0 <= v <= 1.0]
+    if bad:
+        raise HwsimError(f"--lambdas must lie in [0, 1], got {bad[0]}")
+    payload = load_checkpoint(checkpoint)
+    net, run = network_from_checkpoint(payload, device)
+    s = run.train
+    eps = s.eps if eps is None else eps
+    test = load_dataset(run.model.dataset, "test", data_dir or s.data_dir, image_size=s.image_size or run.model.input_shape[1], seed=s.seed, limit=limit or s.limit_test)
+    x, y = test.tensors
+    batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    points_lambda = [s.pgdat_lambda] if run.model.method == "pgdat" else lambdas
+    net.eval()
+    points = []
+    for lam in points_lambda:
+        net.set_condition(lam, lambda_th)
+        for attack in attacks:
+            ca, ra = robust_accuracy(net, batches, attack, eps=eps, seed=seed, device=device, progress=progress)
+            points.append(AccuracyPoint(lam=lam, lambda_th=lambda_th, attack=attack, clean_acc=ca, robust_acc=ra, images=len(x)))
+    results = EvalResults(
+        hwsim_version=__version__,
+        run=run.name,
+        checkpoint=str(payload["path"]),
+        epoch=int(payload["epoch"]),
+        config=run.model_dump(mode="json", by_alias=True),
+        seed=seed,
+        eps=eps,
+        points=points,
+    )
+    if write:
+        write_results(Path(payload["path"]).parent, results)
+    return results
+
+
+def write_results(run_dir: Path, results: EvalResults) -> None:
+    """Merge with earlier results of the same run (same lambda_th / attack / lambda replaced)."""
+    path = run_dir / RESULTS_JSON
+    merged = {(p.lam, p.lambda_th, p.attack): p for p in (read_results(run_dir).points if path.exists() else [])}
+    merged.update({(p.lam, p.lambda_th, p.attack): p for p in results.points})
+    results = results.model_copy(update={"points": sorted(merged.values(), key=lambda p: (p.attack, p.lambda_th, p.lam))})
+    atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=2) + "\n")
+    atomic_write_text(run_dir / RESULTS_CSV, results.frame().to_csv(index=False))
+
+
+def read_results(run_dir: Path | str) -> EvalResults:
+    path = Path(run_dir) / RESULTS_JSON
+    if not path.is_file():
+        raise HwsimError(f"{run_dir}: no {RESULTS_JSON}; run 'hwsim evaluate {run_dir}' first")
+    try:
+        return EvalResults.model_validate_json(path.read_text())
+    except Exception as exc:
+        raise HwsimError(f"{path}: corrupt results file ({exc.__class__.__name__})") from None
+
+
+__all__ = ["EvalResults", "AccuracyPoint", "evaluate_checkpoint", "read_results", "write_results", "parse_list"]
