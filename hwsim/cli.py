@@ -188,12 +188,13 @@ def report(
     out_dir: Path = typer.Option(Path("reports/figures"), "--out-dir", "-o", help="Where report.csv/json and the plots go."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG/PDF figures."),
 ) -> None:
     """Join CA / RA with params, memory, MACs and delay; plot the trade-off (Fig. 6/7) and memory (Fig. 1)."""
     from .config import load_spec
     from .report import write_report
 
-    text, paths = write_report(runs, out_dir, spec=load_spec(spec), attribution=_attribution(attribution), fmt=_format(fmt).value)
+    text, paths = write_report(runs, out_dir, spec=load_spec(spec), attribution=_attribution(attribution), fmt=_format(fmt).value, plots=plots)
     emit(text, None)
     for path in paths:
         typer.echo(f"wrote {path}", err=True)

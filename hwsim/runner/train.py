@@ -270,12 +270,13 @@ def train_run(
     _write_run_file(run_dir, run, history, status="running")
 
     epoch = start
+    epochs_bar = tqdm(range(start, s.epochs), desc=run.name, unit="epoch", initial=start, total=s.epochs, disable=not progress)
     try:
-        for epoch in range(start, s.epochs):
+        for epoch in epochs_bar:
             torch.manual_seed(s.seed * 100_003 + epoch)
             gen = torch.Generator().manual_seed(s.seed * 100_003 + epoch + 1)
             loader = make_loader(train_set, s.batch_size, train=True, augment=augment, seed=s.seed * 100_003 + epoch)
-            bar = tqdm(loader, desc=f"{run.name} epoch {epoch + 1}/{s.epochs}", unit="batch", disable=not progress, leave=False)
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not progress, leave=False)
             t0, losses = time.perf_counter(), []
             for x, y in bar:
                 if x.shape[0] < 2:
@@ -296,6 +297,7 @@ def train_run(
             history.append(record)
             save_checkpoint(ckpt_path, run, epoch + 1, net, optimizer, scheduler, history)
             _write_run_file(run_dir, run, history, status="running")
+            epochs_bar.set_postfix(loss=f"{record['loss']:.3f}", CA=f"{ca:.1f}%", RA=f"{ra:.1f}%")
             if progress:
                 tqdm.write(
                     f"{run.name} epoch {epoch + 1}/{s.epochs}: loss {record['loss']:.4f}  CA {ca:.2f}%  "
@@ -304,10 +306,12 @@ def train_run(
             if on_epoch is not None:
                 on_epoch(record)
     except KeyboardInterrupt:
+        epochs_bar.close()
         _write_run_file(run_dir, run, history, status=f"interrupted in epoch {epoch + 1}")
         raise HwsimError(
             f"interrupted in epoch {epoch + 1}; {len(history)} epochs are saved in {ckpt_path}, continue with --resume"
         ) from None
+    epochs_bar.close()
     _write_run_file(run_dir, run, history, status="done")
     return run_dir
 
