@@ -1,0 +1,257 @@
+"""Training-step speed of PGD-AT, OAT and FLOAT on one backbone, plus PGD-20 versus torchattacks.
+
+Part 1 times one full training step, exactly ``hwsim.runner.train.train_step`` (PGD-7 generation,
+forward/backward of the method's loss, SGD step with ``make_optimizer``), for
+
+* PGD-AT (``method="pgdat"``, single BN),
+* OAT (``method="oat"``, dual BN, FiLM with ``film_dim=1``, per-sample lambdas),
+* FLOAT (``method="float"``, dual BN, noisy convolutions),
+
+on the same backbone (``--arch``) and the same random batch in one run. Every network is built after
+``torch.manual_seed(--seed)``; every method gets its own CPU generator seeded with ``--seed`` (as in
+``train_run``). Warm-up steps come first, then timed steps round-robin across the methods so that
+slow drift (thermal, other load) hits all of them alike; the table reports the median seconds per
+step, images/s (batch / median) and the ratio of each method's median to FLOAT's.
+
+What is being compared: as implemented in hwsim, PGD-AT attacks the whole batch and trains on the
+clean and the adversarial batch (two full-batch forward/backward passes); OAT does the same with
+FiLM and dual BN; FLOAT attacks only half of the batch and trains on the clean half plus the
+adversarial half (one full-batch forward/backward pass in total). The paper (Kundu et al.) reports
+per-epoch GPU time on a Titan XP with ResNet34 (OAT up to 1.43x slower than FLOAT, PGD-AT close to
+FLOAT); this benchmark measures per-step time on the device you run it on, so only the ratios are
+comparable, and only loosely.
+
+Part 2 measures PGD-20 throughput (eps 8/255, step size ``pgd_step_size(eps, 20)``, random start)
+of hwsim's ``pgd_attack`` against ``torchattacks.PGD`` on the same model -- the FLOAT network of the
+same backbone (fresh build, same seed) conditioned at lambda = 1 (``net.set_condition(1.0)``: noisy
+weights, BN_A) and put in eval mode (``torchattacks`` switches the model to eval mode during its
+attack anyway, so both run the same computation) -- and the same batch, alternating the two.
+
+Example::
+
+    python benchmarks/train_step.py                       # defaults: < 90 s on 2 idle CPU cores
+    python benchmarks/train_step.py --arch resnet34 --batch-size 128 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+try:
+    from hwsim.nets import build_network, count_params
+except ImportError:  # running from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from hwsim.nets import build_network, count_params
+from hwsim.nets import ARCHS
+from hwsim.runner.attacks import pgd_attack, pgd_step_size
+from hwsim.runner.train import TrainSettings, make_optimizer, train_step
+
+#: (label, method, build_network options) in table order; FLOAT is the reference of the ratios.
+METHODS: list[tuple[str, str, dict]] = [
+    ("PGD-AT", "pgdat", {}),
+    ("OAT", "oat", {"dual_bn": True, "film_dim": 1}),
+    ("FLOAT", "float", {"dual_bn": True}),
+]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    _sync(device)
+    elapsed = time.perf_counter() - t0
+    del out
+    return elapsed
+
+
+def _cpu_busy(interval: float = 0.5) -> float | None:
+    """Fraction of all CPUs busy over ``interval`` seconds (from /proc/stat; None elsewhere)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return None if total <= 0 else 1.0 - (idle1 - idle0) / total
+
+
+def _build(arch: str, method: str, options: dict, num_classes: int, seed: int, device: torch.device):
+    torch.manual_seed(seed)
+    return build_network(arch, method, num_classes, **options).to(device)
+
+
+def _round_robin(fns: dict[str, Callable[[], object]], warmup: int, repeats: int,
+                 device: torch.device) -> dict[str, list[float]]:
+    for _ in range(warmup):
+        for fn in fns.values():
+            _time(fn, device)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(_time(fn, device))
+    return times
+
+
+def bench_train_steps(args, device: torch.device, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[float]]:
+    settings = TrainSettings(batch_size=args.batch_size, attack_steps=args.train_steps,
+                             seed=args.seed, device=str(device))
+    steps: dict[str, Callable[[], float]] = {}
+    for label, method, options in METHODS:
+        net = _build(args.arch, method, options, args.num_classes, args.seed, device)
+        optimizer = make_optimizer(net, settings)
+        gen = torch.Generator().manual_seed(args.seed)  # CPU generator, as train_run uses
+        steps[label] = (lambda net=net, opt=optimizer, gen=gen:
+                        train_step(net, opt, x, y, settings, gen))
+        if args.verbose:
+            print(f"  built {label}: {count_params(net):,} parameters")
+    return _round_robin(steps, args.warmup, args.repeats, device)
+
+
+def bench_pgd20(args, device: torch.device, x: torch.Tensor, y: torch.Tensor, torchattacks) -> dict[str, list[float]]:
+    eps = args.eps / 255.0
+    step = pgd_step_size(eps, args.attack_steps)
+    net = _build(args.arch, "float", {"dual_bn": True}, args.num_classes, args.seed, device)
+    net.set_condition(1.0)
+    net.eval()
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    ta_pgd = torchattacks.PGD(net, eps=eps, alpha=step, steps=args.attack_steps, random_start=True)
+    impls = {
+        "hwsim.pgd_attack": lambda: pgd_attack(net, x, y, eps=eps, steps=args.attack_steps,
+                                               step_size=step, random_start=True, generator=gen),
+        "torchattacks.PGD": lambda: ta_pgd(x, y),
+    }
+    # sanity: both stay in the eps ball and [0, 1], and leave the model in eval mode
+    for name, fn in impls.items():
+        x_adv = fn()
+        dev = float((x_adv - x).abs().max())
+        if dev > eps + 1e-6 or float(x_adv.min()) < 0 or float(x_adv.max()) > 1:
+            raise SystemExit(f"error: {name} left the eps ball or [0, 1] (max |delta| = {dev:.6f})")
+        if any(m.training for m in net.modules()):
+            raise SystemExit(f"error: {name} left the model in train mode")
+    times = _round_robin(impls, args.warmup, args.repeats, device)
+    if any(m.training for m in net.modules()):
+        raise SystemExit("error: the model left eval mode during the PGD benchmark")
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="resnet20", choices=sorted(ARCHS),
+                        help="backbone shared by all methods (default resnet20)")
+    parser.add_argument("--image-size", type=int, default=32, help="square input side (default 32)")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="images per batch for both parts (default 64)")
+    parser.add_argument("--num-classes", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per method (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per method (default 1)")
+    parser.add_argument("--train-steps", type=int, default=7, help="PGD steps inside train_step (default 7)")
+    parser.add_argument("--attack-steps", type=int, default=20, help="PGD steps of part 2 (default 20)")
+    parser.add_argument("--eps", type=float, default=8.0, help="L_inf radius of part 2 in 1/255 (default 8)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="default cpu")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's); 1 is far steadier on a busy machine")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-train", action="store_true", help="only part 2 (PGD-20)")
+    parser.add_argument("--skip-attack", action="store_true", help="only part 1 (training steps)")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.batch_size < 2:
+        parser.error("--batch-size must be >= 2 (FLOAT splits the batch into two halves)")
+    if args.image_size < 1 or args.repeats < 1 or args.warmup < 0 or args.num_classes < 2:
+        parser.error("--image-size and --repeats must be >= 1, --warmup >= 0, --num-classes >= 2")
+    if args.train_steps < 1 or args.attack_steps < 1:
+        parser.error("--train-steps and --attack-steps must be >= 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available")
+    torchattacks = None
+    if not args.skip_attack:
+        try:
+            import torchattacks
+        except ImportError:
+            print("error: part 2 compares against torchattacks: pip install torchattacks "
+                  "(or pass --skip-attack)", file=sys.stderr)
+            return 2
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    device = torch.device(args.device)
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    print(f"machine: {platform.system()} {platform.machine()}, os.cpu_count()={os.cpu_count()}, "
+          f"torch threads={torch.get_num_threads()}, torch {torch.__version__}, "
+          f"device={device}{gpu}"
+          + (f", torchattacks {torchattacks.__version__}" if torchattacks is not None else ""))
+    busy = _cpu_busy()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    line = "CPU busy before the run: " + (f"{100 * busy:.0f}% (0.5 s sample)" if busy is not None else "unknown")
+    if load is not None:
+        line += f", load average (1 min) {load:.2f}"
+    if busy is not None and busy > 0.25 and device.type == "cpu":
+        line += ("  WARNING: other processes are using the CPU; timings are inflated and noisy"
+                 " (--threads 1 avoids most of the thread contention)")
+    print(line)
+
+    torch.manual_seed(args.seed)
+    x = torch.rand(args.batch_size, 3, args.image_size, args.image_size).to(device)
+    y = torch.randint(0, args.num_classes, (args.batch_size,)).to(device)
+    wall0 = time.perf_counter()
+
+    if not args.skip_train:
+        times = bench_train_steps(args, device, x, y)
+        med = {name: statistics.median(ts) for name, ts in times.items()}
+        print()
+        print(f"train_step ({args.arch}, {args.image_size}x{args.image_size}, batch {args.batch_size}, "
+              f"PGD-{args.train_steps} eps 8/255, SGD): median of {args.repeats} after "
+              f"{args.warmup} warm-up, round-robin")
+        print(f"{'method':<8} {'median s/step':>14} {'min s/step':>11} {'images/s':>9} {'x FLOAT':>8}")
+        for name in times:
+            print(f"{name:<8} {med[name]:>14.4f} {min(times[name]):>11.4f} "
+                  f"{args.batch_size / med[name]:>9.1f} {med[name] / med['FLOAT']:>8.2f}")
+        print("note: the paper (Kundu et al.) reports per-epoch GPU time on a Titan XP with ResNet34: "
+              "OAT up to 1.43x FLOAT, PGD-AT close to FLOAT. Here: per-step time on this device; in "
+              "hwsim FLOAT attacks half the batch and trains on clean half + adversarial half, while "
+              "PGD-AT / OAT attack the whole batch and train on clean + adversarial full batches.")
+
+    if not args.skip_attack:
+        times = bench_pgd20(args, device, x, y, torchattacks)
+        ips = {name: args.batch_size / statistics.median(ts) for name, ts in times.items()}
+        step = pgd_step_size(args.eps / 255.0, args.attack_steps)
+        print()
+        print(f"PGD-{args.attack_steps} eps={args.eps:g}/255 step={step * 255:.4f}/255 random start, "
+              f"{args.arch} FLOAT at lambda=1 (eval mode), batch {args.batch_size}: "
+              f"median of {args.repeats} after {args.warmup} warm-up, alternating")
+        print(f"{'implementation':<18} {'median s/batch':>15} {'min s/batch':>12} {'images/s':>9}")
+        for name, ts in times.items():
+            print(f"{name:<18} {statistics.median(ts):>15.4f} {min(ts):>12.4f} {ips[name]:>9.1f}")
+        print(f"ratio hwsim/torchattacks (images/s): "
+              f"{ips['hwsim.pgd_attack'] / ips['torchattacks.PGD']:.3f}")
+
+    load_after = f", load average (1 min) after: {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
+    print(f"\ntotal benchmark time {time.perf_counter() - wall0:.1f} s{load_after}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
