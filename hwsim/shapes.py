@@ -18,7 +18,7 @@ columns live in :mod:`hwsim.costs.compute`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,7 @@ class _Row:
     film_params: int = 0
     film_channels: int = 0
     conditions: str = ""
-    extra: dict = field(default_factory=dict)
+    shared_call: bool = False
 
 
 def _own_params(module: nn.Module) -> int:
@@ -60,13 +60,12 @@ def _own_params(module: nn.Module) -> int:
     return count + sum(_own_params(child) for child in module._modules.values() if child is not None)
 
 
-def _spatial(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(H, W) of an activation; 1 x 1 for flat features."""
-    if len(shape) >= 4:
-        return shape[-2], shape[-1]
-    if len(shape) == 3:
-        return 1, shape[-1]
-    return 1, 1
+def _spatial(shape: tuple[int, ...], op: str) -> tuple[int, int]:
+    """(H, W) of an activation. A conv map is N x C x H x W; a linear layer's input or output is
+    N x ... x F, whose positions (the middle dimensions, e.g. tokens) count as a 1 x P map."""
+    if op == "conv":
+        return (shape[-2], shape[-1]) if len(shape) >= 4 else (1, 1)
+    return 1, int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
 
 
 def _shape(value) -> tuple[int, ...]:
@@ -195,26 +194,29 @@ def extract_layers(
     def out_width(shape: tuple[int, ...]) -> int:
         return shape[1] if len(shape) > 1 else shape[0]
 
+    calls: dict[int, int] = {}
+
     def hook(module: nn.Module, args, output) -> None:
         key = id(module)
         if key in claimed or key in inner_of_dual or key not in names:
-            return  # a shared module called twice is one layer; BN_C / BN_A count via their DualBN
+            return  # BN and FiLM parameters count once; BN_C / BN_A count via their DualBN
         in_shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else ()
         out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
-        name = names.get(key, type(module).__name__)
-        if isinstance(module, nn.Conv2d):
-            row = _Row(name, "conv", module, in_shape, out_shape)
-            rows.append(row)
-            last_conv_by_width[out_width(out_shape)] = row
-        elif isinstance(module, nn.Linear):
+        name = names[key]
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            # A layer called again (weight sharing) is another row: its MACs and delay recur,
+            # its weights are stored once (``shared_call`` rows carry no parameters).
+            calls[key] = calls.get(key, 0) + 1
             film = film_of.get(key)
-            row = _Row(name, "film_linear" if film else "linear", module, in_shape, out_shape)
+            op = "conv" if isinstance(module, nn.Conv2d) else "film_linear" if film else "linear"
+            row = _Row(name if calls[key] == 1 else f"{name}#{calls[key]}", op, module, in_shape, out_shape)
+            row.shared_call = calls[key] > 1
             if film:
                 tied = last_conv_by_width.get(film.channels)
                 row.conditions = tied.name if tied else ""
-            rows.append(row)
-            if not film:
+            else:
                 last_conv_by_width[out_width(out_shape)] = row
+            rows.append(row)
         elif isinstance(module, _NORMS):
             tied = last_conv_by_width.get(out_width(out_shape))
             if tied is not None:
@@ -225,11 +227,6 @@ def extract_layers(
             if tied is not None:
                 tied.film_channels = module.channels
                 tied.film_params += _own_params(module)
-            claimed.add(key)
-            return
-        else:
-            return
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
             claimed.add(key)
 
     # One global hook (not one per module): registration costs more than the walk itself.
@@ -279,8 +276,8 @@ def _to_frame(rows: list[_Row]) -> pd.DataFrame:
     columns: dict[str, list] = {c: [] for c in LAYER_COLUMNS}
     for r in rows:
         m = r.module
-        in_h, in_w = _spatial(r.in_shape)
-        out_h, out_w = _spatial(r.out_shape)
+        in_h, in_w = _spatial(r.in_shape, r.op)
+        out_h, out_w = _spatial(r.out_shape, r.op)
         if isinstance(m, nn.Conv2d):
             kh, kw = m.kernel_size
             cin, cout, groups, stride = m.in_channels, m.out_channels, m.groups, m.stride[0]
@@ -288,9 +285,10 @@ def _to_frame(rows: list[_Row]) -> pd.DataFrame:
             kh = kw = groups = stride = 1
             cin, cout = m.in_features, m.out_features
         noisy = isinstance(m, NoisyConv2d)
+        stored = not r.shared_call
         values = (
             r.name, r.op, kh, kw, cin, cout, groups, stride, in_h, in_w, out_h, out_w,
-            m.weight.numel(), 0 if m.bias is None else m.bias.numel(), noisy, int(noisy),
+            m.weight.numel() * stored, (0 if m.bias is None else m.bias.numel()) * stored, noisy, int(noisy and stored),
             r.bn_params, r.film_params, r.film_channels, r.conditions, 1.0,
         )  # fmt: skip
         for column, value in zip(LAYER_COLUMNS, values):

@@ -124,3 +124,28 @@ def test_input_size_changes_spatial_shapes_only():
     small, big = table("resnet34", "float", 32), table("resnet34", "float", 64)
     assert (big["out_h"] == 2 * small["out_h"]).loc[small["op"] == "conv"].all()
     assert big["weight_params"].sum() == small["weight_params"].sum()
+
+
+def test_linear_on_token_sequences_counts_every_position():
+    t = extract_layers(nn.Linear(8, 4), (5, 8))  # 5 positions of 8 features
+    row = t.iloc[0]
+    assert (row.in_w, row.out_w, row.macs) == (5, 5, 5 * 8 * 4)
+    t4 = extract_layers(nn.Linear(8, 4), (3, 5, 8))
+    assert t4.iloc[0].macs == 3 * 5 * 8 * 4
+
+
+def test_a_layer_called_twice_costs_twice_but_stores_once():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 1)
+            self.conv = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+
+        def forward(self, x):
+            return self.conv(self.conv(self.stem(x)))
+
+    t = extract_layers(Twice(), (3, 4, 4)).set_index("name")
+    assert list(t.index) == ["stem", "conv", "conv#2"]
+    assert t["macs"].sum() == 3 * 8 * 16 + 2 * 9 * 8 * 8 * 16
+    assert t.loc["conv#2", "weight_params"] == 0 and t.loc["conv", "weight_params"] == 9 * 64
+    assert t.attrs["other_params"] == 0
