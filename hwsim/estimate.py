@@ -12,15 +12,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import BaseModel, ConfigDict
 
 from . import __version__
 from .config import HardwareSpec, ModelConfig, load_model_config, load_spec, resolve_spec_path
 from .costs.delay import Attribution, layer_delays
 from .costs.memory import COMPONENTS, memory_bits
-from .nets import ConditionalNetwork, build_network, resolve_condition
-from .shapes import extract_layers
+
+# torch, the networks and the walk are imported lazily: a cached layer table needs none of them.
 
 
 class Totals(BaseModel):
@@ -61,8 +60,12 @@ class Estimate(BaseModel):
         return pd.DataFrame.from_records(self.layers)
 
 
-def build_for_config(config: ModelConfig, device: str | torch.device = "cpu") -> ConditionalNetwork:
+def build_for_config(config: ModelConfig, device="cpu"):
     """The network a model config describes (on ``meta`` for shape-only costing: instant)."""
+    import torch
+
+    from .nets import build_network
+
     with torch.device(device):
         return build_network(
             config.arch,
@@ -77,10 +80,25 @@ def build_for_config(config: ModelConfig, device: str | torch.device = "cpu") ->
 
 
 def noise_active(config: ModelConfig) -> bool:
-    """FLOAT's convs pay Eq. 8 only when the evaluated condition adds noise (lambda_n > 0)."""
-    if config.method != "float":
-        return False
-    return resolve_condition("float", config.eval.knob, config.eval.lambda_th).noise_scale > 0
+    """FLOAT's convs pay Eq. 8 only when the evaluated condition adds noise: Eq. 6 scales alpha by a
+    factor that is zero exactly when lambda_n = 0 (for every lambda_th)."""
+    return config.method == "float" and config.eval.knob > 0
+
+
+def layer_table(config: ModelConfig, *, use_cache: bool = True) -> pd.DataFrame:
+    """The model's layer table: from the on-disk cache when present, else walked (and cached)."""
+    from .cache import load_table, store_table, table_key
+
+    key = table_key(config) if use_cache else None
+    table = load_table(key) if key else None
+    if table is None:
+        from .shapes import extract_layers
+
+        net = build_for_config(config, device="meta")
+        table = extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th)
+        if key:
+            store_table(key, table)
+    return table
 
 
 def cost_table(
@@ -132,8 +150,7 @@ def estimate_model(
     config: ModelConfig, spec: HardwareSpec, *, attribution: Attribution = "paper"
 ) -> Estimate:
     """Cost one model config on one hardware spec."""
-    net = build_for_config(config, device="meta")
-    table = extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th)
+    table = layer_table(config)
     costs = cost_table(table, spec, config.method, attribution=attribution, noise=noise_active(config))
     if table.attrs["other_params"]:
         raise RuntimeError(f"{table.attrs['other_params']} parameters not attributed to any layer")

@@ -18,3 +18,12 @@ def default_spec():
     from hwsim.config import load_spec
 
     return load_spec()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_table_cache(tmp_path_factory):
+    """Tests never read or write the user's ~/.cache/hwsim."""
+    import os
+
+    os.environ["HWSIM_CACHE_DIR"] = str(tmp_path_factory.mktemp("hwsim-cache"))
+    yield
