@@ -316,7 +316,12 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str, path_stem: Path) -> l
         ax.scatter([p["memory_norm"]], [p["clean_acc"]], marker="o", s=46, color=colour, edgecolors="black", linewidths=0.5, zorder=3)
         ax.scatter([p["memory_norm"]], [p["robust_acc"]], marker="^", s=50, facecolors="white", edgecolors=colour, linewidths=1.5, zorder=3)
         ax.plot([p["memory_norm"]] * 2, [p["robust_acc"], p["clean_acc"]], color=colour, linewidth=0.8, alpha=0.5, zorder=2)
-        ax.annotate(name, (p["memory_norm"], p["clean_acc"]), textcoords="offset points", xytext=(6, 2 - 10 * k), fontsize=8, color=colour)
+        # alternate sides so that runs of near-equal memory (FLOAT vs PGD-AT) keep readable labels
+        side = 1 if k % 2 == 0 else -1
+        ax.annotate(
+            name, (p["memory_norm"], p["clean_acc"]), textcoords="offset points", xytext=(7 * side, 2 - 5 * k),
+            fontsize=8, color=colour, ha="left" if side > 0 else "right",
+        )  # fmt: skip
         if p["method"] != "pgdat" and (p["ca_lam"] != 0 or p["ra_lam"] != 1):
             ax.annotate(
                 f"CA@$\\lambda$={_lam_text(p['ca_lam'])}, RA@$\\lambda$={_lam_text(p['ra_lam'])}",

@@ -27,3 +27,13 @@ def _private_table_cache(tmp_path_factory):
 
     os.environ["HWSIM_CACHE_DIR"] = str(tmp_path_factory.mktemp("hwsim-cache"))
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tiny test tensors gain nothing from threads, and two spinning threads per process slow the
+    suite badly on a 2-core machine that runs anything else."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

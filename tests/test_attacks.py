@@ -311,11 +311,23 @@ def test_robust_accuracy(trained):
     assert robust0 == clean0
 
 
-def test_robust_accuracy_autoattack_registry_entry(trained):
-    """The registry entry runs the full-strength settings (100 iterations, EOT 20) on a tiny batch."""
+def test_robust_accuracy_autoattack_registry_entry(trained, monkeypatch):
+    """The registry entry asks for the full-strength 'rand' settings (APGD-CE then APGD-DLR, 100
+    iterations, EOT 20, 1 restart); the run itself is shortened to keep the suite fast."""
+    import torchattacks
+
+    real_apgd, calls = torchattacks.APGD, []
+
+    def recording_apgd(model, **kwargs):
+        calls.append(kwargs)
+        return real_apgd(model, **{**kwargs, "steps": 3, "eot_iter": 2})
+
+    monkeypatch.setattr(torchattacks, "APGD", recording_apgd)
     model, x, y = trained
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clean, robust = robust_accuracy(model, [(x[:8], y[:8])], "autoattack", eps=EPS, seed=0,
                                         device="cpu", progress=False)
     assert 0.0 <= robust <= clean
+    assert [c["loss"] for c in calls][:1] == ["ce"] and {c["loss"] for c in calls} <= {"ce", "dlr"}
+    assert all(c["steps"] == 100 and c["eot_iter"] == 20 and c["n_restarts"] == 1 and c["norm"] == "Linf" for c in calls)
