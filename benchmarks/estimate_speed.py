@@ -53,10 +53,10 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 try:
-    from hwsim.estimate import build_for_config, cost_table, estimate_model, load_model_and_spec, noise_active
+    from hwsim.estimate import build_for_config, cost_table, load_model_and_spec, noise_active
 except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
-    from hwsim.estimate import build_for_config, cost_table, estimate_model, load_model_and_spec, noise_active
+    from hwsim.estimate import build_for_config, cost_table, load_model_and_spec, noise_active
 from hwsim.nets.conditioning import NoisyConv2d
 from hwsim.shapes import extract_layers
 

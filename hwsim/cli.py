@@ -72,7 +72,7 @@ def estimate(
 ) -> None:
     """Per-layer and total cost of one model: params, memory, MACs/FLOPs, Eq. 7-9 delay."""
     from .estimate import estimate_file
-    from .formats import OutputFormat, render_estimate
+    from .formats import render_estimate
 
     out_fmt = _format(fmt)
     result = estimate_file(model, spec, attribution=_attribution(attribution))

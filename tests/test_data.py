@@ -315,6 +315,7 @@ def test_digits() -> None:
     assert xtr.shape[1:] == (3, 32, 32) and xtr.dtype == torch.float32 and ytr.dtype == torch.int64
     assert len(train) + len(test) == 1797 and len(test) == 360
     assert set(ytr.tolist()) == set(yte.tolist()) == set(range(10))
+    assert xte.shape[1:] == (3, 32, 32)
     assert float(xtr.min()) == 0.0 and float(xtr.max()) <= 1.0 and float(xtr.max()) > 0.9
     assert torch.equal(xtr[:, 0], xtr[:, 2])  # grayscale repeated to 3 channels
     again = load_dataset("digits", "train", None)

@@ -1,6 +1,5 @@
 """Layer-shape extraction: hand-checked shapes, exact parameter attribution, any nn.Module."""
 
-import pytest
 import torch
 from torch import nn
 
