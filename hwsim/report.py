@@ -356,6 +356,29 @@ def _json_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def plot_training_time(frame: pd.DataFrame, path_stem: Path) -> list[Path]:
+    """Paper Fig. 8(a): mean per-epoch training time of each run, normalised to the fastest run.
+    Runs without a finished epoch are left out; returns [] when none has one. Writes .png and .pdf."""
+    times = frame.drop_duplicates("run").set_index("run")[["method", "mean_epoch_time_s"]].dropna()
+    if times.empty:
+        return []
+    fastest = float(times["mean_epoch_time_s"].min())
+    fig, ax = _figure()
+    ax.grid(False, axis="x")
+    labels = [f"{METHOD_LABELS.get(m, m)}\n{run}" for run, m in zip(times.index, times["method"])]
+    ratios = times["mean_epoch_time_s"] / fastest
+    colours = [METHOD_COLORS.get(m, "tab:gray") for m in times["method"]]
+    bars = ax.bar(range(len(times)), ratios, color=colours, width=0.6)
+    for bar, ratio, seconds in zip(bars, ratios, times["mean_epoch_time_s"]):
+        ax.annotate(f"{ratio:.2f}x\n({seconds:.1f} s)", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+    ax.set_xticks(range(len(times)), labels, fontsize=7)
+    ax.set_ylabel("Training time per epoch (normalised to fastest)")
+    ax.set_ylim(0, float(ratios.max()) * 1.25)
+    ax.set_title("Per-epoch training time (paper Fig. 8(a) style)")
+    return _save(fig, path_stem)
+
+
 def write_report(
     run_dirs: list[Path],
     out_dir: Path,
@@ -383,6 +406,8 @@ def write_report(
         atomic_write_text(out_dir / REPORT_CSV, frame.to_csv(index=False)),
         atomic_write_text(out_dir / REPORT_JSON, render_frame(json_frame, OutputFormat.json, title)),
     ]
+    if plots:
+        written += plot_training_time(frame, out_dir / "training-time")
     for attack in dict.fromkeys(frame["attack"]) if plots else ():
         name = _safe_name(attack)
         written += plot_tradeoff(frame, attack, out_dir / f"tradeoff-{name}")
@@ -398,5 +423,5 @@ def write_report(
 
 __all__ = [
     "COLUMNS", "REPORT_VIEW", "report_frame", "cost_at", "condition_config", "boundary_points",
-    "plot_tradeoff", "plot_memory_accuracy", "write_report",
+    "plot_tradeoff", "plot_memory_accuracy", "plot_training_time", "write_report",
 ]  # fmt: skip

@@ -152,7 +152,7 @@ def test_write_report_every_format(tmp_path, spec):
     out = tmp_path / "report"
     text, paths = write_report(dirs, out, spec=spec, fmt="csv")
     names = sorted(p.name for p in paths)
-    expected = ["report.csv", "report.json"] + [
+    expected = ["report.csv", "report.json", "training-time.pdf", "training-time.png"] + [
         f"{kind}-{attack}.{ext}" for kind in ("memory-accuracy", "tradeoff") for attack in ("autoattack", "pgd7") for ext in ("pdf", "png")
     ]  # fmt: skip
     assert names == sorted(expected)
@@ -200,3 +200,15 @@ def test_nan_free_values_are_exact_numbers(run_dirs, spec):
     numeric = frame.select_dtypes("number")
     assert not numeric.isna().any().any()
     assert all(math.isfinite(v) for v in frame["delay_ns"])
+
+
+def test_training_time_plot_normalises_to_fastest(tmp_path, spec):
+    from hwsim.report import plot_training_time, report_frame
+
+    dirs = [make_run(tmp_path / "runs", name, *s) for name, s in RUNS.items()]
+    frame = report_frame(dirs, spec=spec)
+    timed = frame.drop_duplicates("run").dropna(subset=["mean_epoch_time_s"])
+    assert len(timed) >= 2  # the fake runs carry per-epoch wall times
+    paths = plot_training_time(frame, tmp_path / "fig" / "training-time")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and paths[0].read_bytes().startswith(PNG_MAGIC)
+    assert plot_training_time(frame.assign(mean_epoch_time_s=float("nan")), tmp_path / "none") == []
