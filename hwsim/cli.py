@@ -55,8 +55,10 @@ def emit(text: str, output: Optional[Path]) -> None:
 
 
 def _attribution(value: str) -> str:
-    if value not in ("paper", "structural"):
-        raise HwsimError(f"--attribution: unknown {value!r}; use 'paper' or 'structural'")
+    from .costs.delay import ATTRIBUTIONS
+
+    if value not in ATTRIBUTIONS:
+        raise HwsimError(f"--attribution: unknown {value!r}; use one of {', '.join(ATTRIBUTIONS)}")
     return value
 
 
@@ -133,13 +135,12 @@ def train(
     from pydantic import ValidationError
 
     from .config import describe_validation_error, load_model_config
-    from .runner.evaluate import parse_list
     from .runner.train import RunConfig, TrainSettings, train_run
 
     config = load_model_config(model)
     values = dict(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, eps=eps,
-        attack_steps=attack_steps, pgdat_lambda=pgdat_lambda, oat_lambdas=parse_list(oat_lambdas, what="--oat-lambdas"),
+        attack_steps=attack_steps, pgdat_lambda=pgdat_lambda, oat_lambdas=_parse_list(oat_lambdas, what="--oat-lambdas"),
         seed=seed, data_dir=str(data_dir) if data_dir else None, image_size=image_size, augment=augment,
         limit_train=limit_train, limit_test=limit_test, eval_limit=eval_limit, device=device,
     )  # fmt: skip
@@ -169,12 +170,12 @@ def evaluate(
 ) -> None:
     """Clean (CA) and robust (RA) accuracy per lambda and attack; saved as results.json/csv in the run."""
     from .formats import render_frame
-    from .runner.evaluate import evaluate_checkpoint, parse_list
+    from .runner.evaluate import evaluate_checkpoint
 
     out_fmt = _format(fmt)
     results = evaluate_checkpoint(
-        checkpoint, lambdas=parse_list(lambdas, what="--lambdas"), lambda_th=lambda_th,
-        attacks=parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
+        checkpoint, lambdas=_parse_list(lambdas, what="--lambdas"), lambda_th=lambda_th,
+        attacks=_parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
         limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet,
     )  # fmt: skip
     emit(render_frame(results.frame(), out_fmt, f"{results.run} (epoch {results.epoch}, eps {results.eps * 255:g}/255)"), None)
@@ -198,6 +199,13 @@ def report(
     emit(text, None)
     for path in paths:
         typer.echo(f"wrote {path}", err=True)
+
+
+def _parse_list(text: str, kind=float, what: str = "value") -> list:
+    try:
+        return [kind(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise HwsimError(f"cannot read {what} list {text!r}; use comma-separated values like 0,0.2,0.7,1") from None
 
 
 def _format(value: str):

@@ -151,7 +151,8 @@ def estimate_model(
 ) -> Estimate:
     """Cost one model config on one hardware spec."""
     table = layer_table(config)
-    costs = cost_table(table, spec, config.method, attribution=attribution, noise=noise_active(config))
+    noise = noise_active(config)
+    costs = cost_table(table, spec, config.method, attribution=attribution, noise=noise)
     if table.attrs["other_params"]:
         raise RuntimeError(f"{table.attrs['other_params']} parameters not attributed to any layer")
     return Estimate(
@@ -159,7 +160,7 @@ def estimate_model(
         model=config.model_dump(mode="json", by_alias=True),
         spec=spec,
         attribution=attribution,
-        condition={"lambda": config.eval.knob, "lambda_th": config.eval.lambda_th, "noise_active": noise_active(config)},
+        condition={"lambda": config.eval.knob, "lambda_th": config.eval.lambda_th, "noise_active": noise},
         totals=summarize(costs, table.attrs["model_params"]),
         layers=_records(costs),
     )

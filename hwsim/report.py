@@ -35,6 +35,7 @@ import pandas as pd
 
 from . import __version__
 from .config import EvalCondition, HardwareSpec, ModelConfig, load_spec
+from .costs.delay import ATTRIBUTIONS
 from .errors import HwsimError
 from .estimate import estimate_model
 from .formats import OutputFormat, render_frame
@@ -125,8 +126,8 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
     """
     from .runner.evaluate import read_results
 
-    if attribution not in ("paper", "structural"):
-        raise HwsimError(f"unknown attribution {attribution!r}; use paper or structural")
+    if attribution not in ATTRIBUTIONS:
+        raise HwsimError(f"unknown attribution {attribution!r}; use one of {', '.join(ATTRIBUTIONS)}")
     if not run_dirs:
         raise HwsimError("no run directories to report on")
     spec = spec if spec is not None else load_spec()

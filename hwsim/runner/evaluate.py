@@ -50,13 +50,6 @@ class EvalResults(BaseModel):
         return frame
 
 
-def parse_list(text: str, kind=float, what: str = "value") -> list:
-    try:
-        return [kind(v.strip()) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise HwsimError(f"cannot read {what} list {text!r}; use comma-separated values like 0,0.2,0.7,1") from None
-
-
 def evaluate_checkpoint(
     checkpoint: Path | str,
     *,
@@ -133,4 +126,4 @@ def read_results(run_dir: Path | str) -> EvalResults:
         raise HwsimError(f"{path}: corrupt results file ({exc.__class__.__name__})") from None
 
 
-__all__ = ["EvalResults", "AccuracyPoint", "evaluate_checkpoint", "read_results", "write_results", "parse_list"]
+__all__ = ["EvalResults", "AccuracyPoint", "evaluate_checkpoint", "read_results", "write_results"]

@@ -214,8 +214,8 @@ def _datasets(run: RunConfig):
 
 
 def boundary_accuracy(net, dataset, s: TrainSettings, limit: int, seed: int) -> tuple[float, float]:
-    """Per-epoch check: CA at the clean boundary (lambda = 0) and PGD-k RA at the robust one
-    (lambda = 1); PGD-AT has a single point."""
+    """Per-epoch check: CA at the clean boundary (lambda = 0) and PGD-7 RA (the paper's RA metric,
+    whatever the training attack) at the robust one (lambda = 1); PGD-AT has a single point."""
     from .attacks import robust_accuracy
 
     x, y = dataset.tensors[0][:limit], dataset.tensors[1][:limit]
@@ -225,7 +225,7 @@ def boundary_accuracy(net, dataset, s: TrainSettings, limit: int, seed: int) -> 
     with torch.no_grad():
         ca = 100.0 * sum(int((net(bx.to(s.device)).argmax(1) == by.to(s.device)).sum()) for bx, by in batches) / len(x)
     net.set_condition(1.0)
-    _, ra = robust_accuracy(net, batches, f"pgd{s.attack_steps}" if s.attack_steps in (7, 20) else "pgd7", eps=s.eps, seed=seed, device=s.device)
+    _, ra = robust_accuracy(net, batches, "pgd7", eps=s.eps, seed=seed, device=s.device)
     net.train()
     return ca, ra
 
@@ -301,7 +301,7 @@ def train_run(
             if progress:
                 tqdm.write(
                     f"{run.name} epoch {epoch + 1}/{s.epochs}: loss {record['loss']:.4f}  CA {ca:.2f}%  "
-                    f"RA(PGD-{s.attack_steps}) {ra:.2f}%  {epoch_time:.1f}s"
+                    f"RA(PGD-7) {ra:.2f}%  {epoch_time:.1f}s"
                 )
             if on_epoch is not None:
                 on_epoch(record)
