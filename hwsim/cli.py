@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Optional
@@ -120,37 +121,55 @@ def train(
     eps: float = typer.Option(8 / 255, help="L_inf budget of the PGD training attack."),
     attack_steps: int = typer.Option(7, help="PGD-k steps during training."),
     pgdat_lambda: float = typer.Option(0.5, help="PGD-AT's fixed lambda (Eq. 3)."),
-    oat_lambdas: str = typer.Option("0,0.1,0.2,0.3,0.4,1.0", help="OAT's training set S_lambda."),
+    oat_lambdas: Optional[str] = typer.Option(None, help="OAT's training set S_lambda (default 0,0.1,0.2,0.3,0.4,1 as OAT.py; --preset paper: 0,0.2,0.7,1)."),
+    preset: Optional[str] = typer.Option(None, help="'paper': the paper's comparison settings where they differ from hwsim's defaults (OAT S_lambda {0,0.2,0.7,1}; WRN dropout 0.3)."),
     image_size: Optional[int] = typer.Option(None, help="Resize images (default: the model's input size)."),
-    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Crop + flip (default: on for CIFAR/STL-10/Tiny-ImageNet)."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Crop (4 px padding) + flip (default: on for CIFAR/STL-10/Tiny-ImageNet)."),
     limit_train: Optional[int] = typer.Option(None, help="Use only the first N training images."),
     limit_test: Optional[int] = typer.Option(None, help="Use only the first N test images."),
-    eval_limit: int = typer.Option(512, help="Test images for the per-epoch CA / RA check."),
+    val_split: int = typer.Option(0, help="Hold out the last N training images for the per-epoch check and best-checkpoint choice (OAT: 5000). 0: use the first --eval-limit test images."),
+    eval_limit: int = typer.Option(512, help="Held-out images for the per-epoch CA / RA check."),
+    eval_lambdas: str = typer.Option("0,0.2,0.7,1", help="Lambdas (FLOAT: lambda_n) checked every epoch; the best-RA checkpoint of each is kept."),
+    eval_lambda_th: float = typer.Option(0.0, help="FLOAT's lambda_th for the per-epoch check (Eq. 6)."),
+    eval_every: int = typer.Option(1, help="Check CA / RA every N epochs (and after the last)."),
     seed: int = typer.Option(0, help="Seed of every random step (same seed, same numbers on CPU)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: str = typer.Option("cpu", help="cpu or cuda (under torchrun: each process takes cuda:LOCAL_RANK)."),
+    amp: bool = typer.Option(False, "--amp", help="CUDA mixed precision (bf16 where supported, else fp16 with loss scaling)."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory layout (faster convolutions on recent GPUs)."),
+    workers: int = typer.Option(0, help="DataLoader worker processes."),
+    nproc: Optional[int] = typer.Option(None, help="Processes expected under torchrun (checked against WORLD_SIZE); launch with: torchrun --standalone --nproc_per_node=N -m hwsim.cli train ..."),
+    stop_after: Optional[int] = typer.Option(None, help="Stop after N epochs of this invocation (the schedule still spans --epochs); continue with --resume."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run from its last finished epoch."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Train a PGD-AT, OAT or FLOAT network (checkpoint every epoch, resumable)."""
+    """Train a PGD-AT, OAT or FLOAT network (checkpoint every epoch, best checkpoint per lambda, resumable, DDP under torchrun)."""
     from pydantic import ValidationError
 
     from .config import describe_validation_error, load_model_config
-    from .runner.train import RunConfig, TrainSettings, train_run
+    from .runner.train import RunConfig, TrainSettings, apply_preset, train_run
 
     config = load_model_config(model)
     values = dict(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, eps=eps,
-        attack_steps=attack_steps, pgdat_lambda=pgdat_lambda, oat_lambdas=_parse_list(oat_lambdas, what="--oat-lambdas"),
+        attack_steps=attack_steps, pgdat_lambda=pgdat_lambda,
         seed=seed, data_dir=str(data_dir) if data_dir else None, image_size=image_size, augment=augment,
-        limit_train=limit_train, limit_test=limit_test, eval_limit=eval_limit, device=device,
+        limit_train=limit_train, limit_test=limit_test, val_split=val_split, eval_limit=eval_limit,
+        eval_lambdas=_parse_list(eval_lambdas, what="--eval-lambdas"), eval_lambda_th=eval_lambda_th, eval_every=eval_every,
+        device=device, amp=amp, channels_last=channels_last, workers=workers,
     )  # fmt: skip
+    config, values = apply_preset(config, values, preset)
+    if oat_lambdas is not None:  # an explicit S_lambda wins over the preset's
+        values["oat_lambdas"] = _parse_list(oat_lambdas, what="--oat-lambdas")
+    if stop_after is not None and stop_after < 1:
+        raise HwsimError(f"--stop-after must be >= 1, got {stop_after}")
     try:
         settings = TrainSettings(**values)
     except ValidationError as err:
         raise HwsimError(describe_validation_error("options", err).replace("options: ", "--", 1).replace("_", "-")) from None
     run = RunConfig(name=name or config.name, model=config, train=settings)
-    run_dir = train_run(run, out_dir, resume=resume, progress=not quiet)
-    typer.echo(f"trained {run.name}: {run_dir}", err=True)
+    run_dir = train_run(run, out_dir, resume=resume, progress=not quiet, stop_after=stop_after, nproc=nproc)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
+        typer.echo(f"trained {run.name}: {run_dir}", err=True)
 
 
 @app.command()

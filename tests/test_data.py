@@ -410,8 +410,9 @@ def test_augmentation_is_padded_crop_and_flip() -> None:
     assert 0 < sum(flipped) < 16
 
 
-def test_augmentation_padding_scales_with_size() -> None:
+def test_augmentation_padding_is_four_pixels_at_every_size() -> None:
+    """OAT's STL-10 loader pads 4 px (Pad(4) + RandomCrop(96)), as its CIFAR one does."""
     g = torch.Generator().manual_seed(0)
-    out = augment_batch(torch.ones(64, 3, 96, 96), g)
+    out = augment_batch(torch.ones(256, 3, 96, 96), g)
     empty_rows = (out.sum(dim=(1, 3)) == 0).sum(dim=1)  # zero rows = vertical shift
-    assert int(empty_rows.max()) <= 12 and int(empty_rows.max()) > 4
+    assert int(empty_rows.max()) == 4

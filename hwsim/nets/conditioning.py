@@ -253,6 +253,16 @@ class ConditionalNetwork(nn.Module):
         state.lam, state.bn, state.noise_scale = new.lam, new.bn, new.noise_scale
         return state
 
+    def set_state(self, *, lam: float | torch.Tensor = 0.0, bn: BnChoice = "clean", noise_scale: float = 0.0) -> ConditionState:
+        """Set the conditional layers directly, bypassing the method's lambda rule.
+
+        Training steps need states no single lambda gives: FLOAT's clean pass of the reference code
+        runs clean weights with the batch split between BN_C and BN_A (``bn=k``, ``noise_scale=0``).
+        """
+        state = self.conditioning.state
+        state.lam, state.bn, state.noise_scale = lam, bn, float(noise_scale)
+        return state
+
     def alphas(self) -> list[nn.Parameter]:
         """FLOAT's per-layer noise scales (empty for other methods); trained without weight decay."""
         return [m.alpha for m in self.modules() if isinstance(m, NoisyConv2d)]
@@ -265,22 +275,6 @@ def set_condition(model: nn.Module, lam: float | torch.Tensor = 0.0, lambda_th: 
     return None
 
 
-def kaiming_init(module: nn.Module) -> None:
-    """He-normal init for convs (fan_out), as in the ResNet/WRN references.
-
-    Skipped on the meta device (shape-only costing): there are no values to draw, and torch's meta
-    ``normal_`` would import the whole compiler stack (about a second).
-    """
-    for m in module.modules():
-        if any(p.is_meta for p in m.parameters(recurse=False)):
-            continue
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
 __all__ = [
     "METHODS",
     "ConditionState",
@@ -291,7 +285,6 @@ __all__ = [
     "LambdaEncoder",
     "NoisyConv2d",
     "float_noise_scale",
-    "kaiming_init",
     "resolve_condition",
     "set_condition",
 ]

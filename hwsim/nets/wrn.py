@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conditioning import ConditionalNetwork, Conditioning, kaiming_init
+from .conditioning import ConditionalNetwork, Conditioning
 
 
 class WideBlock(nn.Module):
@@ -71,7 +71,7 @@ class WideResNet(ConditionalNetwork):
         self.bn = cond.norm(in_ch)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_ch, num_classes)
-        kaiming_init(self)
+        # PyTorch's default init, as in the OAT and FLOAT reference networks.
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)

@@ -55,6 +55,7 @@ __all__ = [
     "pgd_step_size",
     "robust_accuracy",
     "run_attack",
+    "seeded_rng",
 ]
 
 #: Signature of a registry entry: ``fn(model, x, y, *, eps, seed) -> x_adv``.
@@ -105,11 +106,14 @@ def _rng_devices(device: torch.device) -> list[int]:
 
 
 @contextlib.contextmanager
-def _seeded_rng(seed: int, device: torch.device) -> Iterator[None]:
+def seeded_rng(seed: int, device: torch.device | str) -> Iterator[None]:
     """Fork the global torch RNG (CPU, and ``device`` if CUDA), seed it, restore it afterwards."""
     with torch.random.fork_rng(devices=_rng_devices(torch.device(device))):
         torch.manual_seed(int(seed))
         yield
+
+
+_seeded_rng = seeded_rng
 
 
 def _training_flags(model: nn.Module) -> list[tuple[nn.Module, bool]]:

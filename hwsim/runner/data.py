@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from hwsim.datasets import DATASETS, DatasetInfo
 from hwsim.errors import HwsimError
@@ -49,6 +49,19 @@ def _info(name: str) -> DatasetInfo:
 
 # --------------------------------------------------------------------------------------------
 # Shared file helpers
+
+
+def optional_import(module: str, package: str, needed_for: str):
+    """Import an optional dependency of the runner, or fail with one line naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise HwsimError(
+            f"{needed_for} needs the '{package}' package, which comes with hwsim's runner extra: "
+            "pip install -e '.[runner]' (or pip install " + package + ")"
+        ) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -182,7 +195,7 @@ def _cifar100(src: _Source, split: str, limit: int | None) -> Arrays:
 
 
 def _svhn(src: _Source, split: str, limit: int | None) -> Arrays:
-    from scipy.io import loadmat
+    loadmat = optional_import("scipy.io", "scipy", "SVHN's .mat files").loadmat
 
     path = src.path(f"{split}_32x32.mat")
     try:
@@ -242,7 +255,7 @@ def _tinyimagenet(src: _Source, split: str, limit: int | None) -> Arrays:
 
 def _decode_image(src: _Source, path: Path, size: int) -> np.ndarray:
     """One image file decoded to ``size x size x 3`` uint8 RGB with Pillow."""
-    from PIL import Image
+    Image = optional_import("PIL.Image", "pillow", "Tiny-ImageNet's JPEG files")
 
     if not path.exists():
         raise src.missing(path)
@@ -289,8 +302,8 @@ _FORMATS: dict[str, _Format] = {
 
 def _digits(split: str, seed: int, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's 8x8 digits, 80/20 stratified split seeded by ``seed``, as 1-channel [0,1]."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    load_digits = optional_import("sklearn.datasets", "scikit-learn", "the digits data set").load_digits
+    train_test_split = optional_import("sklearn.model_selection", "scikit-learn", "the digits data set").train_test_split
 
     bunch = load_digits()
     idx_train, idx_test = train_test_split(
@@ -357,10 +370,12 @@ def load_dataset(
 _AUG_SEED_OFFSET = 0x9E3779B9  # keeps the augmentation stream distinct from the shuffle stream
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with zero padding (4 px per 32 px of height) plus random horizontal flip."""
+CROP_PADDING = 4  # px, every data set: RandomCrop(size, padding=4) in the OAT / FLOAT references (STL-10: Pad(4))
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = CROP_PADDING) -> torch.Tensor:
+    """Random crop with ``pad`` px of zero padding on each side, plus random horizontal flip."""
     b, c, h, w = x.shape
-    pad = max(1, round(4 * h / 32))
     padded = F.pad(x, (pad, pad, pad, pad))
     oy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator)
     ox = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator)
@@ -395,20 +410,29 @@ def make_loader(
     augment: bool,
     seed: int,
     num_workers: int = 0,
+    sampler: Sampler | None = None,
+    drop_last: bool = False,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """Batches of ``dataset``; shuffled (train) and augmented (train and ``augment``) from ``seed``.
 
-    The same seed gives the same batches, epoch by epoch. Augmentation is never applied to
-    evaluation loaders (``train=False``).
+    The same seed gives the same batches, epoch by epoch. A ``sampler`` (the trainer's
+    DistributedSampler) replaces the seeded shuffle. Augmentation is never applied to evaluation
+    loaders (``train=False``).
     """
     if batch_size < 1:
         raise HwsimError(f"batch_size must be >= 1, got {batch_size}")
     kwargs: dict[str, Any] = dict(
         batch_size=batch_size,
-        shuffle=train,
-        generator=torch.Generator().manual_seed(seed),
         num_workers=num_workers,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+        persistent_workers=False,
     )
+    if sampler is not None:
+        kwargs["sampler"] = sampler
+    else:
+        kwargs.update(shuffle=train, generator=torch.Generator().manual_seed(seed))
     if train and augment:
         aug = torch.Generator().manual_seed(seed + _AUG_SEED_OFFSET)
         return _AugmentingLoader(dataset, aug_generator=aug, **kwargs)

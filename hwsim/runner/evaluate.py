@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from typing import Literal
+
 from pydantic import BaseModel
 
 from .. import __version__
@@ -31,6 +33,10 @@ class AccuracyPoint(BaseModel):
     clean_acc: float
     robust_acc: float
     images: int
+    #: which weights: the last epoch's, or the epoch with the best held-out RA at this lambda
+    checkpoint: Literal["last", "best"] = "last"
+    #: the training epoch of those weights (None in results written before hwsim recorded it)
+    epoch: int | None = None
 
 
 class EvalResults(BaseModel):

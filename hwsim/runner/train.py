@@ -4,19 +4,39 @@ The networks are the very modules the estimator walks (:func:`hwsim.estimate.bui
 Defaults follow the paper and the OAT reference settings: SGD lr 0.1, momentum 0.9, weight decay 5e-4
 (none on FLOAT's alphas), cosine schedule, 200 epochs, batch 128, PGD-7 at eps 8/255.
 
-Runs are resumable and reproducible: every epoch reseeds the global RNG and the loader from
-``(seed, epoch)``, and a checkpoint (model, optimizer, schedule, history, config) is written atomically
-after each epoch, so ``--resume`` continues exactly where the last finished epoch left off.
+Each step follows the reference code line by line (VITA-Group/Once-for-All-Adversarial-Training
+``PGDAT.py`` / ``OAT.py``, shunlinlu/FLOAT_v2 ``OAT_sparse.py``):
+
+* every training attack is generated in **eval mode with parameter gradients off**
+  (``ctx_noparamgrad_and_eval``): BN uses running statistics and the PGD iterates never update them,
+  dropout is off; train mode is restored for the loss passes;
+* PGD-AT: attack the batch, then CE on the adversarial and the clean pass (2 BN updates per step);
+* OAT: one clean pass over the whole batch (its ceil(B/|S|) lambda = 0 rows through BN_C, the rest
+  through BN_A, FiLM fed per row), then only the lambda != 0 rows are attacked and passed again,
+  all through BN_A; loss mean((1 - lambda) CE_clean + lambda CE_adv) with CE_adv = 0 on the
+  lambda = 0 rows (BN_C 1 update, BN_A 2);
+* FLOAT: one clean pass with clean weights over the whole batch (rows [0, B/2) through BN_C, the
+  rest through BN_A), then the second half is attacked and passed with noisy weights through BN_A;
+  loss mean(0.5 CE_clean + 0.5 CE_adv) with CE_adv = 0 on the first half (BN_C 1, BN_A 2). Algorithm 1
+  as printed computes L_C on the first half only; the reference code, followed here, uses the
+  whole batch, i.e. L = 0.5 mean_B CE_clean + 0.25 mean_{B/2} CE_adv.
+
+Runs are resumable and reproducible: every epoch reseeds the global RNG, the sampler and the
+augmentation from ``(seed, epoch, rank)``, and a checkpoint (model, optimizer, schedule, history,
+best-per-lambda summary, config) is written atomically after each epoch, so ``--resume`` continues
+exactly where the last finished epoch left off. Under ``torchrun`` the same loop runs with DDP
+(:mod:`hwsim.runner.ddp`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,19 +47,27 @@ from .. import __version__
 from ..config import ModelConfig, Strict
 from ..errors import HwsimError
 from ..io import atomic_write_bytes, atomic_write_text
-from .attacks import pgd_attack
+from . import ddp
+from .attacks import pgd_attack, run_attack, seeded_rng
 
 CHECKPOINT_FORMAT = "hwsim-checkpoint-v1"
+BEST_FORMAT = "hwsim-best-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_DIR = "best"
 RUN_FILE = "run.json"
 DEFAULT_RUNS_DIR = Path("reports/runs")
+PAPER_OAT_LAMBDAS = [0.0, 0.2, 0.7, 1.0]  # paper Sec. 4.3: OAT trained with S_lambda = {0, 0.2, 0.7, 1}
+PAPER_WRN_DROPOUT = 0.3  # OAT's WRN16-8 / WRN40-2
+# Settings that may change on --resume without changing the numbers.
+RESUME_FREE = {"epochs", "device", "workers", "data_dir"}
+EVAL_ATTACK = "pgd7"  # the per-epoch RA, and the best-checkpoint criterion (the paper's RA metric)
 
 
 class TrainSettings(Strict):
     """Training hyper-parameters (paper section 4.1 and the OAT reference settings)."""
 
     epochs: StrictInt = Field(200, gt=0)
-    batch_size: StrictInt = Field(128, gt=1)
+    batch_size: StrictInt = Field(128, gt=1, description="per process; the global batch is batch_size x world_size")
     lr: float = Field(0.1, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
@@ -53,8 +81,17 @@ class TrainSettings(Strict):
     augment: bool | None = Field(None, description="crop + flip; default per data set")
     limit_train: StrictInt | None = Field(None, gt=0)
     limit_test: StrictInt | None = Field(None, gt=0)
-    eval_limit: StrictInt = Field(512, gt=0, description="test images for the per-epoch CA/RA")
+    val_split: StrictInt = Field(0, ge=0, description="hold out the last N training images for per-epoch CA/RA and best-checkpoint selection; 0: the first eval_limit test images")
+    eval_limit: StrictInt = Field(512, gt=0, description="held-out images for the per-epoch CA/RA")
+    eval_lambdas: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.7, 1.0], description="lambdas (FLOAT: lambda_n) checked each epoch; a best checkpoint is kept for each")
+    eval_lambda_th: float = Field(0.0, ge=0, lt=1, description="FLOAT's lambda_th for the per-epoch check (Eq. 6)")
+    eval_every: StrictInt = Field(1, gt=0, description="check CA/RA every N epochs (and always after the last)")
     device: str = "cpu"
+    amp: bool = Field(False, description="CUDA mixed precision (bf16 where supported, else fp16 with loss scaling)")
+    channels_last: bool = False
+    workers: StrictInt = Field(0, ge=0, description="DataLoader worker processes")
+    world_size: StrictInt = Field(1, gt=0, description="DDP processes (set by torchrun)")
+    preset: Literal["paper"] | None = None
 
 
 class RunConfig(Strict):
@@ -66,8 +103,24 @@ class RunConfig(Strict):
     hwsim_version: str = __version__
 
 
+def apply_preset(model: ModelConfig, values: dict[str, Any], preset: str | None) -> tuple[ModelConfig, dict[str, Any]]:
+    """``--preset paper``: the settings of the paper's comparison (Sec. 4.3) where hwsim's defaults differ.
+
+    OAT trains with S_lambda = {0, 0.2, 0.7, 1} (hwsim's default is OAT's own {0, 0.1, 0.2, 0.3, 0.4, 1});
+    WRNs use dropout 0.3 as OAT's WRN16-8 / WRN40-2 (hwsim's model files: 0).
+    """
+    if preset is None:
+        return model, values
+    if preset != "paper":
+        raise HwsimError(f"--preset: unknown {preset!r}; known: paper")
+    values = {**values, "oat_lambdas": list(PAPER_OAT_LAMBDAS), "preset": "paper"}
+    if model.arch.startswith("wrn"):
+        model = model.model_copy(update={"dropout": PAPER_WRN_DROPOUT})
+    return model, values
+
+
 # ---------------------------------------------------------------------------------------------
-# one training step per method
+# one training step per method (the reference code's semantics, see the module docstring)
 
 
 def sample_oat_lambdas(batch: int, choices: list[float], generator: torch.Generator) -> torch.Tensor:
@@ -81,51 +134,125 @@ def sample_oat_lambdas(batch: int, choices: list[float], generator: torch.Genera
     return torch.cat([torch.zeros(n_zero), picks])
 
 
+@contextlib.contextmanager
+def attack_mode(net: nn.Module) -> Iterator[None]:
+    """The references' ``ctx_noparamgrad_and_eval``: every module in eval mode (BN running statistics,
+    never updated; dropout off) and parameter gradients off; both restored afterwards."""
+    flags = [(m, m.training) for m in net.modules()]
+    grads = [(p, p.requires_grad) for p in net.parameters()]
+    net.eval()
+    for p, _ in grads:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for m, training in flags:
+            m.training = training
+        for p, needed in grads:
+            p.requires_grad_(needed)
+
+
 def _attack(net: nn.Module, x: torch.Tensor, y: torch.Tensor, s: TrainSettings, gen: torch.Generator) -> torch.Tensor:
-    # The model stays in train mode, as in the OAT reference training loop.
-    return pgd_attack(net, x, y, eps=s.eps, steps=s.attack_steps, generator=gen)
+    with attack_mode(net):
+        return pgd_attack(net, x, y, eps=s.eps, steps=s.attack_steps, generator=gen)
+
+
+def _ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), y, reduction="none")
+
+
+def _padded(head_rows: int, values: torch.Tensor) -> torch.Tensor:
+    """Per-row loss with zeros for the first ``head_rows`` rows (rows that were not attacked)."""
+    return torch.cat([values.new_zeros(head_rows), values])
 
 
 def training_loss(net, x: torch.Tensor, y: torch.Tensor, s: TrainSettings, gen: torch.Generator) -> torch.Tensor:
-    """The method's training loss on one batch (adversarial examples generated inside).
+    """The method's training loss on one batch (adversarial examples generated inside, in eval mode).
 
-    * pgdat: Eq. 3, (1 - lambda) CE(x) + lambda CE(x_adv) with a fixed lambda;
-    * oat: mean over samples of (1 - lambda_i) CE(x_i) + lambda_i CE(x_adv_i), per-sample lambda,
-      BN_C for the lambda = 0 rows, FiLM fed with lambda_i;
-    * float: Algorithm 1, clean half at lambda = 0 (theta, BN_C), other half attacked and trained at
-      lambda = 1 (theta + alpha eta, BN_A); 0.5 L_C + 0.5 L_A.
+    * pgdat: Eq. 3, (1 - lambda) CE(x) + lambda CE(x_adv) with a fixed lambda (no attack at lambda 0);
+    * oat: mean over rows of (1 - lambda_i) CE(x_i) + lambda_i CE(x_adv_i); only lambda != 0 rows attacked;
+    * float: mean over rows of 0.5 CE(x_i) + 0.5 CE(x_adv_i); the second half attacked with noisy weights.
     """
     method = net.method
+    batch = x.shape[0]
     if method == "pgdat":
-        x_adv = _attack(net, x, y, s, gen)
         lam = s.pgdat_lambda
-        return (1 - lam) * F.cross_entropy(net(x), y) + lam * F.cross_entropy(net(x_adv), y)
-    if method == "oat":
-        lam = sample_oat_lambdas(x.shape[0], s.oat_lambdas, gen).to(x.device)
         net.set_condition(lam)
+        if lam == 0:
+            return _ce(net(x), y).mean()
         x_adv = _attack(net, x, y, s, gen)
-        clean = F.cross_entropy(net(x), y, reduction="none")
-        adv = F.cross_entropy(net(x_adv), y, reduction="none")
+        adv = _ce(net(x_adv), y).mean()
+        return (1 - lam) * _ce(net(x), y).mean() + lam * adv
+    if method == "oat":
+        lam = sample_oat_lambdas(batch, s.oat_lambdas, gen).to(x.device)
+        n_zero = int((lam == 0).sum())
+        net.set_condition(lam)  # rows [0, n_zero) through BN_C, the rest through BN_A
+        clean = _ce(net(x), y)
+        adv = clean.new_zeros(batch)
+        if n_zero < batch:
+            net.set_condition(lam[n_zero:])  # no zero left: every row through BN_A
+            x_adv = _attack(net, x[n_zero:], y[n_zero:], s, gen)
+            adv = _padded(n_zero, _ce(net(x_adv), y[n_zero:]))
         return ((1 - lam) * clean + lam * adv).mean()
     if method == "float":
-        half = x.shape[0] // 2
-        net.set_condition(1.0)
+        half = batch // 2
+        net.set_state(bn=half, noise_scale=0.0)  # clean weights; rows [0, B/2) BN_C, the rest BN_A
+        clean = _ce(net(x), y)
+        net.set_condition(1.0)  # theta + alpha * eta, BN_A
         x_adv = _attack(net, x[half:], y[half:], s, gen)
-        net.set_condition(0.0)
-        loss_clean = F.cross_entropy(net(x[:half]), y[:half])
-        net.set_condition(1.0)
-        loss_adv = F.cross_entropy(net(x_adv), y[half:])
-        return 0.5 * loss_clean + 0.5 * loss_adv
+        adv = _padded(half, _ce(net(x_adv), y[half:]))
+        return (0.5 * clean + 0.5 * adv).mean()
     raise HwsimError(f"unknown method {method!r}")
 
 
-def train_step(net, optimizer: torch.optim.Optimizer, x, y, s: TrainSettings, gen: torch.Generator) -> float:
-    net.train()
-    loss = training_loss(net, x, y, s, gen)
+class TrainingObjective(nn.Module):
+    """One step's loss as a module, so that DDP sees a single forward per backward (the clean pass,
+    the attack and the adversarial pass all run inside it, on the unwrapped network)."""
+
+    def __init__(self, net: nn.Module, settings: TrainSettings) -> None:
+        super().__init__()
+        self.net = net
+        object.__setattr__(self, "settings", settings)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return training_loss(self.net, x, y, self.settings, gen)
+
+
+def amp_dtype() -> torch.dtype:
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(s: TrainSettings):
+    """Mixed precision on CUDA when ``--amp``; a no-op context otherwise."""
+    if not s.amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=amp_dtype())
+
+
+def make_scaler(s: TrainSettings) -> torch.amp.GradScaler | None:
+    """fp16 needs loss scaling; bf16 (and fp32) does not."""
+    if s.amp and amp_dtype() == torch.float16:
+        return torch.amp.GradScaler("cuda")
+    return None
+
+
+def train_step(model, optimizer: torch.optim.Optimizer, x, y, s: TrainSettings, gen: torch.Generator, *, scaler=None) -> torch.Tensor:
+    """One optimizer step; ``model`` is a network, a :class:`TrainingObjective` or its DDP wrapper.
+    Returns the detached loss (no host sync: the loop sums losses on the device)."""
+    if isinstance(model, nn.Module) and hasattr(model, "set_condition"):
+        model = TrainingObjective(model, s)
+    model.train()
+    with autocast(s):
+        loss = model(x, y, gen)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach())
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss.detach()
 
 
 def make_optimizer(net, s: TrainSettings) -> torch.optim.SGD:
@@ -142,7 +269,16 @@ def make_optimizer(net, s: TrainSettings) -> torch.optim.SGD:
 # checkpoints
 
 
-def save_checkpoint(path: Path, run: RunConfig, epoch: int, net, optimizer, scheduler, history: list[dict]) -> None:
+def _save(path: Path, payload: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_checkpoint(
+    path: Path, run: RunConfig, epoch: int, net, optimizer, scheduler, history: list[dict],
+    best: dict[str, dict] | None = None, scaler=None,
+) -> None:  # fmt: skip
     """Write atomically: the old checkpoint stays intact until the new one is complete."""
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -153,10 +289,42 @@ def save_checkpoint(path: Path, run: RunConfig, epoch: int, net, optimizer, sche
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "history": history,
+        "best": best or {},
+        "scaler": scaler.state_dict() if scaler is not None else None,
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    _save(path, payload)
+
+
+def best_path(run_dir: Path, lam: float) -> Path:
+    return Path(run_dir) / BEST_DIR / f"lambda-{lam:g}.pt"
+
+
+def save_best(run_dir: Path, run: RunConfig, point: dict[str, Any], net) -> None:
+    """The weights of the epoch with the best held-out RA at one lambda (OAT.py's best_ATA<lambda>.pth)."""
+    _save(best_path(run_dir, point["lam"]), {
+        "format": BEST_FORMAT, "hwsim_version": __version__, "config": run.model_dump(mode="json", by_alias=True),
+        **point, "model": net.state_dict(),
+    })  # fmt: skip
+
+
+def load_best(run_dir: Path, lam: float) -> dict[str, Any]:
+    """A best-per-lambda checkpoint, safely loaded; one HwsimError line when there is none."""
+    path = best_path(run_dir, lam)
+    if not path.is_file():
+        raise HwsimError(f"{run_dir}: no best checkpoint for lambda {lam:g} ({path.relative_to(run_dir)})")
+    payload = _safe_load(path)
+    if payload.get("format") != BEST_FORMAT:
+        raise HwsimError(f"{path}: not an hwsim best checkpoint (expected format {BEST_FORMAT})")
+    return payload
+
+
+def _safe_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        unsafe = "weights_only" in str(exc) and "Unsupported global" in str(exc)
+        why = "it holds objects that are not plain tensors or values; refusing to unpickle them" if unsafe else type(exc).__name__
+        raise HwsimError(f"{path}: corrupt or unreadable checkpoint ({why})") from None
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
@@ -166,12 +334,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise HwsimError(f"{path}: no such checkpoint")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        unsafe = "weights_only" in str(exc) and "Unsupported global" in str(exc)
-        why = "it holds objects that are not plain tensors or values; refusing to unpickle them" if unsafe else type(exc).__name__
-        raise HwsimError(f"{path}: corrupt or unreadable checkpoint ({why})") from None
+    payload = _safe_load(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise HwsimError(f"{path}: not an hwsim checkpoint (expected format {CHECKPOINT_FORMAT})")
     payload["path"] = path
@@ -202,32 +365,96 @@ def network_from_checkpoint(payload: dict[str, Any], device: str = "cpu"):
 
 
 def _datasets(run: RunConfig):
+    """(train, held-out, test): the held-out set picks the best checkpoints and is the last
+    ``val_split`` training images (OAT: 5,000 of CIFAR's 50,000), or the first eval_limit test images."""
+    from torch.utils.data import TensorDataset
+
     from .data import load_dataset
 
     s, m = run.train, run.model
     if m.dataset is None:
         raise HwsimError(f"{m.name}: training needs a dataset in the model file")
     size = s.image_size or m.input_shape[1]
-    train = load_dataset(m.dataset, "train", s.data_dir, image_size=size, seed=s.seed, limit=s.limit_train)
+    train = load_dataset(m.dataset, "train", s.data_dir, image_size=size, seed=s.seed, limit=None if s.val_split else s.limit_train)
     test = load_dataset(m.dataset, "test", s.data_dir, image_size=size, seed=s.seed, limit=s.limit_test)
-    return train, test
+    if s.val_split:
+        x, y = train.tensors
+        if s.val_split >= len(x):
+            raise HwsimError(f"--val-split {s.val_split}: the training set has only {len(x)} images")
+        cut = len(x) - s.val_split
+        held_out = TensorDataset(x[cut:][: s.eval_limit], y[cut:][: s.eval_limit])
+        train = TensorDataset(x[:cut][: s.limit_train], y[:cut][: s.limit_train])
+    else:
+        held_out = TensorDataset(*(t[: s.eval_limit] for t in test.tensors))
+    if len(train) < s.batch_size:
+        raise HwsimError(f"{m.dataset}: {len(train)} training images, fewer than one batch of {s.batch_size}")
+    return train, held_out, test
 
 
-def boundary_accuracy(net, dataset, s: TrainSettings, limit: int, seed: int) -> tuple[float, float]:
-    """Per-epoch check: CA at the clean boundary (lambda = 0) and PGD-7 RA (the paper's RA metric,
-    whatever the training attack) at the robust one (lambda = 1); PGD-AT has a single point."""
-    from .attacks import robust_accuracy
+def rank_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """Seed of one rank's epoch; rank 0's is the single-process run's."""
+    return seed * 100_003 + epoch + rank * 1_000_003
 
-    x, y = dataset.tensors[0][:limit], dataset.tensors[1][:limit]
-    batches = [(x[i : i + 256], y[i : i + 256]) for i in range(0, len(x), 256)]
+
+def epoch_loader(train_set, s: TrainSettings, epoch: int, rank: int = 0, world: int = 1, augment: bool = False):
+    """This rank's batches of one epoch: a DistributedSampler shard (``set_epoch``), seeded
+    augmentation, the last incomplete batch dropped (as the references' ``drop_last=True``)."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    from .data import make_loader
+
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=s.seed, drop_last=True)
+    sampler.set_epoch(epoch)
+    return make_loader(
+        train_set, s.batch_size, train=True, augment=augment, seed=rank_seed(s.seed, epoch, rank), sampler=sampler,
+        drop_last=True, num_workers=s.workers, pin_memory=s.device.startswith("cuda"),
+    )  # fmt: skip
+
+
+def eval_lambdas(net, s: TrainSettings) -> list[float]:
+    """The lambdas checked each epoch: PGD-AT has its single training point."""
+    return [s.pgdat_lambda] if net.method == "pgdat" else sorted(set(s.eval_lambdas))
+
+
+def held_out_accuracy(net, dataset, s: TrainSettings, info: ddp.Dist, batch_size: int = 256) -> list[dict[str, float]]:
+    """CA and PGD-7 RA per lambda on the held-out set (batch i seeded with seed + i; batches shared
+    out over ranks and the counts summed, so the numbers do not depend on the world size)."""
+    x, y = dataset.tensors
+    starts = list(range(0, len(x), batch_size))[info.rank :: info.world]
+    device = info.device
+    points = []
     net.eval()
-    net.set_condition(0.0)
-    with torch.no_grad():
-        ca = 100.0 * sum(int((net(bx.to(s.device)).argmax(1) == by.to(s.device)).sum()) for bx, by in batches) / len(x)
-    net.set_condition(1.0)
-    _, ra = robust_accuracy(net, batches, "pgd7", eps=s.eps, seed=seed, device=s.device)
+    for lam in eval_lambdas(net, s):
+        net.set_condition(lam, s.eval_lambda_th)
+        clean = robust = 0.0
+        for start in starts:
+            i = start // batch_size
+            bx, by = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
+            with seeded_rng(s.seed + i, device), autocast(s):
+                with torch.no_grad():
+                    clean += float((net(bx).argmax(1) == by).sum())
+                x_adv = run_attack(EVAL_ATTACK, net, bx, by, eps=s.eps, seed=s.seed + i)
+                with torch.no_grad():
+                    robust += float((net(x_adv).argmax(1) == by).sum())
+        clean, robust = ddp.all_sum([clean, robust], info)
+        points.append({"lam": lam, "clean_acc": 100.0 * clean / len(x), "robust_acc": 100.0 * robust / len(x)})
     net.train()
-    return ca, ra
+    return points
+
+
+def _check_device(s: TrainSettings) -> None:
+    if s.device.startswith("cuda") and not torch.cuda.is_available():
+        raise HwsimError(f"--device {s.device}: no CUDA device is visible to torch {torch.__version__}")
+    if s.amp and not s.device.startswith("cuda"):
+        raise HwsimError(f"--amp needs a CUDA device (--device cuda), not --device {s.device}")
+    if not (s.device == "cpu" or s.device.startswith("cuda")):
+        raise HwsimError(f"--device: use cpu or cuda, not {s.device!r}")
+
+
+def _find_unused(net, s: TrainSettings) -> bool:
+    """DDP must look for unused parameters when a step can leave one BN of a dual pair idle: OAT
+    with no lambda = 0 in S (BN_C unused) or only lambda = 0 (BN_A unused)."""
+    return net.method == "oat" and (0 not in s.oat_lambdas or set(s.oat_lambdas) == {0})
 
 
 def train_run(
@@ -237,82 +464,126 @@ def train_run(
     resume: bool = False,
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
+    stop_after: int | None = None,
+    nproc: int | None = None,
 ) -> Path:
-    """Train ``run`` into ``out_dir / run.name``; returns the run directory."""
+    """Train ``run`` into ``out_dir / run.name``; returns the run directory.
+
+    ``stop_after`` ends this invocation after that many epochs (the schedule still spans
+    ``epochs``; continue with ``resume``). Under torchrun every process calls this; ``nproc`` is
+    the number of processes the caller expects.
+    """
+    _check_device(run.train)
+    info = ddp.setup(run.train.device, nproc)
+    try:
+        if run.train.world_size != info.world:
+            run = run.model_copy(update={"train": run.train.model_copy(update={"world_size": info.world})})
+        return _train(run, Path(out_dir), info, resume, progress and info.is_main, on_epoch, stop_after)
+    finally:
+        ddp.teardown(info)
+
+
+def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress: bool, on_epoch, stop_after) -> Path:
     from tqdm.auto import tqdm
 
     from ..estimate import build_for_config
-    from .data import default_augment, make_loader
+    from .data import default_augment
 
     s = run.train
-    run_dir = Path(out_dir) / run.name
+    device = info.device
+    run_dir = out_dir / run.name
     ckpt_path = run_dir / CHECKPOINT_NAME
     if ckpt_path.exists() and not resume:
         raise HwsimError(f"{ckpt_path}: run exists; pass --resume to continue it or choose another --name")
-    train_set, test_set = _datasets(run)
+    train_set, held_out, _ = _datasets(run)
     torch.manual_seed(s.seed)
-    net = build_for_config(run.model, device="cpu").to(s.device)
+    net = build_for_config(run.model, device="cpu").to(device)
+    if s.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(net, s)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s.epochs)
+    scaler = make_scaler(s)
     history: list[dict] = []
+    best: dict[str, dict] = {}
     start = 0
     if resume and ckpt_path.exists():
         payload = load_checkpoint(ckpt_path)
         stored = run_config_of(payload)
-        if stored.model != run.model or stored.train.model_dump(exclude={"epochs"}) != s.model_dump(exclude={"epochs"}):
-            raise HwsimError(f"{ckpt_path}: --resume with a different config than the checkpoint's")
+        differs = [k for k in TrainSettings.model_fields if k not in RESUME_FREE and getattr(stored.train, k) != getattr(s, k)]
+        if stored.model != run.model or differs:
+            what = ", ".join(differs) if differs else "the model"
+            raise HwsimError(f"{ckpt_path}: --resume with a different config than the checkpoint's ({what})")
         net.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
         scheduler.T_max = s.epochs
-        history, start = list(payload["history"]), int(payload["epoch"])
+        if scaler is not None and payload.get("scaler"):
+            scaler.load_state_dict(payload["scaler"])
+        history, start, best = list(payload["history"]), int(payload["epoch"]), dict(payload.get("best") or {})
+    model = ddp.wrap(TrainingObjective(net, s), info, _find_unused(net, s))
     augment = default_augment(run.model.dataset) if s.augment is None else s.augment
-    _write_run_file(run_dir, run, history, status="running")
+    if info.is_main:
+        _write_run_file(run_dir, run, history, status="running")
 
     epoch = start
-    epochs_bar = tqdm(range(start, s.epochs), desc=run.name, unit="epoch", initial=start, total=s.epochs, disable=not progress)
+    last = s.epochs if stop_after is None else min(s.epochs, start + stop_after)
+    epochs_bar = tqdm(range(start, last), desc=run.name, unit="epoch", initial=start, total=s.epochs, disable=not progress)
     try:
         for epoch in epochs_bar:
-            torch.manual_seed(s.seed * 100_003 + epoch)
-            gen = torch.Generator().manual_seed(s.seed * 100_003 + epoch + 1)
-            loader = make_loader(train_set, s.batch_size, train=True, augment=augment, seed=s.seed * 100_003 + epoch)
+            seed = rank_seed(s.seed, epoch, info.rank)
+            torch.manual_seed(seed)
+            gen = torch.Generator().manual_seed(seed + 1)
+            loader = epoch_loader(train_set, s, epoch, info.rank, info.world, augment)
             bar = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not progress, leave=False)
-            t0, losses = time.perf_counter(), []
+            t0 = time.perf_counter()
+            loss_sum, steps = torch.zeros((), device=device), 0
             for x, y in bar:
-                if x.shape[0] < 2:
-                    continue  # FLOAT needs two halves; a 1-image tail batch carries no signal
-                losses.append(train_step(net, optimizer, x.to(s.device), y.to(s.device), s, gen))
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if s.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                loss_sum += train_step(model, optimizer, x, y, s, gen, scaler=scaler)
+                ddp.average_buffers(net, info)
+                steps += 1
+                if progress and steps % 25 == 0:  # one host sync per 25 steps, only for the bar
+                    bar.set_postfix(loss=f"{float(loss_sum) / steps:.3f}")
+            if device.startswith("cuda"):
+                torch.cuda.synchronize(device)
             epoch_time = time.perf_counter() - t0
             scheduler.step()
-            ca, ra = boundary_accuracy(net, test_set, s, s.eval_limit, seed=s.seed)
-            record = {
-                "epoch": epoch + 1,
-                "loss": sum(losses) / max(len(losses), 1),
-                "lr": optimizer.param_groups[0]["lr"],
-                "epoch_time_s": epoch_time,
-                "clean_acc": ca,
-                "robust_acc": ra,
-            }
+            mean_loss = ddp.all_sum([float(loss_sum)], info)[0] / max(steps * info.world, 1)
+            record: dict[str, Any] = {"epoch": epoch + 1, "loss": mean_loss, "lr": optimizer.param_groups[0]["lr"], "epoch_time_s": epoch_time}
+            if (epoch + 1) % s.eval_every == 0 or epoch + 1 == s.epochs:
+                points = held_out_accuracy(net, held_out, s, info)
+                record.update(clean_acc=points[0]["clean_acc"], robust_acc=points[-1]["robust_acc"], eval=points, eval_set="val" if s.val_split else "test")
+                for p in points:
+                    key = f"{p['lam']:g}"
+                    if key not in best or p["robust_acc"] >= best[key]["robust_acc"]:  # >=: OAT.py keeps the later epoch on ties
+                        best[key] = {**p, "epoch": epoch + 1, "lambda_th": s.eval_lambda_th}
+                        if info.is_main:
+                            save_best(run_dir, run, best[key], net)
             history.append(record)
-            save_checkpoint(ckpt_path, run, epoch + 1, net, optimizer, scheduler, history)
-            _write_run_file(run_dir, run, history, status="running")
-            epochs_bar.set_postfix(loss=f"{record['loss']:.3f}", CA=f"{ca:.1f}%", RA=f"{ra:.1f}%")
+            if info.is_main:
+                save_checkpoint(ckpt_path, run, epoch + 1, net, optimizer, scheduler, history, best, scaler)
+                _write_run_file(run_dir, run, history, status="running")
+            ddp.barrier(info)
+            if "clean_acc" in record:
+                epochs_bar.set_postfix(loss=f"{record['loss']:.3f}", CA=f"{record['clean_acc']:.1f}%", RA=f"{record['robust_acc']:.1f}%")
             if progress:
-                tqdm.write(
-                    f"{run.name} epoch {epoch + 1}/{s.epochs}: loss {record['loss']:.4f}  CA {ca:.2f}%  "
-                    f"RA(PGD-7) {ra:.2f}%  {epoch_time:.1f}s"
-                )
+                checked = f"  CA {record['clean_acc']:.2f}%  RA(PGD-7) {record['robust_acc']:.2f}%" if "clean_acc" in record else ""
+                tqdm.write(f"{run.name} epoch {epoch + 1}/{s.epochs}: loss {record['loss']:.4f}{checked}  {epoch_time:.1f}s")
             if on_epoch is not None:
                 on_epoch(record)
     except KeyboardInterrupt:
         epochs_bar.close()
-        _write_run_file(run_dir, run, history, status=f"interrupted in epoch {epoch + 1}")
+        if info.is_main:
+            _write_run_file(run_dir, run, history, status=f"interrupted in epoch {epoch + 1}")
         raise HwsimError(
             f"interrupted in epoch {epoch + 1}; {len(history)} epochs are saved in {ckpt_path}, continue with --resume"
         ) from None
     epochs_bar.close()
-    _write_run_file(run_dir, run, history, status="done")
+    done = len(history) >= s.epochs
+    if info.is_main:
+        _write_run_file(run_dir, run, history, status="done" if done else f"stopped after epoch {len(history)} of {s.epochs}; continue with --resume")
     return run_dir
 
 
