@@ -13,13 +13,14 @@ on the same backbone (``--arch``) and the same random batch in one run. Every ne
 slow drift (thermal, other load) hits all of them alike; the table reports the median seconds per
 step, images/s (batch / median) and the ratio of each method's median to FLOAT's.
 
-What is being compared: as implemented in hwsim, PGD-AT attacks the whole batch and trains on the
-clean and the adversarial batch (two full-batch forward/backward passes); OAT does the same with
-FiLM and dual BN; FLOAT attacks only half of the batch and trains on the clean half plus the
-adversarial half (one full-batch forward/backward pass in total). The paper (Kundu et al.) reports
-per-epoch GPU time on a Titan XP with ResNet34 (OAT up to 1.43x slower than FLOAT, PGD-AT close to
-FLOAT); this benchmark measures per-step time on the device you run it on, so only the ratios are
-comparable, and only loosely.
+What is being compared (the reference code's steps, see ``hwsim.runner.train``): every attack is
+generated in eval mode with parameter gradients off. PGD-AT attacks the whole batch and runs two
+full-batch training passes (adversarial, clean); OAT runs a clean pass over the whole batch, then
+attacks and passes again only its lambda != 0 rows (5/6 of the batch with S = {0, .1, .2, .3, .4, 1});
+FLOAT runs a clean pass over the whole batch, then attacks and passes again only its second half.
+Every method iterates the same batches per epoch, so the per-step ratio is the per-epoch ratio. The
+paper (Kundu et al.) reports per-epoch GPU time on a Titan XP with ResNet34: OAT 1.43x and PGD-AT
+1.37x FLOAT. ``--amp`` / ``--channels-last`` time the steps as ``hwsim train --amp --channels-last``.
 
 Part 2 measures PGD-20 throughput (eps 8/255, step size ``pgd_step_size(eps, 20)``, random start)
 of hwsim's ``pgd_attack`` against ``torchattacks.PGD`` on the same model -- the FLOAT network of the
@@ -53,7 +54,7 @@ except ImportError:  # running from a checkout without installing the package
     from hwsim.nets import build_network, count_params
 from hwsim.nets import ARCHS
 from hwsim.runner.attacks import pgd_attack, pgd_step_size
-from hwsim.runner.train import TrainSettings, make_optimizer, train_step
+from hwsim.runner.train import TrainSettings, make_optimizer, make_scaler, train_step
 
 #: (label, method, build_network options) in table order; FLOAT is the reference of the ratios.
 METHODS: list[tuple[str, str, dict]] = [
@@ -116,14 +117,17 @@ def _round_robin(fns: dict[str, Callable[[], object]], warmup: int, repeats: int
 
 def bench_train_steps(args, device: torch.device, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[float]]:
     settings = TrainSettings(batch_size=args.batch_size, attack_steps=args.train_steps,
-                             seed=args.seed, device=str(device))
+                             seed=args.seed, device=str(device), amp=args.amp, channels_last=args.channels_last)
+    scaler = make_scaler(settings)
     steps: dict[str, Callable[[], float]] = {}
     for label, method, options in METHODS:
         net = _build(args.arch, method, options, args.num_classes, args.seed, device)
+        if args.channels_last:
+            net = net.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(net, settings)
         gen = torch.Generator().manual_seed(args.seed)  # CPU generator, as train_run uses
         steps[label] = (lambda net=net, opt=optimizer, gen=gen:
-                        train_step(net, opt, x, y, settings, gen))
+                        train_step(net, opt, x, y, settings, gen, scaler=scaler))
         if args.verbose:
             print(f"  built {label}: {count_params(net):,} parameters")
     return _round_robin(steps, args.warmup, args.repeats, device)
@@ -170,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attack-steps", type=int, default=20, help="PGD steps of part 2 (default 20)")
     parser.add_argument("--eps", type=float, default=8.0, help="L_inf radius of part 2 in 1/255 (default 8)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="default cpu")
+    parser.add_argument("--amp", action="store_true", help="CUDA mixed precision in part 1 (as hwsim train --amp)")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC layout in part 1")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's); 1 is far steadier on a busy machine")
     parser.add_argument("--seed", type=int, default=0)
@@ -186,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--train-steps and --attack-steps must be >= 1")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available")
+    if args.amp and args.device != "cuda":
+        parser.error("--amp needs --device cuda")
     torchattacks = None
     if not args.skip_attack:
         try:
@@ -215,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     x = torch.rand(args.batch_size, 3, args.image_size, args.image_size).to(device)
+    if args.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, args.num_classes, (args.batch_size,)).to(device)
     wall0 = time.perf_counter()
 
@@ -229,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in times:
             print(f"{name:<8} {med[name]:>14.4f} {min(times[name]):>11.4f} "
                   f"{args.batch_size / med[name]:>9.1f} {med[name] / med['FLOAT']:>8.2f}")
-        print("note: the paper (Kundu et al.) reports per-epoch GPU time on a Titan XP with ResNet34: "
-              "OAT up to 1.43x FLOAT, PGD-AT close to FLOAT. Here: per-step time on this device; in "
-              "hwsim FLOAT attacks half the batch and trains on clean half + adversarial half, while "
-              "PGD-AT / OAT attack the whole batch and train on clean + adversarial full batches.")
+        print(f"per-epoch ratios (same batches per epoch): OAT/FLOAT {med['OAT'] / med['FLOAT']:.2f}x, "
+              f"PGD-AT/FLOAT {med['PGD-AT'] / med['FLOAT']:.2f}x  (paper, Titan XP, ResNet34: 1.43x and 1.37x)"
+              + (f"; amp {'bf16' if torch.cuda.is_bf16_supported() else 'fp16'}" if args.amp else "")
+              + ("; channels_last" if args.channels_last else ""))
 
     if not args.skip_attack:
         times = bench_pgd20(args, device, x, y, torchattacks)

@@ -184,6 +184,7 @@ def evaluate(
     batch_size: int = typer.Option(256, help="Evaluation batch size."),
     seed: int = typer.Option(0, help="Seed of the attacks' random starts."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
+    checkpoint_kind: str = typer.Option("last", "--checkpoint", "-c", help="'last': the last epoch's weights; 'best': per lambda, the epoch with the best held-out PGD-7 RA (as the paper reports)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -195,9 +196,9 @@ def evaluate(
     results = evaluate_checkpoint(
         checkpoint, lambdas=_parse_list(lambdas, what="--lambdas"), lambda_th=lambda_th,
         attacks=_parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
-        limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet,
+        limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet, checkpoint_kind=checkpoint_kind,
     )  # fmt: skip
-    emit(render_frame(results.frame(), out_fmt, f"{results.run} (epoch {results.epoch}, eps {results.eps * 255:g}/255)"), None)
+    emit(render_frame(results.frame(), out_fmt, f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"), None)
 
 
 @app.command()

@@ -4,7 +4,14 @@ A run directory (``reports/runs/<name>/``) holds ``run.json`` (config and per-ep
 :func:`hwsim.runner.train.train_run`) and ``results.json`` (CA and RA per lambda, lambda_th and attack,
 written by :func:`hwsim.runner.evaluate.evaluate_checkpoint`). :func:`report_frame` joins every
 accuracy point with the cost of the *same* model at the *same* condition: FLOAT's delay is Eq. 7 at
-lambda_n = 0 (clean weights) and Eq. 8 above it, so the cost is computed per lambda.
+lambda_n = 0 (clean weights) and Eq. 8 above it, so the cost is computed per lambda. A run may be
+evaluated at its last epoch's weights and at the per-lambda best-RA checkpoint: the ``checkpoint``
+column (``last`` / ``best``) keeps them apart and ``epoch`` is the epoch of the evaluated weights.
+
+Seeds: runs named ``<base>-seed<N>`` that differ only in the seed form one series ``<base>``;
+:func:`aggregate_seeds` gives the mean and sample standard deviation of CA and RA per point over
+its seeds (the paper averages three), and :func:`write_report` then also writes
+``report-seeds.csv`` / ``.json`` and draws the plots from the series, with error bars.
 
 >>> from hwsim.report import report_frame, write_report
 >>> frame = report_frame([Path("reports/runs/r20-float"), Path("reports/runs/r20-oat")])
@@ -17,6 +24,8 @@ Plots (PNG at 200 dpi and PDF, tight bounding box, written atomically):
 * :func:`plot_memory_accuracy`: the paper's Fig. 1, memory normalised to the largest compared model (x)
   against accuracy (y), CA and RA as separate marker styles, one pair per run at its boundary
   conditions (CA at lambda = 0, RA at lambda = 1; PGD-AT's single point).
+
+Both draw the ``best`` checkpoint of a run evaluated at both (the title says so), else ``last``.
 
 The figures are drawn on :class:`matplotlib.figure.Figure` objects rendered by the Agg (PNG) and PDF
 backends directly, without pyplot: nothing global is switched, so a notebook keeps its own backend.
@@ -45,17 +54,53 @@ REPORT_CSV = "report.csv"
 REPORT_JSON = "report.json"
 MB = 1e6  # decimal megabytes, as in the README and the paper's "21.28 MB"
 
+REPORT_SEEDS_CSV = "report-seeds.csv"
+REPORT_SEEDS_JSON = "report-seeds.json"
+
 COLUMNS = [
-    "run", "arch", "method", "dataset", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "images",
-    "epoch", "params", "weight_bytes", "memory_mb", "macs", "flops", "delay_ns", "delay_base_ns",
-    "mean_epoch_time_s", "spec",
+    "run", "arch", "method", "dataset", "seed", "checkpoint", "lam", "lambda_th", "attack", "clean_acc",
+    "robust_acc", "images", "epoch", "params", "weight_bytes", "memory_mb", "macs", "flops", "delay_ns",
+    "delay_base_ns", "mean_epoch_time_s", "spec",
 ]  # fmt: skip
 
 # Columns of the terminal table and Markdown views (CSV and JSON carry every column).
 REPORT_VIEW = [
-    "run", "method", "arch", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "params", "memory_mb",
-    "macs", "delay_ns", "delay_base_ns", "mean_epoch_time_s",
+    "run", "method", "arch", "checkpoint", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "params",
+    "memory_mb", "macs", "delay_ns", "delay_base_ns", "mean_epoch_time_s",
 ]  # fmt: skip
+
+# Cost columns: a function of the model config, the condition and the spec, so equal across seeds.
+COST_COLUMNS = ["params", "weight_bytes", "memory_mb", "macs", "flops", "delay_ns", "delay_base_ns"]
+
+# The seed-aggregated frame (:func:`aggregate_seeds`): one row per series x checkpoint x lambda x
+# lambda_th x attack, mean and sample standard deviation (ddof = 1) over the seeds that have the point.
+SEED_COLUMNS = [
+    "run", "arch", "method", "dataset", "checkpoint", "lam", "lambda_th", "attack", "seeds", "seed_list",
+    "clean_acc_mean", "clean_acc_std", "robust_acc_mean", "robust_acc_std", *COST_COLUMNS,
+    "mean_epoch_time_s", "spec",
+]  # fmt: skip
+
+# Its terminal table and Markdown view, shown after the per-run table.
+SEED_VIEW = [
+    "run", "method", "checkpoint", "lam", "lambda_th", "attack", "seeds", "clean_acc_mean", "clean_acc_std",
+    "robust_acc_mean", "robust_acc_std", "memory_mb", "delay_ns",
+]  # fmt: skip
+
+# A run named ``<base>-seed<N>`` belongs to the seed group ``<base>``.
+SEED_SUFFIX = re.compile(r"-seed\d+$")
+
+# Train settings that may differ between the runs of a seed group, since they do not change the
+# results: where the data lives, the device and the number of data-loader workers (plus the seed
+# itself). Every other train setting, and every model setting but the free-text name and
+# description, must be equal within a group.
+SEED_INSENSITIVE_TRAIN = frozenset({"data_dir", "device", "workers"})
+SEED_INSENSITIVE_MODEL = frozenset({"name", "description"})
+
+CHECKPOINT_ORDER = {"last": 0, "best": 1}
+
+# Private frame.attrs key: the normalised config of each run (for :func:`aggregate_seeds`); kept
+# out of report.json.
+_CONFIGS = "run_configs"
 
 METHOD_LABELS = {"float": "FLOAT", "oat": "OAT", "pgdat": "PGD-AT"}
 METHOD_COLORS = {"float": "tab:red", "oat": "tab:blue", "pgdat": "tab:green"}
@@ -96,13 +141,19 @@ def cost_at(config: ModelConfig, lam: float, lambda_th: float, spec: HardwareSpe
     return dict(_cost(condition_config(config, lam, lambda_th), spec, attribution))
 
 
-def _model_config(config: dict, source: Path) -> ModelConfig:
+def _run_config(config: dict, source: Path):
+    """The validated :class:`~hwsim.runner.train.RunConfig` (defaults filled in, so runs recorded
+    before a setting existed compare equal to runs at its default)."""
     from .runner.train import RunConfig
 
     try:
-        return RunConfig.model_validate(config).model
+        return RunConfig.model_validate(config)
     except Exception as exc:
         raise HwsimError(f"{source}: the run config is invalid ({exc.__class__.__name__})") from None
+
+
+def _model_config(config: dict, source: Path) -> ModelConfig:
+    return _run_config(config, source).model
 
 
 def _mean_epoch_time(run_dir: Path) -> float:
@@ -117,12 +168,16 @@ def _mean_epoch_time(run_dir: Path) -> float:
 
 
 def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribution: str = "paper") -> pd.DataFrame:
-    """One row per run x lambda x lambda_th x attack: CA / RA joined with the cost at that condition.
+    """One row per run x checkpoint x lambda x lambda_th x attack: CA / RA joined with the cost at
+    that condition.
 
     The model config is the one the evaluation recorded in ``results.json`` (the model the accuracy
-    belongs to); ``mean_epoch_time_s`` is the mean training epoch time from ``run.json`` (the paper's
-    Fig. 8(a) quantity; NaN before the first epoch). ``spec`` defaults to the shipped 65 nm ASIC.
-    A run without ``results.json`` raises :class:`HwsimError` naming its directory.
+    belongs to); ``seed`` is its training seed. ``checkpoint`` says which weights were evaluated
+    (``last``: the last epoch's; ``best``: the per-lambda best-RA checkpoint) and ``epoch`` their
+    training epoch (the results' epoch for points recorded without one). ``mean_epoch_time_s`` is
+    the mean training epoch time from ``run.json`` (the paper's Fig. 8(a) quantity; NaN before the
+    first epoch). ``spec`` defaults to the shipped 65 nm ASIC. A run without ``results.json`` raises
+    :class:`HwsimError` naming its directory.
     """
     from .runner.evaluate import read_results
 
@@ -133,27 +188,36 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
     spec = spec if spec is not None else load_spec()
     rows: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
+    configs: dict[str, dict] = {}
     for run_dir in dict.fromkeys(Path(d).resolve() for d in run_dirs):  # same dir twice counts once
         results = read_results(run_dir)
         if results.run in seen:
             raise HwsimError(f"{run_dir}: run name {results.run!r} is also the name of {seen[results.run]}; rename one")
         seen[results.run] = run_dir
-        config = _model_config(results.config, run_dir / "results.json")
+        run_config = _run_config(results.config, run_dir / "results.json")
+        config = run_config.model
+        configs[results.run] = {
+            **run_config.model_dump(mode="json", by_alias=True, include={"model", "train"}),
+            "eval": {"eps": results.eps},  # the attack budget of every RA in the results
+        }
         epoch_time = _mean_epoch_time(run_dir)
-        for p in sorted(results.points, key=lambda p: (p.attack, p.lambda_th, p.lam)):
+        order = lambda p: (CHECKPOINT_ORDER.get(p.checkpoint, 2), p.checkpoint, p.attack, p.lambda_th, p.lam)  # noqa: E731
+        for p in sorted(results.points, key=order):
             rows.append(
                 {
                     "run": results.run,
                     "arch": config.arch,
                     "method": config.method,
                     "dataset": config.dataset,
+                    "seed": run_config.train.seed,
+                    "checkpoint": p.checkpoint,
                     "lam": p.lam,
                     "lambda_th": p.lambda_th,
                     "attack": p.attack,
                     "clean_acc": p.clean_acc,
                     "robust_acc": p.robust_acc,
                     "images": p.images,
-                    "epoch": results.epoch,
+                    "epoch": p.epoch if p.epoch is not None else results.epoch,
                     **cost_at(config, p.lam, p.lambda_th, spec, attribution),
                     "mean_epoch_time_s": epoch_time,
                     "spec": spec.name,
@@ -161,7 +225,134 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
             )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame.attrs.update({"hwsim_version": __version__, "spec": spec.name, "attribution": attribution, "weight_bits": spec.weight_bits})
+    frame.attrs[_CONFIGS] = configs
     return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# seed aggregation
+
+
+def seed_base(run: str) -> str:
+    """The series a run belongs to: its name without a trailing ``-seed<N>``."""
+    return SEED_SUFFIX.sub("", run)
+
+
+def seed_groups(runs) -> dict[str, list[str]]:
+    """Runs grouped by :func:`seed_base`, in order of first appearance."""
+    groups: dict[str, list[str]] = {}
+    for run in dict.fromkeys(runs):
+        groups.setdefault(seed_base(run), []).append(run)
+    return groups
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}"))
+        return out
+    return {prefix: value}
+
+
+def _comparable(config: dict) -> dict[str, Any]:
+    """The settings that must agree within a seed group, flattened to ``section.key`` names."""
+    model = {k: v for k, v in (config.get("model") or {}).items() if k not in SEED_INSENSITIVE_MODEL}
+    train = {k: v for k, v in (config.get("train") or {}).items() if k != "seed" and k not in SEED_INSENSITIVE_TRAIN}
+    return {**_flatten(model, "model"), **_flatten(train, "train"), **_flatten(config.get("eval") or {}, "eval")}
+
+
+_MISSING = object()
+
+
+def _setting_text(value: Any) -> str:
+    if value is _MISSING:
+        return "unset"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_seed_group(base: str, runs: list[str], configs: dict[str, dict]) -> None:
+    """Raise :class:`HwsimError` (one line) unless the ``runs`` of a seed group differ only in the
+    seed, the name and the :data:`SEED_INSENSITIVE_TRAIN` settings, and have distinct seeds."""
+    names = ", ".join(runs)
+    missing = [r for r in runs if r not in configs]
+    if missing:
+        raise HwsimError(f"runs {names}: no run config for {', '.join(missing)}; build the frame with report_frame to aggregate seeds")
+    flat = [_comparable(configs[r]) for r in runs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    differing = []
+    for key in keys:
+        values = [f.get(key, _MISSING) for f in flat]
+        if any(v != values[0] or (v is _MISSING) != (values[0] is _MISSING) for v in values[1:]):
+            differing.append(f"{key} ({' vs '.join(_setting_text(v) for v in values)})")
+    if differing:
+        raise HwsimError(f"runs {names} differ in more than the seed: {', '.join(differing)}; aggregate only runs that differ in seed")
+    seeds = [(configs[r].get("train") or {}).get("seed") for r in runs]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1}, key=str)
+    if repeated:
+        twice = ", ".join(r for r, s in zip(runs, seeds) if s in repeated)
+        raise HwsimError(f"runs {twice} of series {base!r} have the same seed ({', '.join(map(str, repeated))}); each seed may appear once")
+
+
+def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs named ``<base>-seed<N>`` aggregated into one series ``<base>`` (:data:`SEED_COLUMNS`).
+
+    Per (series, checkpoint, lambda, lambda_th, attack): the mean and sample standard deviation
+    (ddof = 1) of CA and RA over the runs that have the point, their count (``seeds``) and training
+    seeds (``seed_list``, e.g. ``"0,1,2"``); the cost columns (equal within a series) and the mean
+    of the runs' ``mean_epoch_time_s``. A run alone in its group keeps its name, with ``seeds`` = 1
+    and NaN standard deviations. The runs of a group must differ only in the seed (see
+    :func:`check_seed_group`, which reads the run configs :func:`report_frame` keeps in
+    ``frame.attrs``); otherwise :class:`HwsimError` names the group and the differing settings.
+    """
+    configs = frame.attrs.get(_CONFIGS) or {}
+    groups = seed_groups(frame["run"])
+    series: dict[str, str] = {}
+    for base, runs in groups.items():
+        if len(runs) > 1:
+            check_seed_group(base, runs, configs)
+            series.update(dict.fromkeys(runs, base))
+        else:
+            series[runs[0]] = runs[0]
+    data = frame.assign(run=frame["run"].map(series), _run=frame["run"])
+    if "checkpoint" not in data:
+        data["checkpoint"] = "last"
+    epoch_time = data.drop_duplicates("_run").groupby("run", sort=False)["mean_epoch_time_s"].mean()
+    keys = ["run", "checkpoint", "lam", "lambda_th", "attack"]
+    rows = []
+    for key, part in data.groupby(keys, sort=False, dropna=False):
+        first = part.iloc[0]
+        seeds = sorted(part["seed"].dropna().astype(int)) if "seed" in part else []
+        rows.append(
+            {
+                **dict(zip(keys, key)),
+                "arch": first["arch"],
+                "method": first["method"],
+                "dataset": first["dataset"],
+                "seeds": len(part),
+                "seed_list": ",".join(map(str, seeds)),
+                "clean_acc_mean": float(part["clean_acc"].mean()),
+                "clean_acc_std": float(part["clean_acc"].std(ddof=1)) if len(part) > 1 else math.nan,
+                "robust_acc_mean": float(part["robust_acc"].mean()),
+                "robust_acc_std": float(part["robust_acc"].std(ddof=1)) if len(part) > 1 else math.nan,
+                **{c: first[c] for c in COST_COLUMNS},
+                "mean_epoch_time_s": float(epoch_time[key[0]]),
+                "spec": first["spec"],
+            }
+        )
+    out = pd.DataFrame(rows, columns=SEED_COLUMNS)
+    # series in order of first appearance; within one, the per-run frame's order
+    position = {name: i for i, name in enumerate(dict.fromkeys(out["run"]))}
+    order = sorted(
+        range(len(out)),
+        key=lambda i: (
+            position[out.at[i, "run"]], CHECKPOINT_ORDER.get(out.at[i, "checkpoint"], 2), str(out.at[i, "checkpoint"]),
+            out.at[i, "attack"], out.at[i, "lambda_th"], out.at[i, "lam"],
+        ),
+    )  # fmt: skip
+    out = out.iloc[order].reset_index(drop=True)
+    out.attrs = {k: v for k, v in frame.attrs.items() if k != _CONFIGS}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,10 +423,52 @@ def _run_styles(runs: list[str], methods: dict[str, str]) -> dict[str, tuple[str
 LABEL_OFFSETS = [(4, 4), (4, -10), (-30, 4), (-30, -10)]
 
 
+def _accuracy_columns(frame: pd.DataFrame) -> tuple[str, str, str | None, str | None]:
+    """(CA, RA, CA std, RA std) column names: the per-run frame's, or the seed-aggregated frame's."""
+    if "clean_acc_mean" in frame.columns:
+        return "clean_acc_mean", "robust_acc_mean", "clean_acc_std", "robust_acc_std"
+    return "clean_acc", "robust_acc", None, None
+
+
+def plotted_rows(frame: pd.DataFrame, attack: str) -> tuple[pd.DataFrame, str]:
+    """The rows of ``attack`` that the trade-off and memory plots draw, and a note for the title.
+
+    A run evaluated at both checkpoints is drawn at its ``best`` one (the per-lambda best-RA
+    weights), a run with ``last`` only at its last epoch's; the note says which was drawn
+    (empty when every run is drawn at ``last``)."""
+    rows = _attack_rows(frame, attack)
+    if "checkpoint" not in rows.columns:
+        return rows, ""
+    has_best = rows["checkpoint"].eq("best").groupby(rows["run"], sort=False).transform("any")
+    chosen = rows[rows["checkpoint"] == has_best.map({True: "best", False: "last"})]
+    if chosen.empty:  # only checkpoints other than last / best: draw what there is
+        return rows, ""
+    kinds = set(chosen["checkpoint"])
+    if kinds == {"best"}:
+        return chosen, "(best checkpoint per $\\lambda$)"
+    if "best" in kinds:
+        return chosen, "(best checkpoint per $\\lambda$ where evaluated, else last)"
+    return chosen, ""
+
+
+def _seed_text(seeds: pd.Series) -> str:
+    lo, hi = int(seeds.min()), int(seeds.max())
+    return f"{hi} seeds" if lo == hi else f"{lo}-{hi} seeds"
+
+
+def _with_note(title: str, note: str) -> str:
+    return f"{title}\n{note}" if note else title
+
+
 def plot_tradeoff(frame: pd.DataFrame, attack: str, path_stem: Path) -> list[Path]:
     """Paper Fig. 6 / 7: CA (x) vs RA (y) across lambda, one line per run (and lambda_th when a run
-    was evaluated at several), each point labelled with its lambda. Writes ``path_stem`` + .png/.pdf."""
-    rows = _attack_rows(frame, attack)
+    was evaluated at several), each point labelled with its lambda. Writes ``path_stem`` + .png/.pdf.
+
+    On the seed-aggregated frame (:func:`aggregate_seeds`) the points are the means, with error bars
+    of one standard deviation (CA: horizontal, RA: vertical) where more than one seed has the point.
+    Which checkpoint is drawn: :func:`plotted_rows`."""
+    rows, note = plotted_rows(frame, attack)
+    ca, ra, ca_std, ra_std = _accuracy_columns(rows)
     runs = list(dict.fromkeys(rows["run"]))
     methods = dict(zip(rows["run"], rows["method"]))
     styles = _run_styles(runs, methods)
@@ -250,21 +483,29 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str, path_stem: Path) -> list[Pat
             label = f"{run} ({METHOD_LABELS.get(methods[run], methods[run])})"
             if len(thresholds) > 1:
                 label += f", $\\lambda_{{th}}$={_lam_text(th)}"
+            spread = curve[curve[ca_std].notna() | curve[ra_std].notna()] if ca_std else curve.iloc[:0]
+            if not spread.empty:
+                label += f", mean ± std over {_seed_text(curve['seeds'])}"
             ax.plot(
-                curve["clean_acc"], curve["robust_acc"], marker=marker, color=colour, label=label,
+                curve[ca], curve[ra], marker=marker, color=colour, label=label,
                 linestyle=["-", "--", ":", "-."][k % 4], linewidth=1.4, markersize=5,
             )  # fmt: skip
+            if not spread.empty:
+                ax.errorbar(
+                    spread[ca], spread[ra], xerr=spread[ca_std].fillna(0.0), yerr=spread[ra_std].fillna(0.0),
+                    fmt="none", ecolor=colour, elinewidth=0.9, capsize=3, alpha=0.8,
+                )  # fmt: skip
             offset = LABEL_OFFSETS[curve_index % len(LABEL_OFFSETS)]
             curve_index += 1
-            for ca, ra, lam in zip(curve["clean_acc"], curve["robust_acc"], curve["lam"]):
+            for x, y, lam in zip(curve[ca], curve[ra], curve["lam"]):
                 ax.annotate(
-                    f"$\\lambda$={_lam_text(lam)}", (ca, ra), textcoords="offset points", xytext=offset,
+                    f"$\\lambda$={_lam_text(lam)}", (x, y), textcoords="offset points", xytext=offset,
                     fontsize=7, color=colour,
                 )  # fmt: skip
     ax.margins(0.12)
     ax.set_xlabel("Clean accuracy CA (%)")
     ax.set_ylabel(f"Robust accuracy RA, {_attack_label(attack)} (%)")
-    ax.set_title(f"Accuracy-robustness trade-off across $\\lambda$ ({_attack_label(attack)})")
+    ax.set_title(_with_note(f"Accuracy-robustness trade-off across $\\lambda$ ({_attack_label(attack)})", note))
     ax.legend(fontsize=7, loc="best")
     return _save(fig, path_stem)
 
@@ -273,8 +514,11 @@ def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
     """Per run: CA at lambda = 0 and RA at lambda = 1 (the boundary conditions of OAT / FLOAT), or
     PGD-AT's single point, with the memory normalised to the largest run's. The lowest lambda_th is
     used; when lambda = 0 or 1 was not evaluated, the nearest evaluated lambda stands in (its value
-    is in ``ca_lam`` / ``ra_lam``)."""
-    rows = _attack_rows(frame, attack)
+    is in ``ca_lam`` / ``ra_lam``). The checkpoint is the one :func:`plotted_rows` picks. On the
+    seed-aggregated frame CA / RA are the means, ``clean_acc_std`` / ``robust_acc_std`` their
+    standard deviations and ``seeds`` the fewer seeds of the two points (NaN and 1 for single runs)."""
+    rows, _ = plotted_rows(frame, attack)
+    ca, ra, ca_std, ra_std = _accuracy_columns(rows)
     out = []
     for run in dict.fromkeys(rows["run"]):
         mine = rows[rows["run"] == run]
@@ -287,9 +531,12 @@ def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
                 "arch": clean["arch"],
                 "weight_bytes": float(clean["weight_bytes"]),
                 "ca_lam": float(clean["lam"]),
-                "clean_acc": float(clean["clean_acc"]),
+                "clean_acc": float(clean[ca]),
                 "ra_lam": float(robust["lam"]),
-                "robust_acc": float(robust["robust_acc"]),
+                "robust_acc": float(robust[ra]),
+                "clean_acc_std": float(clean[ca_std]) if ca_std else math.nan,
+                "robust_acc_std": float(robust[ra_std]) if ra_std else math.nan,
+                "seeds": int(min(clean["seeds"], robust["seeds"])) if "seeds" in rows.columns else 1,
             }
         )
     points = pd.DataFrame(out)
@@ -299,10 +546,12 @@ def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
 
 def plot_memory_accuracy(frame: pd.DataFrame, attack: str, path_stem: Path) -> list[Path]:
     """Paper Fig. 1: memory normalised to the largest compared model (x) vs accuracy (y), CA and RA
-    as separate marker styles, one pair per run, annotated with the method. Writes .png and .pdf."""
+    as separate marker styles, one pair per run, annotated with the method. Writes .png and .pdf.
+    On the seed-aggregated frame the markers are the means, with one-standard-deviation error bars."""
     from matplotlib.lines import Line2D
 
     points = boundary_points(frame, attack)
+    _, note = plotted_rows(frame, attack)
     runs = list(points["run"])
     styles = _run_styles(runs, dict(zip(points["run"], points["method"])))
     duplicate_methods = points["method"].duplicated(keep=False)
@@ -317,6 +566,9 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str, path_stem: Path) -> l
         ax.scatter([p["memory_norm"]], [p["clean_acc"]], marker="o", s=46, color=colour, edgecolors="black", linewidths=0.5, zorder=3)
         ax.scatter([p["memory_norm"]], [p["robust_acc"]], marker="^", s=50, facecolors="white", edgecolors=colour, linewidths=1.5, zorder=3)
         ax.plot([p["memory_norm"]] * 2, [p["robust_acc"], p["clean_acc"]], color=colour, linewidth=0.8, alpha=0.5, zorder=2)
+        for acc, std in ((p["clean_acc"], p["clean_acc_std"]), (p["robust_acc"], p["robust_acc_std"])):
+            if math.isfinite(std):
+                ax.errorbar([p["memory_norm"]], [acc], yerr=[std], fmt="none", ecolor=colour, elinewidth=0.9, capsize=3, zorder=2.5)
         # alternate sides so that runs of near-equal memory (FLOAT vs PGD-AT) keep readable labels
         side = 1 if k % 2 == 0 else -1
         ax.annotate(
@@ -332,13 +584,16 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str, path_stem: Path) -> l
         Line2D([], [], marker="o", linestyle="", color="grey", markeredgecolor="black", label="clean accuracy (CA)"),
         Line2D([], [], marker="^", linestyle="", markerfacecolor="white", markeredgecolor="grey", markeredgewidth=1.5, label=f"robust accuracy (RA, {_attack_label(attack)})"),
     ]  # fmt: skip
+    spread = points[points["clean_acc_std"].notna() | points["robust_acc_std"].notna()]
+    if not spread.empty:
+        handles.append(Line2D([], [], marker="|", linestyle="", color="grey", markersize=10, label=f"mean ± std over {_seed_text(spread['seeds'])}"))
     ax.legend(handles=handles, fontsize=7, loc="best")
     lo = float(points["memory_norm"].min())
     ax.set_xlim(min(lo, 1.0) - 0.1 * max(1.0 - lo, 0.2), 1.0 + 0.25 * max(1.0 - lo, 0.2))
     ax.margins(y=0.12)
     ax.set_xlabel("Normalised memory (model / largest model)")
     ax.set_ylabel("Accuracy (%)")
-    ax.set_title(f"Memory vs accuracy ({frame.attrs.get('weight_bits', '?')}-bit weights, {_attack_label(attack)})")
+    ax.set_title(_with_note(f"Memory vs accuracy ({frame.attrs.get('weight_bits', '?')}-bit weights, {_attack_label(attack)})", note))
     return _save(fig, path_stem)
 
 
@@ -353,7 +608,7 @@ def _safe_name(attack: str) -> str:
 def _json_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """NaN -> None so the JSON is valid (json.dumps would write NaN)."""
     out = frame.astype(object).where(frame.notna(), None)
-    out.attrs = dict(frame.attrs)
+    out.attrs = {k: v for k, v in frame.attrs.items() if k != _CONFIGS}
     return out
 
 
@@ -392,8 +647,15 @@ def write_report(
     """Build the report of ``run_dirs`` and write ``report.csv``, ``report.json`` and, per attack,
     ``tradeoff-<attack>.png/.pdf`` and ``memory-accuracy-<attack>.png/.pdf`` into ``out_dir``.
 
+    When runs named ``<base>-seed<N>`` form a group of more than one run, the seed-aggregated frame
+    (:func:`aggregate_seeds`) is written too, as ``report-seeds.csv`` / ``report-seeds.json``, and the
+    plots draw its series (means with standard-deviation error bars); otherwise a stale
+    ``report-seeds.*`` of an earlier report in ``out_dir`` is removed.
+
     Returns the report text in ``fmt`` (table / csv / json / markdown; table and markdown show the
-    :data:`REPORT_VIEW` columns) and the written paths. ``plots=False`` writes the tables only.
+    :data:`REPORT_VIEW` columns, followed by the :data:`SEED_VIEW` of the aggregated frame when there
+    is one; csv and json the per-run frame only) and the written paths. ``plots=False`` writes the
+    tables only.
     """
     try:
         fmt = OutputFormat(fmt)
@@ -407,22 +669,43 @@ def write_report(
         atomic_write_text(out_dir / REPORT_CSV, frame.to_csv(index=False)),
         atomic_write_text(out_dir / REPORT_JSON, render_frame(json_frame, OutputFormat.json, title)),
     ]
+    seeds = None
+    if any(len(runs) > 1 for runs in seed_groups(frame["run"]).values()):
+        seeds = aggregate_seeds(frame)
+        seeds_title = (
+            f"mean ± std over seeds: {seeds['run'].nunique()} series of {frame['run'].nunique()} run(s) "
+            f"on {frame.attrs['spec']} ({attribution} attribution)"
+        )
+        written += [
+            atomic_write_text(out_dir / REPORT_SEEDS_CSV, seeds.to_csv(index=False)),
+            atomic_write_text(out_dir / REPORT_SEEDS_JSON, render_frame(_json_ready(seeds), OutputFormat.json, seeds_title)),
+        ]
+    else:
+        for stale in (REPORT_SEEDS_CSV, REPORT_SEEDS_JSON):  # from an earlier report with seed groups
+            try:
+                (out_dir / stale).unlink(missing_ok=True)
+            except OSError as exc:
+                raise HwsimError(f"{out_dir / stale}: cannot remove the stale file: {exc.strerror or exc}") from None
+    plot_frame = seeds if seeds is not None else frame
     if plots:
-        written += plot_training_time(frame, out_dir / "training-time")
-    for attack in dict.fromkeys(frame["attack"]) if plots else ():
+        written += plot_training_time(plot_frame, out_dir / "training-time")
+    for attack in dict.fromkeys(plot_frame["attack"]) if plots else ():
         name = _safe_name(attack)
-        written += plot_tradeoff(frame, attack, out_dir / f"tradeoff-{name}")
-        written += plot_memory_accuracy(frame, attack, out_dir / f"memory-accuracy-{name}")
+        written += plot_tradeoff(plot_frame, attack, out_dir / f"tradeoff-{name}")
+        written += plot_memory_accuracy(plot_frame, attack, out_dir / f"memory-accuracy-{name}")
     if fmt is OutputFormat.json:
         text = render_frame(json_frame, fmt, title)
     elif fmt is OutputFormat.csv:
         text = render_frame(frame, fmt, title)
     else:
         text = render_frame(frame[REPORT_VIEW], fmt, title)
+        if seeds is not None:
+            text += "\n" + render_frame(seeds[SEED_VIEW], fmt, seeds_title)
     return text, written
 
 
 __all__ = [
-    "COLUMNS", "REPORT_VIEW", "report_frame", "cost_at", "condition_config", "boundary_points",
-    "plot_tradeoff", "plot_memory_accuracy", "plot_training_time", "write_report",
+    "COLUMNS", "REPORT_VIEW", "SEED_COLUMNS", "SEED_VIEW", "SEED_INSENSITIVE_TRAIN", "report_frame", "cost_at",
+    "condition_config", "seed_base", "seed_groups", "check_seed_group", "aggregate_seeds", "plotted_rows",
+    "boundary_points", "plot_tradeoff", "plot_memory_accuracy", "plot_training_time", "write_report",
 ]  # fmt: skip

@@ -11,7 +11,10 @@ import pytest
 from hwsim.config import EvalCondition, ModelConfig, load_spec
 from hwsim.errors import HwsimError
 from hwsim.estimate import estimate_model
-from hwsim.report import COLUMNS, boundary_points, plot_memory_accuracy, plot_tradeoff, report_frame, write_report
+from hwsim.report import (
+    COLUMNS, SEED_COLUMNS, aggregate_seeds, boundary_points, plot_memory_accuracy, plot_tradeoff, plotted_rows,
+    report_frame, write_report,
+)  # fmt: skip
 from hwsim.runner.evaluate import AccuracyPoint, EvalResults
 from hwsim.runner.train import RunConfig
 
@@ -33,8 +36,21 @@ def model_dict(name: str, method: str) -> dict:
     }  # fmt: skip
 
 
-def make_run(root, name, method, accs, lambdas, epoch_times, attacks=("pgd7",), lambda_th=0.0, results=True):
-    run = RunConfig.model_validate({"name": name, "model": model_dict(name, method), "train": {"epochs": max(len(epoch_times), 1)}})
+# "best" points (the per-lambda best-RA checkpoint) differ from the last epoch's by this (CA, RA) shift
+BEST_SHIFT = (-1.0, 2.0)
+
+
+def make_run(
+    root, name, method, accs, lambdas, epoch_times, attacks=("pgd7",), lambda_th=0.0, results=True,
+    seed=0, checkpoint=("last",), best_epoch=1, train=None, model=None, eps=8 / 255,
+):  # fmt: skip
+    """A run directory with run.json and (unless ``results`` is false) results.json. ``checkpoint``
+    names the checkpoints evaluated ("last", "best" or both): "last" points carry no epoch of their
+    own (the results' epoch, ``len(epoch_times)``, applies), "best" points are shifted by BEST_SHIFT
+    and record ``best_epoch``. ``train`` / ``model`` update the train settings / model config."""
+    checkpoints = (checkpoint,) if isinstance(checkpoint, str) else tuple(checkpoint)
+    settings = {"epochs": max(len(epoch_times), 1), "seed": seed, **(train or {})}
+    run = RunConfig.model_validate({"name": name, "model": {**model_dict(name, method), **(model or {})}, "train": settings})
     config = run.model_dump(mode="json", by_alias=True)
     run_dir = root / name
     run_dir.mkdir(parents=True)
@@ -44,14 +60,21 @@ def make_run(root, name, method, accs, lambdas, epoch_times, attacks=("pgd7",), 
     ]
     (run_dir / "run.json").write_text(json.dumps({"status": "done", "config": config, "history": history}))
     if results:
-        points = [
-            AccuracyPoint(lam=lam, lambda_th=lambda_th, attack=attack, clean_acc=ca, robust_acc=ra - k, images=512)
-            for k, attack in enumerate(attacks)
-            for lam, (ca, ra) in zip(lambdas, accs)
-        ]
+        points = []
+        for ckpt in checkpoints:
+            dca, dra = BEST_SHIFT if ckpt == "best" else (0.0, 0.0)
+            epoch = best_epoch if ckpt == "best" else None
+            points += [
+                AccuracyPoint(
+                    lam=lam, lambda_th=lambda_th, attack=attack, clean_acc=ca + dca, robust_acc=ra - k + dra, images=512,
+                    checkpoint=ckpt, epoch=epoch,
+                )  # fmt: skip
+                for k, attack in enumerate(attacks)
+                for lam, (ca, ra) in zip(lambdas, accs)
+            ]
         res = EvalResults(
             hwsim_version="0.1.0", run=name, checkpoint=str(run_dir / "checkpoint.pt"), epoch=len(epoch_times),
-            config=config, seed=0, eps=8 / 255, points=points,
+            config=config, seed=0, eps=eps, points=points,
         )  # fmt: skip
         (run_dir / "results.json").write_text(res.model_dump_json(indent=2))
     return run_dir
@@ -86,6 +109,7 @@ def test_frame_joins_accuracy_with_cost(run_dirs, spec):
         assert set(rows["dataset"]) == {"digits"} and set(rows["attack"]) == {"pgd7"}
         assert set(rows["images"]) == {512} and set(rows["epoch"]) == {len(times)}
         assert set(rows["spec"]) == {"asic-65nm"}
+        assert set(rows["checkpoint"]) == {"last"} and set(rows["seed"]) == {0}
         assert set(rows["mean_epoch_time_s"]) == {sum(times) / len(times)}
         for _, row in rows.iterrows():
             t = expected_totals(method, row["lam"], spec)
@@ -170,9 +194,12 @@ def test_write_report_every_format(tmp_path, spec):
     assert data["spec"] == "asic-65nm" and len(data["rows"]) == len(csv)
     th = [r for r in data["rows"] if r["run"] == "r20-float-th"]
     assert {r["lambda_th"] for r in th} == {0.5} and all(r["mean_epoch_time_s"] is None for r in th)
+    assert "run_configs" not in data  # the configs kept for seed checks stay out of the JSON
+    assert not (out / "report-seeds.csv").exists()  # no seed group: no aggregated report
     md, md_paths = write_report(dirs, out, spec=spec, fmt="markdown", plots=False)
     assert [p.name for p in md_paths] == ["report.csv", "report.json"]
-    assert md.startswith("### ") and "| run | method |" in md and "r20-float-th" in md
+    assert md.startswith("### ") and "| run | method | arch | checkpoint | lam |" in md and "r20-float-th" in md
+    assert "seeds" not in md  # no seed group: the per-run table only
     table, _ = write_report(dirs, out, spec=spec, plots=False)
     assert "r20-oat" in table
     js, _ = write_report(dirs, out, spec=spec, fmt="json", plots=False)
@@ -212,3 +239,234 @@ def test_training_time_plot_normalises_to_fastest(tmp_path, spec):
     paths = plot_training_time(frame, tmp_path / "fig" / "training-time")
     assert [p.suffix for p in paths] == [".png", ".pdf"] and paths[0].read_bytes().startswith(PNG_MAGIC)
     assert plot_training_time(frame.assign(mean_epoch_time_s=float("nan")), tmp_path / "none") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints, per-point epochs and seed aggregation
+
+SEEDED = {  # three seeds of one FLOAT setting at lambda = 0 and 1: (CA, RA) per lambda, epoch times
+    "r20-float-seed0": (0, [(90.0, 20.0), (80.0, 40.0)], [10.0, 12.0]),
+    "r20-float-seed1": (1, [(91.0, 21.0), (81.0, 42.0)], [14.0]),
+    "r20-float-seed2": (2, [(95.0, 25.0), (78.0, 47.0)], [9.0, 11.0, 13.0]),
+}
+
+
+def seeded_runs(root, **kwargs):
+    """The three SEEDED runs (seed2 also evaluated with AutoAttack) and a single OAT run."""
+    dirs = []
+    for name, (seed, accs, times) in SEEDED.items():
+        attacks = ("pgd7", "autoattack") if seed == 2 else ("pgd7",)
+        # data_dir and device do not change results: they may differ between the seeds
+        train = {"data_dir": f"/data/{seed}", "device": "cuda" if seed == 1 else "cpu", "epochs": 3}
+        dirs.append(make_run(root, name, "float", accs, (0.0, 1.0), times, attacks=attacks, seed=seed, train=train, **kwargs))
+    dirs.append(make_run(root, "r20-oat", *RUNS["r20-oat"], seed=5, **kwargs))
+    return dirs
+
+
+def test_points_carry_checkpoint_and_epoch(tmp_path, spec):
+    d = make_run(tmp_path, "r20-float", *RUNS["r20-float"], checkpoint=("last", "best"), best_epoch=2)
+    frame = report_frame([d], spec)
+    assert len(frame) == 8
+    assert list(frame["checkpoint"]) == ["last"] * 4 + ["best"] * 4  # last first, then lambda order
+    last, best = frame[frame["checkpoint"] == "last"], frame[frame["checkpoint"] == "best"]
+    assert list(last["epoch"]) == [3] * 4  # no per-point epoch: the results' epoch
+    assert list(best["epoch"]) == [2] * 4  # the best checkpoint's own epoch
+    assert list(best["lam"]) == list(LAMBDAS)
+    accs = RUNS["r20-float"][1]
+    assert list(last["clean_acc"]) == [ca for ca, _ in accs]
+    assert list(best["clean_acc"]) == [ca - 1.0 for ca, _ in accs]
+    assert list(best["robust_acc"]) == [ra + 2.0 for _, ra in accs]
+    assert list(best["delay_ns"]) == list(last["delay_ns"])  # same model, same cost
+
+
+def test_aggregate_seeds_mean_and_sample_std(tmp_path, spec):
+    frame = report_frame(seeded_runs(tmp_path), spec)
+    agg = aggregate_seeds(frame)
+    assert list(agg.columns) == SEED_COLUMNS
+    assert list(dict.fromkeys(agg["run"])) == ["r20-float", "r20-oat"]  # base name; a single run keeps its own
+    series = agg[(agg["run"] == "r20-float") & (agg["attack"] == "pgd7")].set_index("lam")
+    assert list(series.index) == [0.0, 1.0] and set(series["checkpoint"]) == {"last"}
+    assert set(series["seeds"]) == {3} and set(series["seed_list"]) == {"0,1,2"}
+    at0, at1 = series.loc[0.0], series.loc[1.0]
+    assert at0["clean_acc_mean"] == pytest.approx(92.0)  # (90 + 91 + 95) / 3
+    assert at0["clean_acc_std"] == pytest.approx(math.sqrt(7.0)) == pytest.approx(2.6457513)  # (4 + 1 + 9) / 2
+    assert at0["robust_acc_mean"] == pytest.approx(22.0)  # 20, 21, 25
+    assert at0["robust_acc_std"] == pytest.approx(math.sqrt(7.0))
+    assert at1["clean_acc_mean"] == pytest.approx(239.0 / 3)  # 80, 81, 78
+    assert at1["clean_acc_std"] == pytest.approx(math.sqrt(7.0 / 3.0)) == pytest.approx(1.5275252)  # (1 + 16 + 25) / 9 / 2
+    assert at1["robust_acc_mean"] == pytest.approx(43.0) and at1["robust_acc_std"] == pytest.approx(math.sqrt(13.0))
+    # costs are the per-run costs (equal across seeds); the epoch time is the mean of 11, 14 and 11 s
+    per_run = frame[(frame["run"] == "r20-float-seed1") & (frame["attack"] == "pgd7")].set_index("lam")
+    for col in ("params", "weight_bytes", "memory_mb", "macs", "delay_ns", "delay_base_ns"):
+        assert list(series[col]) == list(per_run[col])
+    assert at1["delay_ns"] == expected_totals("float", 1.0, spec).delay_ns
+    assert list(series["mean_epoch_time_s"]) == pytest.approx([12.0, 12.0])
+    # mixed presence: only seed2 was attacked with AutoAttack
+    aa = agg[agg["attack"] == "autoattack"].set_index("lam")
+    assert set(aa["seeds"]) == {1} and set(aa["seed_list"]) == {"2"}
+    assert list(aa["clean_acc_mean"]) == [95.0, 78.0] and list(aa["robust_acc_mean"]) == [24.0, 46.0]
+    assert aa["clean_acc_std"].isna().all() and aa["robust_acc_std"].isna().all()
+    # the single run: seeds = 1, its own seed, values copied, no spread
+    oat = agg[agg["run"] == "r20-oat"]
+    assert len(oat) == 4 and set(oat["seeds"]) == {1} and set(oat["seed_list"]) == {"5"}
+    assert list(zip(oat["clean_acc_mean"], oat["robust_acc_mean"])) == RUNS["r20-oat"][1]
+    assert oat["clean_acc_std"].isna().all() and set(oat["mean_epoch_time_s"]) == {21.0}
+
+
+def test_aggregate_seeds_keeps_checkpoints_apart(tmp_path, spec):
+    frame = report_frame(seeded_runs(tmp_path, checkpoint=("last", "best"), best_epoch=2), spec)
+    agg = aggregate_seeds(frame)
+    series = agg[(agg["run"] == "r20-float") & (agg["attack"] == "pgd7") & (agg["lam"] == 0.0)].set_index("checkpoint")
+    assert list(series.index) == ["last", "best"]
+    assert series.loc["last", "clean_acc_mean"] == pytest.approx(92.0)
+    assert series.loc["best", "clean_acc_mean"] == pytest.approx(91.0)  # each seed's best CA is 1 lower
+    assert series.loc["best", "robust_acc_mean"] == pytest.approx(24.0)  # and its RA 2 higher
+    assert series.loc["best", "clean_acc_std"] == pytest.approx(math.sqrt(7.0))  # a shift keeps the spread
+
+
+def test_seed_group_differing_in_a_setting_is_refused(tmp_path, spec):
+    a = make_run(tmp_path, "r20-float-seed0", "float", [(90.0, 20.0)], (0.0,), [1.0, 1.0, 1.0], seed=0)
+    b = make_run(tmp_path, "r20-float-seed1", "float", [(91.0, 21.0)], (0.0,), [1.0, 1.0], seed=1, model={"dropout": 0.3})
+    frame = report_frame([a, b], spec)  # the per-run frame is fine
+    with pytest.raises(HwsimError) as info:
+        aggregate_seeds(frame)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message == (
+        "runs r20-float-seed0, r20-float-seed1 differ in more than the seed: model.dropout (0.0 vs 0.3), "
+        "train.epochs (3 vs 2); aggregate only runs that differ in seed"
+    )
+    with pytest.raises(HwsimError, match=r"train\.epochs \(3 vs 2\)"):
+        write_report([a, b], tmp_path / "out", spec=spec, plots=False)
+    c = make_run(tmp_path, "r20-float-seed2", "float", [(92.0, 22.0)], (0.0,), [1.0, 1.0, 1.0], seed=2, eps=0.1)
+    with pytest.raises(HwsimError) as info:
+        aggregate_seeds(report_frame([a, c], spec))  # evaluated at another attack budget
+    assert "eval.eps (0.03137254901960784 vs 0.1)" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_seed_group_with_a_repeated_seed_is_refused(tmp_path, spec):
+    a = make_run(tmp_path, "r20-float-seed0", "float", [(90.0, 20.0)], (0.0,), [1.0], seed=0)
+    b = make_run(tmp_path, "r20-float-seed1", "float", [(91.0, 21.0)], (0.0,), [1.0], seed=0)  # named seed1, trained with 0
+    with pytest.raises(HwsimError) as info:
+        aggregate_seeds(report_frame([a, b], spec))
+    message = str(info.value)
+    assert "\n" not in message and "r20-float-seed0, r20-float-seed1" in message
+    assert "same seed (0)" in message and "'r20-float'" in message
+
+
+def capture_figures(monkeypatch):
+    """Record every figure hwsim.report saves (and still write it)."""
+    import hwsim.report as report
+
+    figures = []
+    original = report._save
+
+    def save(fig, path_stem):
+        figures.append(fig)
+        return original(fig, path_stem)
+
+    monkeypatch.setattr(report, "_save", save)
+    return figures
+
+
+def test_write_report_aggregates_seeds(tmp_path, spec, monkeypatch):
+    figures = capture_figures(monkeypatch)
+    dirs = seeded_runs(tmp_path / "runs")
+    out = tmp_path / "report"
+    text, paths = write_report(dirs, out, spec=spec, fmt="markdown")
+    names = [p.name for p in paths]
+    assert names[:4] == ["report.csv", "report.json", "report-seeds.csv", "report-seeds.json"]
+    assert sorted(names[4:]) == sorted(
+        ["training-time.png", "training-time.pdf"]
+        + [f"{kind}-{attack}.{ext}" for kind in ("tradeoff", "memory-accuracy") for attack in ("pgd7", "autoattack") for ext in ("png", "pdf")]
+    )  # fmt: skip
+    for p in paths:
+        if p.suffix == ".png":
+            assert p.read_bytes().startswith(PNG_MAGIC) and p.stat().st_size > 1000
+    assert len(pd.read_csv(out / "report.csv")) == 3 * 2 + 2 + 4  # per run: 3 seeds x 2 lambdas, AutoAttack of seed2, OAT
+    seeds = pd.read_csv(out / "report-seeds.csv")
+    assert list(seeds.columns) == SEED_COLUMNS and len(seeds) == 2 + 2 + 4
+    row = seeds[(seeds["run"] == "r20-float") & (seeds["attack"] == "pgd7") & (seeds["lam"] == 0.0)].iloc[0]
+    assert (row["seeds"], row["seed_list"]) == (3, "0,1,2")
+    assert row["clean_acc_mean"] == pytest.approx(92.0) and row["clean_acc_std"] == pytest.approx(2.6457513)
+    data = json.loads((out / "report-seeds.json").read_text())
+    assert data["spec"] == "asic-65nm" and len(data["rows"]) == len(seeds) and "run_configs" not in data
+    assert data["rows"][-1]["run"] == "r20-oat" and data["rows"][-1]["clean_acc_std"] is None  # NaN -> null
+    # the text: the per-run table, then the aggregated view
+    per_run, aggregated = text.split("\n### ")
+    assert "| run | method | arch | checkpoint |" in per_run and "r20-float-seed2" in per_run
+    assert aggregated.startswith("mean ± std over seeds: 2 series of 4 run(s)")
+    assert "| run | method | checkpoint | lam | lambda_th | attack | seeds | clean_acc_mean | clean_acc_std |" in aggregated
+    assert "| r20-float | float | last | 0 | 0 | pgd7 | 3 | 92 | 2.646 | 22 | 2.646 |" in aggregated
+    # the plots draw the aggregated series: means with error bars, labelled with the seed count
+    axes = {fig.axes[0].get_title(): fig.axes[0] for fig in figures}
+    assert len(axes) == 5  # training time, and trade-off and memory per attack
+    trade = axes["Accuracy-robustness trade-off across $\\lambda$ (PGD-7)"]  # no checkpoint note: last only
+    lines = {line.get_label(): line for line in trade.get_lines() if not line.get_label().startswith("_")}
+    assert set(lines) == {"r20-float (FLOAT), mean ± std over 3 seeds", "r20-oat (OAT)"}
+    float_line = lines["r20-float (FLOAT), mean ± std over 3 seeds"]
+    assert list(float_line.get_xdata()) == pytest.approx([92.0, 239.0 / 3])
+    assert list(float_line.get_ydata()) == pytest.approx([22.0, 43.0])
+    assert len(trade.containers) == 1  # one errorbar set: the FLOAT series (OAT is a single run)
+    memory = axes["Memory vs accuracy (8-bit weights, PGD-7)"]
+    assert len(memory.containers) == 2  # FLOAT's CA and RA error bars
+    assert "mean ± std over 3 seeds" in [t.get_text() for t in memory.get_legend().get_texts()]
+    # AutoAttack: seed2 only, so a plain series without error bars
+    aa = axes["Accuracy-robustness trade-off across $\\lambda$ (AutoAttack)"]
+    assert [ln.get_label() for ln in aa.get_lines()] == ["r20-float (FLOAT)"] and aa.containers == []
+    assert axes["Memory vs accuracy (8-bit weights, AutoAttack)"].containers == []
+    # csv and json text stay per run; a report without seed groups removes the stale aggregated files
+    csv, _ = write_report(dirs, out, spec=spec, fmt="csv", plots=False)
+    assert csv == (out / "report.csv").read_text()
+    table, _ = write_report(dirs, out, spec=spec, plots=False)
+    assert "mean ± std over seeds" in table and "clean_acc_mean" in table
+    write_report(dirs[:1] + dirs[-1:], out, spec=spec, plots=False)
+    assert not (out / "report-seeds.csv").exists() and not (out / "report-seeds.json").exists()
+
+
+def test_plots_prefer_the_best_checkpoint(tmp_path, spec, monkeypatch):
+    figures = capture_figures(monkeypatch)
+    both = make_run(tmp_path, "r20-float", *RUNS["r20-float"], checkpoint=("last", "best"))
+    oat = make_run(tmp_path, "r20-oat", *RUNS["r20-oat"], checkpoint=("last", "best"))
+    frame = report_frame([both, oat], spec)
+    rows, note = plotted_rows(frame, "pgd7")
+    assert set(rows["checkpoint"]) == {"best"} and len(rows) == 8 and note == "(best checkpoint per $\\lambda$)"
+    points = boundary_points(frame, "pgd7").set_index("run")
+    assert tuple(points.loc["r20-float", ["clean_acc", "robust_acc"]]) == (90.5, 49.75)  # 91.5 - 1, 47.75 + 2
+    plot_tradeoff(frame, "pgd7", tmp_path / "trade")
+    plot_memory_accuracy(frame, "pgd7", tmp_path / "mem")
+    trade, memory = (fig.axes[0] for fig in figures)
+    assert trade.get_title().endswith("(best checkpoint per $\\lambda$)")
+    assert memory.get_title().endswith("(best checkpoint per $\\lambda$)")
+    line = next(ln for ln in trade.get_lines() if ln.get_label() == "r20-float (FLOAT)")
+    assert list(line.get_xdata()) == [ca - 1.0 for ca, _ in RUNS["r20-float"][1]]
+    assert list(line.get_ydata()) == [ra + 2.0 for _, ra in RUNS["r20-float"][1]]
+    assert trade.containers == []  # single runs: no error bars
+    # a run evaluated at its last checkpoint only is still drawn, at that checkpoint
+    pgdat = make_run(tmp_path, "r20-pgdat", *RUNS["r20-pgdat"])
+    rows, note = plotted_rows(report_frame([both, pgdat], spec), "pgd7")
+    assert rows.groupby("run")["checkpoint"].agg(set).to_dict() == {"r20-float": {"best"}, "r20-pgdat": {"last"}}
+    assert "else last" in note
+    rows, note = plotted_rows(report_frame([pgdat], spec), "pgd7")
+    assert set(rows["checkpoint"]) == {"last"} and note == ""
+
+
+def test_seed_check_treats_train_settings_as_a_dict():
+    from hwsim.report import SEED_INSENSITIVE_TRAIN, check_seed_group
+
+    assert SEED_INSENSITIVE_TRAIN == {"data_dir", "device", "workers"}
+
+    def config(seed, **train):
+        base = {"epochs": 10, "amp": False, "seed": seed, "workers": 0, "device": "cpu", "data_dir": None}
+        return {"model": {"name": f"m{seed}", "arch": "resnet20", "dropout": 0.0}, "train": {**base, **train}}
+
+    runs = ["x-seed0", "x-seed1", "x-seed2"]
+    ok = {"x-seed0": config(0), "x-seed1": config(1, workers=8, device="cuda:1"), "x-seed2": config(2, data_dir="/d")}
+    check_seed_group("x", runs, ok)  # seed, name, workers, device and data_dir may differ
+    bad = {**ok, "x-seed2": config(2, amp=True, preset="paper")}
+    with pytest.raises(HwsimError) as info:
+        check_seed_group("x", runs, bad)
+    assert str(info.value) == (
+        "runs x-seed0, x-seed1, x-seed2 differ in more than the seed: train.amp (False vs False vs True), "
+        "train.preset (unset vs unset vs 'paper'); aggregate only runs that differ in seed"
+    )

@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import HwsimError
 from ..io import atomic_write_text
 from .attacks import ATTACKS, robust_accuracy
-from .train import load_checkpoint, network_from_checkpoint
+from .train import load_best, load_checkpoint, network_from_checkpoint
 
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
@@ -70,8 +70,14 @@ def evaluate_checkpoint(
     device: str = "cpu",
     progress: bool = True,
     write: bool = True,
+    checkpoint_kind: str = "last",
 ) -> EvalResults:
-    """CA and RA of a trained run for every lambda and attack; written to the run directory."""
+    """CA and RA of a trained run for every lambda and attack; written to the run directory.
+
+    ``checkpoint_kind`` "last" evaluates the last epoch's weights at every lambda; "best" evaluates,
+    at each lambda, the weights of the epoch with the best held-out RA at that lambda (as the paper
+    reports best CA / RA, and OAT.py keeps best_ATA per lambda).
+    """
     from .data import load_dataset
 
     unknown = [a for a in attacks if a not in ATTACKS]
@@ -82,21 +88,31 @@ def evaluate_checkpoint(
     bad = [v for v in lambdas if not 0.0 <= v <= 1.0]
     if bad:
         raise HwsimError(f"--lambdas must lie in [0, 1], got {bad[0]}")
+    if checkpoint_kind not in ("last", "best"):
+        raise HwsimError(f"--checkpoint: use last or best, not {checkpoint_kind!r}")
     payload = load_checkpoint(checkpoint)
     net, run = network_from_checkpoint(payload, device)
+    run_dir = Path(payload["path"]).parent
     s = run.train
     eps = s.eps if eps is None else eps
     test = load_dataset(run.model.dataset, "test", data_dir or s.data_dir, image_size=s.image_size or run.model.input_shape[1], seed=s.seed, limit=limit or s.limit_test)
     x, y = test.tensors
     batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     points_lambda = [s.pgdat_lambda] if run.model.method == "pgdat" else lambdas
+    weights = {lam: (int(payload["epoch"]), None) for lam in points_lambda}
+    if checkpoint_kind == "best":
+        weights = {lam: _best_weights(run_dir, payload, run, lam, lambda_th) for lam in points_lambda}
     net.eval()
     points = []
     for lam in points_lambda:
+        epoch, state = weights[lam]
+        if state is not None:
+            net.load_state_dict(state)
         net.set_condition(lam, lambda_th)
         for attack in attacks:
             ca, ra = robust_accuracy(net, batches, attack, eps=eps, seed=seed, device=device, progress=progress)
-            points.append(AccuracyPoint(lam=lam, lambda_th=lambda_th, attack=attack, clean_acc=ca, robust_acc=ra, images=len(x)))
+            points.append(AccuracyPoint(lam=lam, lambda_th=lambda_th, attack=attack, clean_acc=ca, robust_acc=ra,
+                                        images=len(x), checkpoint=checkpoint_kind, epoch=epoch))  # fmt: skip
     results = EvalResults(
         hwsim_version=__version__,
         run=run.name,
@@ -112,12 +128,33 @@ def evaluate_checkpoint(
     return results
 
 
+def _best_weights(run_dir: Path, payload: dict, run, lam: float, lambda_th: float) -> tuple[int, dict]:
+    """(epoch, state_dict) of the best held-out-RA checkpoint at ``lam``; one-line errors otherwise."""
+    if not payload.get("best"):
+        raise HwsimError(f"{run_dir}: the run has no best checkpoints (trained before hwsim kept them, or no epoch was checked yet); use --checkpoint last")
+    known = ", ".join(sorted(payload["best"], key=float))
+    if f"{lam:g}" not in payload["best"]:
+        raise HwsimError(f"{run_dir}: no best checkpoint for lambda {lam:g}; the run kept them for lambda {known} (train --eval-lambdas)")
+    best = load_best(run_dir, lam)
+    chosen_th = float(best.get("lambda_th", 0.0))
+    if run.model.method == "float" and 0 < lam < 1 and chosen_th != lambda_th:
+        raise HwsimError(
+            f"{run_dir}: the best checkpoint for lambda_n {lam:g} was chosen at lambda_th {chosen_th:g}; "
+            f"evaluate it with --lambda-th {chosen_th:g}, or use --checkpoint last"
+        )
+    return int(best["epoch"]), best["model"]
+
+
+def _point_key(p: AccuracyPoint) -> tuple:
+    return (p.checkpoint, p.lam, p.lambda_th, p.attack)
+
+
 def write_results(run_dir: Path, results: EvalResults) -> None:
-    """Merge with earlier results of the same run (same lambda_th / attack / lambda replaced)."""
+    """Merge with earlier results of the same run (same checkpoint / lambda_th / attack / lambda replaced)."""
     path = run_dir / RESULTS_JSON
-    merged = {(p.lam, p.lambda_th, p.attack): p for p in (read_results(run_dir).points if path.exists() else [])}
-    merged.update({(p.lam, p.lambda_th, p.attack): p for p in results.points})
-    results = results.model_copy(update={"points": sorted(merged.values(), key=lambda p: (p.attack, p.lambda_th, p.lam))})
+    merged = {_point_key(p): p for p in (read_results(run_dir).points if path.exists() else [])}
+    merged.update({_point_key(p): p for p in results.points})
+    results = results.model_copy(update={"points": sorted(merged.values(), key=lambda p: (p.checkpoint, p.attack, p.lambda_th, p.lam))})
     atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=2) + "\n")
     atomic_write_text(run_dir / RESULTS_CSV, results.frame().to_csv(index=False))
 
