@@ -137,7 +137,7 @@ def train(
     amp: bool = typer.Option(False, "--amp", help="CUDA mixed precision (bf16 where supported, else fp16 with loss scaling)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory layout (faster convolutions on recent GPUs)."),
     workers: int = typer.Option(0, help="DataLoader worker processes."),
-    nproc: Optional[int] = typer.Option(None, help="Processes expected under torchrun (checked against WORLD_SIZE); launch with: torchrun --standalone --nproc_per_node=N -m hwsim.cli train ..."),
+    nproc: Optional[int] = typer.Option(None, help="Train with DDP on N processes: hwsim starts 'torchrun --standalone --nproc_per_node=N -m hwsim.cli train ...' for you (one GPU each with --device cuda; gloo on CPU)."),
     stop_after: Optional[int] = typer.Option(None, help="Stop after N epochs of this invocation (the schedule still spans --epochs); continue with --resume."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run from its last finished epoch."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -148,6 +148,11 @@ def train(
     from .config import describe_validation_error, load_model_config
     from .runner.train import RunConfig, TrainSettings, apply_preset, train_run
 
+    if nproc is not None:
+        from .runner.ddp import launch, strip_option
+
+        load_model_config(model)  # bad input fails here, once, not in every process
+        raise typer.Exit(launch(nproc, strip_option(sys.argv[1:], "--nproc")))
     config = load_model_config(model)
     values = dict(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, eps=eps,
@@ -167,7 +172,7 @@ def train(
     except ValidationError as err:
         raise HwsimError(describe_validation_error("options", err).replace("options: ", "--", 1).replace("_", "-")) from None
     run = RunConfig(name=name or config.name, model=config, train=settings)
-    run_dir = train_run(run, out_dir, resume=resume, progress=not quiet, stop_after=stop_after, nproc=nproc)
+    run_dir = train_run(run, out_dir, resume=resume, progress=not quiet, stop_after=stop_after)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
         typer.echo(f"trained {run.name}: {run_dir}", err=True)
 

@@ -429,10 +429,13 @@ def make_loader(
         pin_memory=pin_memory,
         persistent_workers=False,
     )
+    # A generator of its own even with a sampler: the loader's iterator then never draws from the
+    # global RNG, which FLOAT's noise and the attacks use.
+    kwargs["generator"] = torch.Generator().manual_seed(seed)
     if sampler is not None:
         kwargs["sampler"] = sampler
     else:
-        kwargs.update(shuffle=train, generator=torch.Generator().manual_seed(seed))
+        kwargs["shuffle"] = train
     if train and augment:
         aug = torch.Generator().manual_seed(seed + _AUG_SEED_OFFSET)
         return _AugmentingLoader(dataset, aug_generator=aug, **kwargs)

@@ -50,23 +50,12 @@ def launched_by_torchrun() -> bool:
     return all(v in os.environ for v in TORCHRUN_VARS)
 
 
-def setup(device: str, nproc: int | None = None) -> Dist:
-    """Join the process group when launched by torchrun; a single-process :class:`Dist` otherwise.
-
-    ``nproc`` (``--nproc``) states the expected number of processes: without torchrun it is refused
-    with the command to use, and under torchrun it must match ``WORLD_SIZE``.
-    """
+def setup(device: str) -> Dist:
+    """Join the process group when launched by torchrun; a single-process :class:`Dist` otherwise."""
     if not launched_by_torchrun():
-        if nproc is not None and nproc != 1:
-            raise HwsimError(
-                f"--nproc {nproc} needs the torchrun launcher: torchrun --standalone --nproc_per_node={nproc} "
-                "-m hwsim.cli train MODEL.yaml ..."
-            )
         return Dist(device=device)
     world = int(os.environ["WORLD_SIZE"])
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
-    if nproc is not None and nproc != world:
-        raise HwsimError(f"--nproc {nproc} but torchrun started {world} processes (--nproc_per_node); make them agree")
     if world == 1:
         return Dist(device=device)
     import torch.distributed as dist
@@ -81,6 +70,36 @@ def setup(device: str, nproc: int | None = None) -> Dist:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return Dist(rank=rank, world=world, local_rank=local_rank, device=device)
+
+
+def launch(nproc: int, argv: list[str]) -> int:
+    """``hwsim train --nproc N``: run ``argv`` (hwsim's arguments without --nproc) under torchrun.
+
+    torchrun's own parser takes any ``--nproc`` after the script for its ``--nproc_per_node`` (and
+    refuses it as ambiguous), so the option is hwsim's launcher, not something to pass to torchrun.
+    """
+    import subprocess
+    import sys
+
+    if launched_by_torchrun():
+        raise HwsimError("--nproc inside a torchrun-launched process: torchrun already started the processes; drop --nproc")
+    if nproc < 1:
+        raise HwsimError(f"--nproc must be >= 1, got {nproc}")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "hwsim.cli", *argv]
+    return subprocess.call(cmd)
+
+
+def strip_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` without ``option VALUE`` / ``option=VALUE``."""
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == option:
+            skip = True
+        elif not token.startswith(option + "="):
+            out.append(token)
+    return out
 
 
 def teardown(info: Dist) -> None:

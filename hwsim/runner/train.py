@@ -465,16 +465,14 @@ def train_run(
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
     stop_after: int | None = None,
-    nproc: int | None = None,
 ) -> Path:
     """Train ``run`` into ``out_dir / run.name``; returns the run directory.
 
     ``stop_after`` ends this invocation after that many epochs (the schedule still spans
-    ``epochs``; continue with ``resume``). Under torchrun every process calls this; ``nproc`` is
-    the number of processes the caller expects.
+    ``epochs``; continue with ``resume``). Under torchrun every process calls this.
     """
     _check_device(run.train)
-    info = ddp.setup(run.train.device, nproc)
+    info = ddp.setup(run.train.device)
     try:
         if run.train.world_size != info.world:
             run = run.model_copy(update={"train": run.train.model_copy(update={"world_size": info.world})})
