@@ -162,3 +162,61 @@ def test_cli_train_evaluate_and_errors(tmp_path):
         assert result.exit_code == 2, (bad, result.output)
         assert fragment in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_best_checkpoint_per_lambda_is_the_best_held_out_ra_epoch(tmp_path):
+    run_dir = train_run(tiny_run("float", epochs=3, eval_lambdas=[0.0, 1.0], val_split=32), tmp_path, progress=False)
+    payload = load_checkpoint(run_dir)
+    history = payload["history"]
+    assert all(h["eval_set"] == "val" and [p["lam"] for p in h["eval"]] == [0.0, 1.0] for h in history)
+    for i, lam in enumerate([0.0, 1.0]):
+        ras = [h["eval"][i]["robust_acc"] for h in history]
+        best_epoch = max(e for e, ra in enumerate(ras, 1) if ra == max(ras))  # ties: the later epoch, as OAT.py
+        assert payload["best"][f"{lam:g}"]["epoch"] == best_epoch
+        assert payload["best"][f"{lam:g}"]["robust_acc"] == max(ras)
+    res = evaluate_checkpoint(run_dir, lambdas=[0.0, 1.0], attacks=["fgsm"], progress=False, checkpoint_kind="best")
+    assert [p.epoch for p in res.points] == [payload["best"]["0"]["epoch"], payload["best"]["1"]["epoch"]]
+    evaluate_checkpoint(run_dir, lambdas=[0.0, 1.0], attacks=["fgsm"], progress=False)  # last: merged, not replaced
+    assert sorted({(p.checkpoint, p.lam) for p in read_results(run_dir).points}) == [("best", 0.0), ("best", 1.0), ("last", 0.0), ("last", 1.0)]
+    with pytest.raises(HwsimError, match=r"no best checkpoint for lambda 0.5; the run kept them for lambda 0, 1"):
+        evaluate_checkpoint(run_dir, lambdas=[0.5], attacks=["fgsm"], progress=False, checkpoint_kind="best")
+
+
+def test_val_split_holds_out_the_last_training_images():
+    from hwsim.runner.train import _datasets
+
+    run = tiny_run("pgdat", val_split=40, limit_train=None, eval_limit=1000)
+    train, held_out, test = _datasets(run)
+    full = _datasets(tiny_run("pgdat", limit_train=None))[0]
+    n = len(full)
+    assert len(train) == n - 40 and len(held_out) == 40
+    assert torch.equal(held_out.tensors[0], full.tensors[0][n - 40 :])
+    assert torch.equal(train.tensors[0], full.tensors[0][: n - 40])
+    with pytest.raises(HwsimError, match="--val-split 5000: the training set has only"):
+        _datasets(tiny_run("pgdat", val_split=5000, limit_train=None))
+
+
+def test_best_request_on_a_run_without_best_checkpoints_is_one_line(tmp_path):
+    run_dir = train_run(tiny_run("oat", epochs=1), tmp_path, progress=False)
+    payload = load_checkpoint(run_dir)
+    old = dict(payload)
+    old.pop("best")  # a checkpoint written before hwsim kept best checkpoints
+    torch.save({k: v for k, v in old.items() if k != "path"}, run_dir / "checkpoint.pt")
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--checkpoint", "best", "--attacks", "fgsm", "-q"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "the run has no best checkpoints" in result.output and "--checkpoint last" in result.output
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--checkpoint", "newest", "-q"])
+    assert result.exit_code == 2 and "--checkpoint: use last or best" in result.output
+
+
+def test_paper_preset():
+    from hwsim.runner.train import PAPER_OAT_LAMBDAS, apply_preset
+
+    wrn = ModelConfig(arch="wrn16_8", method="oat", dataset="svhn")
+    model, values = apply_preset(wrn, {"epochs": 3}, "paper")
+    assert values == {"epochs": 3, "oat_lambdas": [0.0, 0.2, 0.7, 1.0], "preset": "paper"} and PAPER_OAT_LAMBDAS == [0.0, 0.2, 0.7, 1.0]
+    assert model.dropout == 0.3 and wrn.dropout == 0.0
+    r20 = ModelConfig(arch="resnet20", method="oat", dataset="digits")
+    assert apply_preset(r20, {}, "paper")[0].dropout == 0.0
+    with pytest.raises(HwsimError, match="--preset: unknown 'fast'"):
+        apply_preset(r20, {}, "fast")
