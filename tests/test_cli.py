@@ -141,12 +141,12 @@ def test_every_shipped_model_estimates():
 
 
 def test_report_command_on_shipped_example_runs(tmp_path):
-    runs = MODELS.parent / "reports" / "runs-eps0.1"
-    result = run("report", runs / "resnet20-digits-float", runs / "resnet20-digits-pgdat", "-o", tmp_path, "-f", "csv", "--no-plots")
+    runs = MODELS.parent / "reports" / "digits-seeds" / "eps0.1"
+    result = run("report", runs / "float-seed0", runs / "pgdat-l0.2-seed0", "-o", tmp_path, "-f", "csv", "--no-plots")
     assert result.exit_code == 0, result.output
     rows = [line.split(",") for line in (tmp_path / "report.csv").read_text().strip().splitlines()]
     header, body = rows[0], rows[1:]
-    assert len(body) == 4 * 2 * 3 + 3  # FLOAT: 4 lambdas x 2 thresholds x 3 attacks; PGD-AT: 3 attacks
+    assert len(body) == 2 * (4 * 3 + 3)  # last and best; FLOAT: 4 lambdas x 3 attacks; PGD-AT: 3 attacks
     params = {r[header.index("method")]: int(r[header.index("params")]) for r in body}
     assert params == {"float": 274_063, "pgdat": 272_474}
     empty = tmp_path / "empty-run"
