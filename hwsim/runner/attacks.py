@@ -50,6 +50,7 @@ __all__ = [
     "ATTACKS",
     "AttackFn",
     "autoattack_rand",
+    "batch_correct",
     "fgsm_attack",
     "pgd_attack",
     "pgd_step_size",
@@ -370,6 +371,24 @@ def run_attack(name: str, model, x: torch.Tensor, y: torch.Tensor, eps: float = 
 # --------------------------------------------------------------------------------------------------
 
 
+def batch_correct(model, x: torch.Tensor, y: torch.Tensor, attack_name: str, *, eps: float = 8 / 255,
+                  seed: int = 0) -> tuple[int, int]:
+    """``(clean correct, robust correct)`` counts of one batch, attacked with ``attack_name``.
+
+    The clean pass and the attack run on a forked global RNG seeded with ``seed``, so a batch's
+    numbers depend only on the batch and its seed: not on the batches before it, nor on how the
+    batches are shared out (the trainer splits them over DDP ranks).
+    """
+    fn = _lookup(attack_name)
+    with _seeded_rng(seed, x.device):
+        with torch.no_grad():
+            clean = int((model(x).argmax(dim=1) == y).sum())
+        x_adv = fn(model, x, y, eps=eps, seed=seed)
+        with torch.no_grad():
+            robust = int((model(x_adv).argmax(dim=1) == y).sum())
+    return clean, robust
+
+
 def robust_accuracy(
     model,
     loader_or_batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -382,16 +401,16 @@ def robust_accuracy(
 ) -> tuple[float, float]:
     """Return ``(clean accuracy %, robust accuracy %)`` of ``model`` over ``(x, y)`` batches.
 
-    Batch ``i`` is attacked with ``attack_name`` and seed ``seed + i``; robust accuracy is the
+    Batch ``i`` is evaluated by :func:`batch_correct` with seed ``seed + i``; robust accuracy is the
     accuracy on the returned adversarial images. The model runs in the caller's mode (call
     ``model.eval()`` first for the usual evaluation; autoattack runs APGD in eval mode regardless).
-    The whole evaluation runs on a forked global RNG seeded with ``seed``, so it is reproducible for
-    models with random forward passes and leaves the caller's RNG state untouched. A tqdm progress
-    bar is shown when ``progress`` is True.
+    Every batch runs on a forked, seeded global RNG, so the evaluation is reproducible for models
+    with random forward passes and leaves the caller's RNG state untouched. A tqdm progress bar is
+    shown when ``progress`` is True.
     """
     from tqdm.auto import tqdm
 
-    fn = _lookup(attack_name)
+    _lookup(attack_name)
     eps = _check_eps(eps)
     device = torch.device(device)
     try:
@@ -400,22 +419,17 @@ def robust_accuracy(
         total_batches = None
 
     n = clean_correct = robust_correct = 0
-    with _seeded_rng(seed, device):
-        bar = tqdm(loader_or_batches, total=total_batches, disable=not progress,
-                   desc=f"{attack_name} eps={eps * 255:g}/255", unit="batch", leave=False)
-        try:
-            for i, batch in enumerate(bar):
-                x, y = batch[0].to(device), batch[1].to(device)
-                with torch.no_grad():
-                    clean_correct += int((model(x).argmax(dim=1) == y).sum())
-                x_adv = fn(model, x, y, eps=eps, seed=seed + i)
-                with torch.no_grad():
-                    robust_correct += int((model(x_adv).argmax(dim=1) == y).sum())
-                n += int(y.shape[0])
-                bar.set_postfix(clean=f"{100.0 * clean_correct / n:.1f}%",
-                                robust=f"{100.0 * robust_correct / n:.1f}%")
-        finally:
-            bar.close()
+    bar = tqdm(loader_or_batches, total=total_batches, disable=not progress,
+               desc=f"{attack_name} eps={eps * 255:g}/255", unit="batch", leave=False)
+    try:
+        for i, batch in enumerate(bar):
+            x, y = batch[0].to(device), batch[1].to(device)
+            clean, robust = batch_correct(model, x, y, attack_name, eps=eps, seed=seed + i)
+            clean_correct, robust_correct, n = clean_correct + clean, robust_correct + robust, n + int(y.shape[0])
+            bar.set_postfix(clean=f"{100.0 * clean_correct / n:.1f}%",
+                            robust=f"{100.0 * robust_correct / n:.1f}%")
+    finally:
+        bar.close()
     if n == 0:
         raise HwsimError("robust_accuracy: the data loader yielded no images")
     return 100.0 * clean_correct / n, 100.0 * robust_correct / n

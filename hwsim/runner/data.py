@@ -427,7 +427,6 @@ def make_loader(
         num_workers=num_workers,
         drop_last=drop_last,
         pin_memory=pin_memory,
-        persistent_workers=False,
     )
     # A generator of its own even with a sampler: the loader's iterator then never draws from the
     # global RNG, which FLOAT's noise and the attacks use.

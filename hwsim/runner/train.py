@@ -48,7 +48,7 @@ from ..config import ModelConfig, Strict
 from ..errors import HwsimError
 from ..io import atomic_write_bytes, atomic_write_text
 from . import ddp
-from .attacks import pgd_attack, run_attack, seeded_rng
+from .attacks import batch_correct, pgd_attack
 
 CHECKPOINT_FORMAT = "hwsim-checkpoint-v1"
 BEST_FORMAT = "hwsim-best-v1"
@@ -426,17 +426,13 @@ def held_out_accuracy(net, dataset, s: TrainSettings, info: ddp.Dist, batch_size
     net.eval()
     for lam in eval_lambdas(net, s):
         net.set_condition(lam, s.eval_lambda_th)
-        clean = robust = 0.0
+        counts = [0, 0]
         for start in starts:
-            i = start // batch_size
             bx, by = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
-            with seeded_rng(s.seed + i, device), autocast(s):
-                with torch.no_grad():
-                    clean += float((net(bx).argmax(1) == by).sum())
-                x_adv = run_attack(EVAL_ATTACK, net, bx, by, eps=s.eps, seed=s.seed + i)
-                with torch.no_grad():
-                    robust += float((net(x_adv).argmax(1) == by).sum())
-        clean, robust = ddp.all_sum([clean, robust], info)
+            with autocast(s):
+                correct = batch_correct(net, bx, by, EVAL_ATTACK, eps=s.eps, seed=s.seed + start // batch_size)
+            counts = [a + b for a, b in zip(counts, correct)]
+        clean, robust = ddp.all_sum(counts, info)
         points.append({"lam": lam, "clean_acc": 100.0 * clean / len(x), "robust_acc": 100.0 * robust / len(x)})
     net.train()
     return points
