@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from .datasets import DATASETS
 from .errors import HwsimError
+from .methods import Method, get_method, list_methods
 
 PositiveCount = Annotated[StrictInt, Field(gt=0)]
 PositiveTime = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -76,11 +77,11 @@ class ModelConfig(Strict):
     name: str = ""
     description: str = ""
     arch: Literal["resnet20", "resnet34", "wrn16_8", "wrn40_2"]
-    method: Literal["pgdat", "oat", "float"]
+    method: str = Field(description="a registered method: hwsim.methods.list_methods()")
     dataset: str | None = None
     input: InputShape | None = None
     num_classes: PositiveCount | None = None
-    dual_bn: bool | None = Field(None, description="BN_C/BN_A pairs; default on for oat and float")
+    dual_bn: bool | None = Field(None, description="BN_C/BN_A pairs; default: the method's")
     film_dim: PositiveCount = Field(1, description="OAT lambda-encoding width d (FiLM input)")
     alpha_init: float = Field(0.25, description="FLOAT initial noise scale alpha")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="WRN dropout")
@@ -93,10 +94,12 @@ class ModelConfig(Strict):
             raise ValueError(f"dataset: unknown {self.dataset!r}; known: {', '.join(DATASETS)}")
         if self.dataset is None and (self.input is None or self.num_classes is None):
             raise ValueError("give either dataset or both input and num_classes")
-        if self.method == "pgdat" and self.dual_bn:
-            raise ValueError("dual_bn: pgdat has a single BN path")
-        if self.eval.lambda_n is not None and self.method != "float":
-            raise ValueError("eval.lambda_n: only FLOAT has lambda_n; use eval.lambda")
+        rule = self.rule
+        if self.dual_bn and not rule.allows_dual_bn:
+            raise ValueError(f"dual_bn: {rule.name} has a single BN path")
+        if self.eval.lambda_n is not None and not rule.has_lambda_n:
+            having = " / ".join(get_method(m).label for m in list_methods() if get_method(m).has_lambda_n)
+            raise ValueError(f"eval.lambda_n: only {having} has lambda_n; use eval.lambda")
         return self
 
     @property
@@ -110,9 +113,20 @@ class ModelConfig(Strict):
     def classes(self) -> int:
         return self.num_classes if self.num_classes is not None else DATASETS[self.dataset].num_classes
 
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        get_method(name)  # raises "unknown method ...; known: ..."
+        return name
+
+    @property
+    def rule(self) -> Method:
+        """The registered method (what differs between PGD-AT, OAT, FLOAT, ...)."""
+        return get_method(self.method)
+
     @property
     def uses_dual_bn(self) -> bool:
-        return self.method != "pgdat" if self.dual_bn is None else self.dual_bn
+        return self.rule.dual_bn_default if self.dual_bn is None else self.dual_bn
 
 
 M = TypeVar("M", bound=BaseModel)

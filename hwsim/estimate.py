@@ -80,9 +80,8 @@ def build_for_config(config: ModelConfig, device="cpu"):
 
 
 def noise_active(config: ModelConfig) -> bool:
-    """FLOAT's convs pay Eq. 8 only when the evaluated condition adds noise: Eq. 6 scales alpha by a
-    factor that is zero exactly when lambda_n = 0 (for every lambda_th)."""
-    return config.method == "float" and config.eval.knob > 0
+    """Whether the costed condition adds weight noise (FLOAT's convs then pay Eq. 8)."""
+    return config.rule.noise_active(config.eval.knob)
 
 
 def layer_table(config: ModelConfig, *, use_cache: bool = True) -> pd.DataFrame:

@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from ..config import HardwareSpec
+from ..methods.base import Cycles, DelayTerms
 
 Attribution = Literal["paper", "structural"]
 ATTRIBUTIONS: tuple[str, ...] = ("paper", "structural")
@@ -52,15 +52,31 @@ def _hw(hw: dict) -> tuple:
     return (hw["tau_read_ns"], hw["tau_mult_ns"], hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"], hw["n_multipliers"])
 
 
+def eq7_cycles(weights, outputs, hw: dict) -> Cycles:
+    """Paper Eq. 7 as whole cycles: ``ceil(K / R)`` reads and ``ceil(K / N_mult) H_o W_o`` multiplies."""
+    reads = read_cycles(weights, hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"])
+    return Cycles(reads, _ceil_div(weights, hw["n_multipliers"]) * np.asarray(outputs, np.int64))
+
+
+def eq9_cycles(weights, outputs, film_c_out, hw: dict) -> Cycles:
+    """Paper Eq. 9 as whole cycles, with a FiLM of width ``film_c_out`` (0 gives Eq. 7)."""
+    film = film_values(film_c_out)
+    reads = read_cycles(np.asarray(weights, np.int64) + film, hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"])
+    mults = _ceil_div(weights, hw["n_multipliers"]) * np.asarray(outputs, np.int64) + _ceil_div(film, hw["n_multipliers"])
+    return Cycles(reads, mults)
+
+
+def cycles_to_ns(cycles: Cycles, hw: dict) -> np.ndarray:
+    return cycles.reads * hw["tau_read_ns"] + cycles.mults * hw["tau_mult_ns"]
+
+
 def delay_eq7(weights, outputs, **hw):
     """Paper Eq. 7, baseline conv delay in ns.
 
     ``weights`` is K = k^2 C_i C_o, ``outputs`` is H_o W_o; ``hw`` holds the HardwareSpec fields
     (tau_read_ns, tau_mult_ns, io_bandwidth_bits, weight_bits, n_banks, n_multipliers).
     """
-    tau_read, tau_mult, b_io, b_w, n_bank, n_mult = _hw(hw)
-    reads = read_cycles(weights, b_io, b_w, n_bank)
-    return reads * tau_read + _ceil_div(weights, n_mult) * np.asarray(outputs, np.int64) * tau_mult
+    return cycles_to_ns(eq7_cycles(weights, outputs, hw), hw)
 
 
 def delay_eq8(weights, outputs, **hw):
@@ -70,25 +86,49 @@ def delay_eq8(weights, outputs, **hw):
 
 def delay_eq9(weights, outputs, film_c_out, **hw):
     """Paper Eq. 9, OAT conv delay with a FiLM of width ``film_c_out`` (0 gives Eq. 7)."""
-    tau_read, tau_mult, b_io, b_w, n_bank, n_mult = _hw(hw)
-    film = film_values(film_c_out)
-    reads = read_cycles(np.asarray(weights, np.int64) + film, b_io, b_w, n_bank)
-    mults = _ceil_div(weights, n_mult) * np.asarray(outputs, np.int64) + _ceil_div(film, n_mult)
-    return reads * tau_read + mults * tau_mult
+    return cycles_to_ns(eq9_cycles(weights, outputs, film_c_out, hw), hw)
+
+
+HARDWARE_KEYS = ("tau_read_ns", "tau_mult_ns", "io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers")
 
 
 def hardware_arrays(specs: HardwareSpec | list[HardwareSpec]) -> dict[str, np.ndarray]:
     """Hardware parameters as (1, H) arrays, ready to broadcast against (L, 1) layer columns."""
     specs = [specs] if isinstance(specs, HardwareSpec) else list(specs)
-    keys = ("tau_read_ns", "tau_mult_ns", "io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers")
     return {
         key: np.array([[getattr(s, key) for s in specs]], dtype=np.float64 if key.startswith("tau") else np.int64)
-        for key in keys
+        for key in HARDWARE_KEYS
     }
 
 
+def delay_terms(table) -> DelayTerms:
+    """The per-row inputs of Eq. 7-9 from a layer table (any mapping of column -> 1-D array)."""
+    col = lambda name: np.asarray(table[name], dtype=np.int64)[:, None]  # noqa: E731
+    op = np.asarray(table["op"])[:, None]
+    return DelayTerms(
+        weights=col("kernel_h") * col("kernel_w") * (col("in_channels") // col("groups")) * col("out_channels"),
+        outputs=col("out_h") * col("out_w"),
+        out_channels=col("out_channels"),
+        film_channels=col("film_channels"),
+        noisy=np.asarray(table["noisy"], dtype=bool)[:, None],
+        is_conv=op == "conv",
+    )
+
+
+def compute_rows(table) -> np.ndarray:
+    """(L, 1) mask of the rows that run on the MAC array (conv and linear; FiLM linears are charged
+    as Eq. 9's FiLM term on the conv they modulate)."""
+    op = np.asarray(table["op"])[:, None]
+    return (op == "conv") | (op == "linear")
+
+
+def check_attribution(attribution: str) -> None:
+    if attribution not in ATTRIBUTIONS:
+        raise ValueError(f"unknown attribution {attribution!r}; known: {', '.join(ATTRIBUTIONS)}")
+
+
 def layer_delays(
-    table: pd.DataFrame,
+    table,
     specs: HardwareSpec | list[HardwareSpec],
     method: str,
     *,
@@ -97,32 +137,20 @@ def layer_delays(
 ) -> dict[str, np.ndarray]:
     """Delay per row and hardware point, in ns, shaped (L, H).
 
-    Returns ``delay_base_ns`` (Eq. 7 for every conv / linear row) and ``delay_ns`` for ``method``:
-    ``pgdat`` Eq. 7; ``float`` Eq. 8 on noisy layers when ``noise_active`` (lambda > 0), else Eq. 7;
-    ``oat`` Eq. 9 with the FiLM term placed by ``attribution``. FiLM linear rows get 0: their cost
-    is Eq. 9's FiLM term on the conv they modulate.
+    Returns ``delay_base_ns`` (Eq. 7 for every conv / linear row) and ``delay_ns`` by the method's
+    rule (:meth:`hwsim.methods.Method.cycles`): PGD-AT Eq. 7; FLOAT Eq. 8 on noisy layers when
+    ``noise_active`` (lambda_n > 0), else Eq. 7; OAT Eq. 9 with the FiLM term placed by
+    ``attribution``. FiLM linear rows get 0: their cost is Eq. 9's FiLM term on the conv they modulate.
     """
-    if attribution not in ATTRIBUTIONS:
-        raise ValueError(f"unknown attribution {attribution!r}; known: {', '.join(ATTRIBUTIONS)}")
-    hw = hardware_arrays(specs)
-    col = lambda name: table[name].to_numpy(np.int64)[:, None]  # noqa: E731
-    weights = col("kernel_h") * col("kernel_w") * (col("in_channels") // col("groups")) * col("out_channels")
-    outputs = col("out_h") * col("out_w")
-    op = table["op"].to_numpy()[:, None]
-    compute_row = (op == "conv") | (op == "linear")
+    from ..methods import get_method
 
-    base = delay_eq7(weights, outputs, **hw)
-    if method == "pgdat":
-        delay = base
-    elif method == "float":
-        noisy = table["noisy"].to_numpy(bool)[:, None] & noise_active
-        delay = np.where(noisy, delay_eq8(weights, outputs, **hw), base)
-    elif method == "oat":
-        film_c = np.where(op == "conv", col("out_channels"), 0) if attribution == "paper" else col("film_channels")
-        delay = delay_eq9(weights, outputs, film_c, **hw)
-    else:
-        raise ValueError(f"unknown method {method!r}")
+    check_attribution(attribution)
+    hw = hardware_arrays(specs)
+    terms = delay_terms(table)
+    rows = compute_rows(table)
+    base = cycles_to_ns(eq7_cycles(terms.weights, terms.outputs, hw), hw)
+    delay = cycles_to_ns(get_method(method).cycles(terms, hw, attribution=attribution, noise_active=noise_active), hw)
     return {
-        "delay_base_ns": np.where(compute_row, base, 0.0),
-        "delay_ns": np.where(compute_row, delay, 0.0),
+        "delay_base_ns": np.where(rows, base, 0.0),
+        "delay_ns": np.where(rows, delay, 0.0),
     }

@@ -11,7 +11,6 @@ from typing import Callable
 from torch import nn
 
 from .conditioning import (
-    METHODS,
     ConditionalNetwork,
     Conditioning,
     ConditionState,
@@ -69,7 +68,7 @@ def build_network(
     alpha_init: float = 0.25,
     **options,
 ) -> ConditionalNetwork:
-    """Build ``arch`` for ``method`` (pgdat / oat / float). Extra options go to the family
+    """Build ``arch`` for ``method`` (any name in :func:`hwsim.methods.list_methods`). Extra options go to the family
     (``dropout`` for WRNs, ``in_channels`` for all)."""
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; known: {', '.join(sorted(ARCHS))}")
@@ -83,7 +82,6 @@ def count_params(model: nn.Module) -> int:
 
 __all__ = [
     "ARCHS",
-    "METHODS",
     "ConditionState",
     "ConditionalNetwork",
     "Conditioning",

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-Method = Literal["pgdat", "oat", "float"]
-METHODS: tuple[str, ...] = ("pgdat", "oat", "float")
+from ..methods import Method, get_method
+from ..methods.float_ import float_noise_scale
 
 # BN selection: one BN path for the whole batch, or the first `k` rows through BN_C and the rest
 # through BN_A (OAT trains on one mixed batch).
@@ -41,49 +41,10 @@ class ConditionState:
     noise_scale: float = 0.0
 
 
-def float_noise_scale(lambda_n: float, lambda_th: float) -> float:
-    """Factor applied to alpha at inference for FLOAT (paper Eq. 6).
-
-    For lambda_th = 0.5 this is Eq. 6 exactly: 2*lambda_n below the threshold, 2*(lambda_n - 0.5)
-    above. For lambda_th = 0 it is the plain rescaling lambda_n * alpha of section 3.1. Other
-    thresholds use the same piecewise-linear rule (lambda_n / lambda_th below, (lambda_n - lambda_th) /
-    (1 - lambda_th) above), which reproduces both cases the paper defines.
-    """
-    if not 0.0 <= lambda_n <= 1.0:
-        raise ValueError(f"lambda_n must lie in [0, 1], got {lambda_n}")
-    if not 0.0 <= lambda_th < 1.0:
-        raise ValueError(f"lambda_th must lie in [0, 1), got {lambda_th}")
-    if lambda_n <= lambda_th:
-        return lambda_n / lambda_th if lambda_th > 0 else 0.0
-    return (lambda_n - lambda_th) / (1.0 - lambda_th)
-
-
-def resolve_condition(
-    method: str, lam: float | torch.Tensor, lambda_th: float = 0.0
-) -> ConditionState:
-    """Map the user's conditioning knob to what the layers do, for each method.
-
-    * ``pgdat``: nothing is conditional; the state is ignored.
-    * ``oat``: ``lam`` feeds the FiLM encoders; BN_C at lambda = 0, BN_A for lambda > 0 (Wang et al.).
-      A per-sample tensor must list its lambda = 0 rows first; they go through BN_C.
-    * ``float``: ``lam`` is lambda (training, binary) or lambda_n (inference): BN_A when
-      lambda_n > lambda_th, else BN_C; the noise is scaled by :func:`float_noise_scale`.
-    """
-    if method == "oat":
-        if isinstance(lam, torch.Tensor) and lam.ndim > 0:
-            n_clean = int((lam == 0).sum())
-            if n_clean and not bool((lam[:n_clean] == 0).all()):
-                raise ValueError("per-sample lambdas must list the lambda = 0 rows first")
-            return ConditionState(lam=lam, bn=n_clean)
-        value = float(lam)
-        return ConditionState(lam=value, bn="clean" if value == 0 else "adv")
-    if method == "float":
-        value = float(lam)
-        bn = "adv" if value > lambda_th else "clean"
-        return ConditionState(lam=value, bn=bn, noise_scale=float_noise_scale(value, lambda_th))
-    if method == "pgdat":
-        return ConditionState(lam=float(lam) if not isinstance(lam, torch.Tensor) else lam)
-    raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+def resolve_condition(method: str, lam: float | torch.Tensor, lambda_th: float = 0.0) -> ConditionState:
+    """Map the user's conditioning knob to what the layers do: the method's rule
+    (:meth:`hwsim.methods.Method.condition`)."""
+    return get_method(method).condition(lam, lambda_th)
 
 
 class ConditionalModule(nn.Module):
@@ -199,15 +160,15 @@ class Conditioning:
         alpha_init: FLOAT's initial noise scale alpha.
     """
 
-    method: str = "pgdat"
+    method: str | Method = "pgdat"
     dual_bn: bool = False
     film_dim: int = 1
     alpha_init: float = 0.25
     state: ConditionState = field(default_factory=ConditionState)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
+        self.rule = get_method(self.method)
+        self.method = self.rule.name
         if self.film_dim < 1:
             raise ValueError(f"film_dim must be >= 1, got {self.film_dim}")
         self.encoder = LambdaEncoder(self.film_dim)
@@ -215,18 +176,18 @@ class Conditioning:
     def conv(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Conv2d:
         """A bias-free 'same'-padded conv; FLOAT's convs all carry weight noise (stem and shortcuts too)."""
         args = dict(kernel_size=kernel, stride=stride, padding=kernel // 2, bias=False)
-        if self.method == "float":
+        if self.rule.noisy_convs:
             return NoisyConv2d(self.state, in_ch, out_ch, alpha_init=self.alpha_init, **args)
         return nn.Conv2d(in_ch, out_ch, **args)
 
     def norm(self, channels: int) -> nn.Module:
-        if self.dual_bn and self.method != "pgdat":
+        if self.dual_bn and self.rule.allows_dual_bn:
             return DualBatchNorm2d(self.state, channels)
         return nn.BatchNorm2d(channels)
 
     def film(self, channels: int) -> nn.Module:
         """FiLM for OAT; identity (no layer at all in the table) for the other methods."""
-        if self.method == "oat":
+        if self.rule.film:
             return FiLM(self.state, channels, self.encoder)
         return nn.Identity()
 
@@ -243,12 +204,17 @@ class ConditionalNetwork(nn.Module):
         return self.conditioning.method
 
     @property
+    def rule(self) -> Method:
+        """The registered method object (what differs by method)."""
+        return self.conditioning.rule
+
+    @property
     def state(self) -> ConditionState:
         return self.conditioning.state
 
     def set_condition(self, lam: float | torch.Tensor = 0.0, lambda_th: float = 0.0) -> ConditionState:
         """Condition the network: lambda (OAT, PGD-AT) or lambda / lambda_n (FLOAT, Eq. 6)."""
-        new = resolve_condition(self.method, lam, lambda_th)
+        new = self.rule.condition(lam, lambda_th)
         state = self.conditioning.state
         state.lam, state.bn, state.noise_scale = new.lam, new.bn, new.noise_scale
         return state
@@ -276,7 +242,6 @@ def set_condition(model: nn.Module, lam: float | torch.Tensor = 0.0, lambda_th: 
 
 
 __all__ = [
-    "METHODS",
     "ConditionState",
     "Conditioning",
     "ConditionalNetwork",

@@ -98,7 +98,7 @@ def evaluate_checkpoint(
     test = load_dataset(run.model.dataset, "test", data_dir or s.data_dir, image_size=s.image_size or run.model.input_shape[1], seed=s.seed, limit=limit or s.limit_test)
     x, y = test.tensors
     batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    points_lambda = [s.pgdat_lambda] if run.model.method == "pgdat" else lambdas
+    points_lambda = run.model.rule.eval_lambdas(lambdas, s.pgdat_lambda)
     weights = {lam: (int(payload["epoch"]), None) for lam in points_lambda}
     if checkpoint_kind == "best":
         weights = {lam: _best_weights(run_dir, payload, run, lam, lambda_th) for lam in points_lambda}
@@ -137,7 +137,7 @@ def _best_weights(run_dir: Path, payload: dict, run, lam: float, lambda_th: floa
         raise HwsimError(f"{run_dir}: no best checkpoint for lambda {lam:g}; the run kept them for lambda {known} (train --eval-lambdas)")
     best = load_best(run_dir, lam)
     chosen_th = float(best.get("lambda_th", 0.0))
-    if run.model.method == "float" and 0 < lam < 1 and chosen_th != lambda_th:
+    if run.model.rule.threshold_matters(lam) and chosen_th != lambda_th:
         raise HwsimError(
             f"{run_dir}: the best checkpoint for lambda_n {lam:g} was chosen at lambda_th {chosen_th:g}; "
             f"evaluate it with --lambda-th {chosen_th:g}, or use --checkpoint last"

@@ -33,13 +33,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, StrictInt
 from torch import nn
 
@@ -48,6 +46,7 @@ from ..config import ModelConfig, Strict
 from ..errors import HwsimError
 from ..io import atomic_write_bytes, atomic_write_text
 from . import ddp
+from ..methods.oat import sample_oat_lambdas  # noqa: F401  (re-exported: the runner's public API)
 from .attacks import batch_correct, pgd_attack
 
 CHECKPOINT_FORMAT = "hwsim-checkpoint-v1"
@@ -123,17 +122,6 @@ def apply_preset(model: ModelConfig, values: dict[str, Any], preset: str | None)
 # one training step per method (the reference code's semantics, see the module docstring)
 
 
-def sample_oat_lambdas(batch: int, choices: list[float], generator: torch.Generator) -> torch.Tensor:
-    """OAT's per-sample lambdas: ceil(B / |S|) rows at lambda = 0 first (they go through BN_C),
-    the rest drawn uniformly from the non-zero values of S."""
-    nonzero = torch.tensor([c for c in choices if c != 0], dtype=torch.float32)
-    n_zero = math.ceil(batch / len(choices)) if 0 in choices else 0
-    if len(nonzero) == 0:
-        return torch.zeros(batch)
-    picks = nonzero[torch.randint(len(nonzero), (batch - n_zero,), generator=generator)]
-    return torch.cat([torch.zeros(n_zero), picks])
-
-
 @contextlib.contextmanager
 def attack_mode(net: nn.Module) -> Iterator[None]:
     """The references' ``ctx_noparamgrad_and_eval``: every module in eval mode (BN running statistics,
@@ -157,52 +145,10 @@ def _attack(net: nn.Module, x: torch.Tensor, y: torch.Tensor, s: TrainSettings, 
         return pgd_attack(net, x, y, eps=s.eps, steps=s.attack_steps, generator=gen)
 
 
-def _ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.float(), y, reduction="none")
-
-
-def _padded(head_rows: int, values: torch.Tensor) -> torch.Tensor:
-    """Per-row loss with zeros for the first ``head_rows`` rows (rows that were not attacked)."""
-    return torch.cat([values.new_zeros(head_rows), values])
-
-
 def training_loss(net, x: torch.Tensor, y: torch.Tensor, s: TrainSettings, gen: torch.Generator) -> torch.Tensor:
-    """The method's training loss on one batch (adversarial examples generated inside, in eval mode).
-
-    * pgdat: Eq. 3, (1 - lambda) CE(x) + lambda CE(x_adv) with a fixed lambda (no attack at lambda 0);
-    * oat: mean over rows of (1 - lambda_i) CE(x_i) + lambda_i CE(x_adv_i); only lambda != 0 rows attacked;
-    * float: mean over rows of 0.5 CE(x_i) + 0.5 CE(x_adv_i); the second half attacked with noisy weights.
-    """
-    method = net.method
-    batch = x.shape[0]
-    if method == "pgdat":
-        lam = s.pgdat_lambda
-        net.set_condition(lam)
-        if lam == 0:
-            return _ce(net(x), y).mean()
-        x_adv = _attack(net, x, y, s, gen)
-        adv = _ce(net(x_adv), y).mean()
-        return (1 - lam) * _ce(net(x), y).mean() + lam * adv
-    if method == "oat":
-        lam = sample_oat_lambdas(batch, s.oat_lambdas, gen).to(x.device)
-        n_zero = int((lam == 0).sum())
-        net.set_condition(lam)  # rows [0, n_zero) through BN_C, the rest through BN_A
-        clean = _ce(net(x), y)
-        adv = clean.new_zeros(batch)
-        if n_zero < batch:
-            net.set_condition(lam[n_zero:])  # no zero left: every row through BN_A
-            x_adv = _attack(net, x[n_zero:], y[n_zero:], s, gen)
-            adv = _padded(n_zero, _ce(net(x_adv), y[n_zero:]))
-        return ((1 - lam) * clean + lam * adv).mean()
-    if method == "float":
-        half = batch // 2
-        net.set_state(bn=half, noise_scale=0.0)  # clean weights; rows [0, B/2) BN_C, the rest BN_A
-        clean = _ce(net(x), y)
-        net.set_condition(1.0)  # theta + alpha * eta, BN_A
-        x_adv = _attack(net, x[half:], y[half:], s, gen)
-        adv = _padded(half, _ce(net(x_adv), y[half:]))
-        return (0.5 * clean + 0.5 * adv).mean()
-    raise HwsimError(f"unknown method {method!r}")
+    """The method's training loss on one batch (:meth:`hwsim.methods.Method.training_loss`); its
+    adversarial examples are generated inside, in eval mode with parameter gradients off."""
+    return net.rule.training_loss(net, x, y, s, gen, lambda n, xs, ys: _attack(n, xs, ys, s, gen))
 
 
 class TrainingObjective(nn.Module):
@@ -413,7 +359,7 @@ def epoch_loader(train_set, s: TrainSettings, epoch: int, rank: int = 0, world: 
 
 def eval_lambdas(net, s: TrainSettings) -> list[float]:
     """The lambdas checked each epoch: PGD-AT has its single training point."""
-    return [s.pgdat_lambda] if net.method == "pgdat" else sorted(set(s.eval_lambdas))
+    return net.rule.eval_lambdas(sorted(set(s.eval_lambdas)), s.pgdat_lambda)
 
 
 def held_out_accuracy(net, dataset, s: TrainSettings, info: ddp.Dist, batch_size: int = 256) -> list[dict[str, float]]:
@@ -445,12 +391,6 @@ def _check_device(s: TrainSettings) -> None:
         raise HwsimError(f"--amp needs a CUDA device (--device cuda), not --device {s.device}")
     if not (s.device == "cpu" or s.device.startswith("cuda")):
         raise HwsimError(f"--device: use cpu or cuda, not {s.device!r}")
-
-
-def _find_unused(net, s: TrainSettings) -> bool:
-    """DDP must look for unused parameters when a step can leave one BN of a dual pair idle: OAT
-    with no lambda = 0 in S (BN_C unused) or only lambda = 0 (BN_A unused)."""
-    return net.method == "oat" and (0 not in s.oat_lambdas or set(s.oat_lambdas) == {0})
 
 
 def train_run(
@@ -514,7 +454,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
         if scaler is not None and payload.get("scaler"):
             scaler.load_state_dict(payload["scaler"])
         history, start, best = list(payload["history"]), int(payload["epoch"]), dict(payload.get("best") or {})
-    model = ddp.wrap(TrainingObjective(net, s), info, _find_unused(net, s))
+    model = ddp.wrap(TrainingObjective(net, s), info, net.rule.find_unused_parameters(s))
     augment = default_augment(run.model.dataset) if s.augment is None else s.augment
     if info.is_main:
         _write_run_file(run_dir, run, history, status="running")

@@ -1,0 +1,141 @@
+"""The :class:`Method` protocol: everything that differs between PGD-AT, OAT, FLOAT (and what comes next).
+
+A method is one object in one module. It says how the network is conditioned (which layers the
+backbone gets, and what a lambda does to them), which condition an evaluation at a lambda means,
+the training loss of one batch, the delay rule of the cost model (paper Eq. 7, 8 or 9) and which
+extra ops it adds. Everything outside :mod:`hwsim.methods` asks the registry
+(:func:`hwsim.methods.get_method`) and never compares a method name to a string.
+
+This module and the registry are torch-free, so a cached ``hwsim estimate`` never imports torch;
+the training and conditioning hooks import it when called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ..nets.conditioning import ConditionState
+
+Attack = Callable[..., "torch.Tensor"]  # attack(net, x, y) -> x_adv, run in eval mode by the runner
+
+
+@dataclass(frozen=True)
+class DelayTerms:
+    """Per-row inputs of the delay equations, as (rows, 1) int64 columns (ready to broadcast
+    against (1, specs) hardware arrays).
+
+    ``weights`` is K = k^2 C_i C_o, ``outputs`` H_o W_o, ``film_channels`` the width of the FiLM that
+    really follows the row (0 if none), ``out_channels`` C_o, ``noisy`` FLOAT's noisy-weight flag,
+    ``is_conv`` the conv rows.
+    """
+
+    weights: np.ndarray
+    outputs: np.ndarray
+    out_channels: np.ndarray
+    film_channels: np.ndarray
+    noisy: np.ndarray
+    is_conv: np.ndarray
+
+
+@dataclass(frozen=True)
+class Cycles:
+    """Delay of each row and spec as whole cycles: ``reads`` memory reads (tau_read each) and
+    ``mults`` multiply steps (tau_mult each). Exact integers; ns = reads tau_read + mults tau_mult."""
+
+    reads: np.ndarray
+    mults: np.ndarray
+
+
+class Method:
+    """Base of every training method. Subclass, set the class attributes, override the hooks.
+
+    Class attributes:
+        name: registry key, the ``method:`` value of a model YAML.
+        label, color: how reports and plots show it.
+        noisy_convs: FLOAT's convs (theta + lambda * alpha * eta, Eq. 4).
+        film: OAT's FiLM after every conditioned BN.
+        dual_bn_default: BN_C / BN_A pairs unless the model YAML says otherwise.
+        allows_dual_bn: whether ``dual_bn: true`` is meaningful.
+        has_lambda_n: inference knob lambda_n with threshold lambda_th (Eq. 6).
+        single_lambda: trained at one fixed lambda: evaluated and reported only there.
+        delay_rule: the paper equation of its conv delay, for output text.
+        extra_ops: names of the op-count metrics it adds beyond MACs (not in MACs).
+    """
+
+    name: str = ""
+    label: str = ""
+    color: str = "tab:gray"
+    noisy_convs: bool = False
+    film: bool = False
+    dual_bn_default: bool = False
+    allows_dual_bn: bool = True
+    has_lambda_n: bool = False
+    single_lambda: bool = False
+    delay_rule: str = "Eq. 7"
+    extra_ops: tuple[str, ...] = ()
+
+    # -- conditioning ---------------------------------------------------------------------------
+    def condition(self, lam: float | torch.Tensor, lambda_th: float = 0.0) -> ConditionState:
+        """What the conditional layers do at ``lam`` (base: nothing is conditional)."""
+        from ..nets.conditioning import ConditionState
+
+        return ConditionState(lam=lam if _is_tensor(lam) else float(lam))
+
+    def noise_active(self, knob: float) -> bool:
+        """Whether the costed condition adds weight noise (the cost model then charges Eq. 8)."""
+        return False
+
+    def threshold_matters(self, lam: float) -> bool:
+        """Whether results at ``lam`` depend on lambda_th (a best checkpoint chosen at one
+        threshold must then be evaluated at the same one)."""
+        return False
+
+    def eval_condition(self, lam: float, lambda_th: float) -> dict[str, Any]:
+        """The model YAML ``eval:`` block that costs the network at ``lam``."""
+        return {"lambda": lam, "lambda_th": lambda_th}
+
+    def eval_lambdas(self, requested: list[float], fixed_lambda: float) -> list[float]:
+        """The lambdas an evaluation visits: the requested ones, or the single trained one."""
+        return [fixed_lambda] if self.single_lambda else list(requested)
+
+    # -- cost model -----------------------------------------------------------------------------
+    def cycles(self, terms: DelayTerms, hw: dict[str, np.ndarray], *, attribution: str, noise_active: bool) -> Cycles:
+        """Delay cycles of every row (paper Eq. 7 unless overridden)."""
+        from ..costs.delay import eq7_cycles
+
+        return eq7_cycles(terms.weights, terms.outputs, hw)
+
+    # -- training -------------------------------------------------------------------------------
+    def training_loss(self, net, x, y, settings, generator, attack: Attack):  # pragma: no cover
+        raise NotImplementedError(f"method {self.name!r} does not define a training step")
+
+    def find_unused_parameters(self, settings) -> bool:
+        """Whether DDP must look for parameters a step can leave idle."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"<method {self.name}>"
+
+
+def _is_tensor(value: Any) -> bool:
+    return hasattr(value, "ndim") and not isinstance(value, (float, int))
+
+
+def cross_entropy(logits, y):
+    """Per-row cross-entropy in float32 (AMP-safe), the loss every method builds on."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits.float(), y, reduction="none")
+
+
+def padded(head_rows: int, values):
+    """Per-row loss with zeros for the first ``head_rows`` rows (rows that were not attacked)."""
+    import torch
+
+    return torch.cat([values.new_zeros(head_rows), values])
