@@ -10,37 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
 from . import __version__
 from .config import HardwareSpec, ModelConfig, load_model_config, load_spec, resolve_spec_path
-from .costs.delay import Attribution, layer_delays
-from .costs.memory import COMPONENTS, memory_bits
+from .costs.delay import Attribution
+from .costs.metrics import CostGrid, costs, total_rules
+from .workload.table import LayerTable
 
-# torch, the networks and the walk are imported lazily: a cached layer table needs none of them.
+# torch, the networks and the walk are imported lazily: a cached layer table needs none of them;
+# pandas only where a DataFrame is asked for.
 
-
-class Totals(BaseModel):
-    """Whole-network totals. Bytes are decimal-free counts of 8-bit bytes (bits / 8)."""
-
-    params: int
-    weight_bytes: float
-    weight_bytes_fig8b: float
-    conv_linear_bytes: float
-    film_bytes: float
-    bn_bytes: float
-    alpha_bytes: float
-    macs: int
-    flops: int
-    noise_add_ops: int
-    film_mod_ops: int
-    delay_ns: float
-    delay_base_ns: float
-    conv_delay_ns: float
-    layers: int
-    conv_layers: int
+Totals = create_model(
+    "Totals",
+    __doc__="Whole-network totals, one field per total of the metric registry (hwsim.costs.metrics). "
+    "Bytes are counts of 8-bit bytes (bits / 8).",
+    **{t.name: (int if t.integer else float, ...) for t in total_rules()},
+)
 
 
 class Estimate(BaseModel):
@@ -56,7 +42,9 @@ class Estimate(BaseModel):
     totals: Totals
     layers: list[dict[str, Any]]
 
-    def layer_frame(self) -> pd.DataFrame:
+    def layer_frame(self):
+        import pandas as pd
+
         return pd.DataFrame.from_records(self.layers)
 
 
@@ -84,14 +72,14 @@ def noise_active(config: ModelConfig) -> bool:
     return config.rule.noise_active(config.eval.knob)
 
 
-def layer_table(config: ModelConfig, *, use_cache: bool = True) -> pd.DataFrame:
+def layer_table(config: ModelConfig, *, use_cache: bool = True) -> LayerTable:
     """The model's layer table: from the on-disk cache when present, else walked (and cached)."""
-    from .cache import load_table, store_table, table_key
+    from .workload.cache import load_table, store_table, table_key
 
     key = table_key(config) if use_cache else None
     table = load_table(key) if key else None
     if table is None:
-        from .shapes import extract_layers
+        from .workload.extract import extract_layers
 
         net = build_for_config(config, device="meta")
         table = extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th)
@@ -100,49 +88,17 @@ def layer_table(config: ModelConfig, *, use_cache: bool = True) -> pd.DataFrame:
     return table
 
 
-def cost_table(
-    table: pd.DataFrame,
-    spec: HardwareSpec,
-    method: str,
-    *,
-    attribution: Attribution = "paper",
-    noise: bool = True,
-) -> pd.DataFrame:
-    """The layer table with delay (Eq. 7-9) and memory columns for one spec."""
-    out = table.copy()
-    delays = layer_delays(table, spec, method, attribution=attribution, noise_active=noise)
-    for key, grid in delays.items():
-        out[key] = grid[:, 0]
-    for key, grid in memory_bits(table, spec.weight_bits).items():
-        out[f"{key}_bits"] = grid
-    return out
+def model_costs(config: ModelConfig, specs, *, attribution: Attribution = "paper", table: LayerTable | None = None) -> CostGrid:
+    """Every metric of one model over one spec or a grid of specs (see :func:`hwsim.costs.costs`)."""
+    table = layer_table(config) if table is None else table
+    return costs(table, specs, config.method, attribution=attribution, noise_active=noise_active(config))
 
 
-def summarize(costs: pd.DataFrame, model_params: int) -> Totals:
-    byte = lambda col: float(costs[col].sum()) / 8  # noqa: E731
-    is_conv = costs["op"] == "conv"
-    return Totals(
-        params=model_params,
-        weight_bytes=byte("full_bits"),
-        weight_bytes_fig8b=byte("fig8b_bits"),
-        **{f"{c}_bytes": byte(f"{c}_bits") for c in COMPONENTS},
-        macs=int(costs["macs"].sum()),
-        flops=int(costs["flops"].sum()),
-        noise_add_ops=int(costs["noise_add_ops"].sum()),
-        film_mod_ops=int(costs["film_mod_ops"].sum()),
-        delay_ns=float(costs["delay_ns"].sum()),
-        delay_base_ns=float(costs["delay_base_ns"].sum()),
-        conv_delay_ns=float(costs.loc[is_conv, "delay_ns"].sum()),
-        layers=len(costs),
-        conv_layers=int(is_conv.sum()),
-    )
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
-        for row in frame.to_dict(orient="records")
-    ]
+def _records(table: LayerTable, grid: CostGrid) -> list[dict[str, Any]]:
+    columns = {name: table[name].tolist() for name in table.columns}
+    columns.update({name: values.tolist() for name, values in grid.layer_columns(0).items()})
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
 
 
 def estimate_model(
@@ -150,18 +106,18 @@ def estimate_model(
 ) -> Estimate:
     """Cost one model config on one hardware spec."""
     table = layer_table(config)
-    noise = noise_active(config)
-    costs = cost_table(table, spec, config.method, attribution=attribution, noise=noise)
     if table.attrs["other_params"]:
-        raise RuntimeError(f"{table.attrs['other_params']} parameters not attributed to any layer")
+        untied = ", ".join(table.attrs.get("untied", [])) or "none reported"
+        raise RuntimeError(f"{table.attrs['other_params']} parameters not attributed to any layer (untied modules: {untied})")
+    grid = model_costs(config, spec, attribution=attribution, table=table)
     return Estimate(
         hwsim_version=__version__,
         model=config.model_dump(mode="json", by_alias=True),
         spec=spec,
         attribution=attribution,
-        condition={"lambda": config.eval.knob, "lambda_th": config.eval.lambda_th, "noise_active": noise},
-        totals=summarize(costs, table.attrs["model_params"]),
-        layers=_records(costs),
+        condition={"lambda": config.eval.knob, "lambda_th": config.eval.lambda_th, "noise_active": grid.noise_active},
+        totals=grid.totals_at(0),
+        layers=_records(table, grid),
     )
 
 
@@ -187,6 +143,9 @@ def compare_estimates(estimates: list[Estimate]) -> pd.DataFrame:
     the model's own Eq. 7 baseline (min / max / mean, Fig. 8(c)). Convs are matched by name, or by
     position when the names differ; models with different conv counts get NaN per-conv ratios.
     """
+    import numpy as np
+    import pandas as pd
+
     if not estimates:
         raise ValueError("nothing to compare")
     convs = [e.layer_frame().query("op == 'conv'") for e in estimates]

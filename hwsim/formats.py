@@ -22,7 +22,7 @@ class OutputFormat(str, Enum):
 
 # Per-layer columns shown in the table and Markdown views (CSV and JSON carry every column).
 LAYER_VIEW = [
-    "name", "op", "kernel_h", "in_channels", "out_channels", "stride", "in_h", "out_h",
+    "name", "op", "kernel_h", "in_channels", "out_channels", "stride_h", "in_h", "out_h",
     "weight_params", "macs", "noisy", "film_channels", "bn_params", "delay_base_ns", "delay_ns",
 ]  # fmt: skip
 

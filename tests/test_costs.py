@@ -11,7 +11,13 @@ from hwsim.costs.delay import delay_eq7, delay_eq8, delay_eq9, layer_delays, rea
 from hwsim.costs.memory import memory_bits
 from hwsim.estimate import compare_estimates, estimate_model
 from hwsim.nets import build_network
-from hwsim.shapes import extract_layers
+from hwsim.costs import count_frame
+from hwsim.workload.extract import extract_layers
+
+
+def walk(net, shape):
+    """The layer table with the spec-free counts (MACs, ...) as a DataFrame."""
+    return count_frame(extract_layers(net, shape))
 
 HW = dict(tau_read_ns=9.0, tau_mult_ns=4.0, io_bandwidth_bits=64, weight_bits=8, n_banks=16, n_multipliers=32)
 
@@ -42,7 +48,7 @@ def test_ceilings_are_exact_where_float_division_is_not():
 
 
 def test_layer_delays_vectorize_over_hardware_points():
-    table = extract_layers(build_network("resnet20", "float"), (3, 32, 32))
+    table = walk(build_network("resnet20", "float"), (3, 32, 32))
     specs = [HardwareSpec(**{**HW, "n_multipliers": n}) for n in (8, 32, 128)]
     grid = layer_delays(table, specs, "float")
     assert grid["delay_ns"].shape == (len(table), 3)
@@ -102,7 +108,7 @@ def test_memory_matches_paper_8bit_numbers(default_spec):
 
 
 def test_memory_scales_with_weight_bits_and_density():
-    table = extract_layers(build_network("resnet20", "pgdat"), (3, 32, 32))
+    table = walk(build_network("resnet20", "pgdat"), (3, 32, 32))
     four, eight = memory_bits(table, 4), memory_bits(table, 8)
     np.testing.assert_array_equal(2 * four["full"], eight["full"])
     sparse = table.assign(density=0.5)
@@ -116,7 +122,7 @@ def test_memory_scales_with_weight_bits_and_density():
 
 
 def _macs(net, shape=(3, 8, 8)):
-    return int(extract_layers(net, shape)["macs"].sum())
+    return int(walk(net, shape)["macs"].sum())
 
 
 def test_rule_conv_mac_counts_grouped_convs():
@@ -125,8 +131,8 @@ def test_rule_conv_mac_counts_grouped_convs():
 
 
 def test_rule_flops_are_two_macs_and_bias_is_free():
-    with_bias = extract_layers(torch.nn.Conv2d(3, 4, 3, bias=True), (3, 8, 8))
-    without = extract_layers(torch.nn.Conv2d(3, 4, 3, bias=False), (3, 8, 8))
+    with_bias = walk(torch.nn.Conv2d(3, 4, 3, bias=True), (3, 8, 8))
+    without = walk(torch.nn.Conv2d(3, 4, 3, bias=False), (3, 8, 8))
     assert (with_bias["flops"] == 2 * with_bias["macs"]).all()
     assert with_bias["macs"].sum() == without["macs"].sum()
 
@@ -139,22 +145,22 @@ def test_rule_bn_relu_pool_count_nothing():
 
 
 def test_rule_residual_adds_count_nothing():
-    table = extract_layers(build_network("resnet20", "pgdat"), (3, 32, 32))
+    table = walk(build_network("resnet20", "pgdat"), (3, 32, 32))
     per_layer = (table["kernel_h"] * table["kernel_w"] * table["in_channels"] * table["out_channels"] * table["out_h"] * table["out_w"])
     assert table["macs"].sum() == per_layer.sum()
 
 
 def test_rule_float_noise_add_is_one_op_per_weight_outside_macs():
-    flt = extract_layers(build_network("resnet20", "float"), (3, 32, 32))
-    plain = extract_layers(build_network("resnet20", "pgdat"), (3, 32, 32))
+    flt = walk(build_network("resnet20", "float"), (3, 32, 32))
+    plain = walk(build_network("resnet20", "pgdat"), (3, 32, 32))
     conv_weights = flt.loc[flt["op"] == "conv", "weight_params"].sum()
     assert flt["noise_add_ops"].sum() == conv_weights
     assert flt["macs"].sum() == plain["macs"].sum()
 
 
 def test_rule_film_mlp_is_macs_and_modulation_is_separate():
-    oat = extract_layers(build_network("resnet20", "oat", film_dim=1), (3, 32, 32))
-    plain = extract_layers(build_network("resnet20", "pgdat"), (3, 32, 32))
+    oat = walk(build_network("resnet20", "oat", film_dim=1), (3, 32, 32))
+    plain = walk(build_network("resnet20", "pgdat"), (3, 32, 32))
     films = oat[oat["op"] == "film_linear"]
     # per FiLM of width C: (1 x 2C) + (2C x 2C) MACs
     widths = oat.loc[oat["film_channels"] > 0, "film_channels"]

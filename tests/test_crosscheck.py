@@ -39,7 +39,8 @@ from thop.vision.basic_hooks import count_convNd, zero_ops  # noqa: E402
 
 from hwsim.estimate import build_for_config, load_model_and_spec  # noqa: E402
 from hwsim.nets.conditioning import NoisyConv2d  # noqa: E402
-from hwsim.shapes import extract_layers  # noqa: E402
+from hwsim.costs import count_frame  # noqa: E402
+from hwsim.workload.extract import extract_layers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = sorted(ROOT.glob("models/*.yaml"))
@@ -54,7 +55,7 @@ class Case:
     method: str
     net: nn.Module
     x: torch.Tensor
-    table: object  # pandas DataFrame from extract_layers
+    table: object  # DataFrame: extract_layers + the spec-free counts
     macs: int
     net_params: int
     bn_in: list[int] = field(default_factory=list)  # input numel of every executed BatchNorm2d
@@ -131,7 +132,7 @@ def case(request) -> Case:
     config, _ = load_model_and_spec(request.param)
     net = build_for_config(config, device="cpu").eval()
     net.set_condition(config.eval.knob, config.eval.lambda_th)
-    table = extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th)
+    table = count_frame(extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th))
     c = Case(
         name=request.param.stem,
         method=config.method,

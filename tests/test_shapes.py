@@ -4,13 +4,19 @@ import torch
 from torch import nn
 
 from hwsim.nets import build_network
-from hwsim.shapes import extract_layers
+from hwsim.costs import count_frame
+from hwsim.workload.extract import extract_layers
+
+
+def walk(net, shape, **kw):
+    """The layer table with the spec-free counts (MACs, ...) as a DataFrame."""
+    return count_frame(extract_layers(net, shape, **kw))
 
 
 def table(arch, method, size=32, **kw):
     with torch.device("meta"):
         net = build_network(arch, method, kw.pop("num_classes", 10), **kw)
-    return extract_layers(net, (3, size, size)).set_index("name")
+    return walk(net, (3, size, size)).set_index("name")
 
 
 def test_resnet34_totals_and_hand_checked_layers():
@@ -18,13 +24,13 @@ def test_resnet34_totals_and_hand_checked_layers():
     assert t["macs"].sum() == 1_159_402_496  # conv + fc at 32 x 32
     assert (t["op"] == "conv").sum() == 36 and (t["op"] == "linear").sum() == 1
     stem = t.loc["conv1"]
-    assert (stem.kernel_h, stem.in_channels, stem.out_channels, stem.stride, stem.out_h) == (3, 3, 64, 1, 32)
+    assert (stem.kernel_h, stem.in_channels, stem.out_channels, stem.stride_h, stem.out_h) == (3, 3, 64, 1, 32)
     assert stem.macs == 3 * 3 * 3 * 64 * 32 * 32
     down = t.loc["layers.1.0.conv1"]
-    assert (down.in_channels, down.out_channels, down.stride, down.in_h, down.out_h, down.out_w) == (64, 128, 2, 32, 16, 16)
+    assert (down.in_channels, down.out_channels, down.stride_h, down.in_h, down.out_h, down.out_w) == (64, 128, 2, 32, 16, 16)
     assert down.macs == 9 * 64 * 128 * 16 * 16 == 18_874_368
     short = t.loc["layers.3.0.shortcut.0"]
-    assert (short.kernel_h, short.in_channels, short.out_channels, short.stride, short.out_h) == (1, 256, 512, 2, 4)
+    assert (short.kernel_h, short.in_channels, short.out_channels, short.stride_h, short.out_h) == (1, 256, 512, 2, 4)
     assert short.weight_params == 256 * 512 and short.bn_params == 2 * 512
     fc = t.loc["fc"]
     assert (fc.in_channels, fc.out_channels, fc.weight_params, fc.bias_params, fc.macs) == (512, 10, 5120, 10, 5120)
@@ -34,10 +40,10 @@ def test_wrn_shapes_on_stl10_and_svhn():
     t = table("wrn40_2", "pgdat", size=96)
     last = t.loc["groups.2.5.conv2"]
     assert (last.in_channels, last.out_channels, last.in_h, last.out_h) == (128, 128, 24, 24)
-    assert t.loc["groups.1.0.shortcut"].stride == 2 and t.loc["groups.1.0.shortcut"].out_h == 48
+    assert t.loc["groups.1.0.shortcut"].stride_h == 2 and t.loc["groups.1.0.shortcut"].out_h == 48
     t16 = table("wrn16_8", "pgdat")
     c = t16.loc["groups.2.0.conv1"]
-    assert (c.in_channels, c.out_channels, c.stride, c.out_h) == (256, 512, 2, 8)
+    assert (c.in_channels, c.out_channels, c.stride_h, c.out_h) == (256, 512, 2, 8)
     assert c.macs == 9 * 256 * 512 * 64
     # pre-activation: the final BN (512 channels) follows the last conv2
     assert t16.loc["groups.2.1.conv2"].bn_params == 2 * 512
@@ -47,7 +53,7 @@ def test_every_parameter_attributed_once():
     for arch, method, dual in [("resnet34", "oat", True), ("wrn16_8", "float", True), ("wrn40_2", "oat", False)]:
         with torch.device("meta"):
             net = build_network(arch, method, 10, dual_bn=dual)
-        t = extract_layers(net, (3, 32, 32))
+        t = walk(net, (3, 32, 32))
         assert t.attrs["other_params"] == 0
         total = t[["weight_params", "bias_params", "bn_params", "alpha_params"]].to_numpy().sum()
         assert total == sum(p.numel() for p in net.parameters()) == t.attrs["model_params"]
@@ -101,7 +107,7 @@ def test_generic_user_module_and_untouched_weights():
         Scale(),
     )
     before = net[0].weight.clone()
-    t = extract_layers(net, (3, 14, 14)).set_index("name")
+    t = walk(net, (3, 14, 14)).set_index("name")
     assert list(t.index) == ["0", "3", "6"]
     # (14 + 2 - 5) // 2 + 1 = 6
     assert (t.loc["0", "out_h"], t.loc["0", "macs"], t.loc["0", "bn_params"]) == (6, 5 * 5 * 3 * 8 * 36, 16)
@@ -126,10 +132,10 @@ def test_input_size_changes_spatial_shapes_only():
 
 
 def test_linear_on_token_sequences_counts_every_position():
-    t = extract_layers(nn.Linear(8, 4), (5, 8))  # 5 positions of 8 features
+    t = walk(nn.Linear(8, 4), (5, 8))  # 5 positions of 8 features
     row = t.iloc[0]
     assert (row.in_w, row.out_w, row.macs) == (5, 5, 5 * 8 * 4)
-    t4 = extract_layers(nn.Linear(8, 4), (3, 5, 8))
+    t4 = walk(nn.Linear(8, 4), (3, 5, 8))
     assert t4.iloc[0].macs == 3 * 5 * 8 * 4
 
 
@@ -143,7 +149,7 @@ def test_a_layer_called_twice_costs_twice_but_stores_once():
         def forward(self, x):
             return self.conv(self.conv(self.stem(x)))
 
-    t = extract_layers(Twice(), (3, 4, 4)).set_index("name")
+    t = walk(Twice(), (3, 4, 4)).set_index("name")
     assert list(t.index) == ["stem", "conv", "conv#2"]
     assert t["macs"].sum() == 3 * 8 * 16 + 2 * 9 * 8 * 8 * 16
     assert t.loc["conv#2", "weight_params"] == 0 and t.loc["conv", "weight_params"] == 9 * 64

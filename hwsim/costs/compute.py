@@ -24,34 +24,27 @@ FiLM               its two MLP linears are ordinary MACs on their ``film_linear`
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 FLOPS_PER_MAC = 2
 
 
-def layer_macs(table: pd.DataFrame) -> np.ndarray:
+def _col(table, name: str, dtype=np.int64) -> np.ndarray:
+    return np.asarray(table[name], dtype=dtype)
+
+
+def layer_macs(table) -> np.ndarray:
     """MACs per row: a linear is a 1 x 1 conv on a 1 x 1 map, so one formula serves both."""
-    kernel = table["kernel_h"].to_numpy(np.int64) * table["kernel_w"].to_numpy(np.int64)
-    per_output = kernel * (table["in_channels"].to_numpy(np.int64) // table["groups"].to_numpy(np.int64))
-    outputs = table["out_channels"].to_numpy(np.int64) * table["out_h"].to_numpy(np.int64) * table["out_w"].to_numpy(np.int64)
+    kernel = _col(table, "kernel_h", np.int64) * _col(table, "kernel_w", np.int64)
+    per_output = kernel * (_col(table, "in_channels", np.int64) // _col(table, "groups", np.int64))
+    outputs = _col(table, "out_channels", np.int64) * _col(table, "out_h", np.int64) * _col(table, "out_w", np.int64)
     return per_output * outputs
 
 
-def noise_add_ops(table: pd.DataFrame) -> np.ndarray:
+def noise_add_ops(table) -> np.ndarray:
     """One add per weight of each noisy (FLOAT) layer."""
-    return np.where(table["noisy"].to_numpy(bool), table["weight_params"].to_numpy(np.int64), 0)
+    return np.where(_col(table, "noisy", bool), _col(table, "weight_params", np.int64), 0)
 
 
-def film_modulation_ops(table: pd.DataFrame) -> np.ndarray:
+def film_modulation_ops(table) -> np.ndarray:
     """``x * mu + sigma``: 2 ops per element of the modulated output map."""
-    return 2 * table["film_channels"].to_numpy(np.int64) * table["out_h"].to_numpy(np.int64) * table["out_w"].to_numpy(np.int64)
-
-
-def add_compute_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """Return ``table`` with ``macs``, ``flops``, ``noise_add_ops`` and ``film_mod_ops`` columns."""
-    out = table.copy()
-    out["macs"] = layer_macs(out)
-    out["flops"] = FLOPS_PER_MAC * out["macs"]
-    out["noise_add_ops"] = noise_add_ops(out)
-    out["film_mod_ops"] = film_modulation_ops(out)
-    return out
+    return 2 * _col(table, "film_channels", np.int64) * _col(table, "out_h", np.int64) * _col(table, "out_w", np.int64)

@@ -16,26 +16,25 @@ Irregular sparsity stores only the kept weights: conv/linear weights are scaled 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 COMPONENTS = ("conv_linear", "film", "bn", "alpha")
 FIG8B_COMPONENTS = ("conv_linear", "film")
 
 
-def component_params(table: pd.DataFrame) -> dict[str, np.ndarray]:
+def component_params(table) -> dict[str, np.ndarray]:
     """Stored parameters per row and component (floats, since density may thin the weights)."""
-    own = table["weight_params"].to_numpy(np.float64) * table["density"].to_numpy(np.float64)
-    own = own + table["bias_params"].to_numpy(np.float64)
-    is_film = table["op"].to_numpy() == "film_linear"
+    own = np.asarray(table["weight_params"], np.float64) * np.asarray(table["density"], np.float64)
+    own = own + np.asarray(table["bias_params"], np.float64)
+    is_film = np.asarray(table["op"]) == "film_linear"
     return {
         "conv_linear": np.where(is_film, 0.0, own),
         "film": np.where(is_film, own, 0.0),
-        "bn": table["bn_params"].to_numpy(np.float64),
-        "alpha": table["alpha_params"].to_numpy(np.float64),
+        "bn": np.asarray(table["bn_params"], np.float64),
+        "alpha": np.asarray(table["alpha_params"], np.float64),
     }
 
 
-def memory_bits(table: pd.DataFrame, weight_bits) -> dict[str, np.ndarray]:
+def memory_bits(table, weight_bits) -> dict[str, np.ndarray]:
     """Bits per row and component; ``weight_bits`` may be a (1, H) array for a sweep -> (L, H).
 
     Adds ``fig8b`` and ``full`` totals per row.

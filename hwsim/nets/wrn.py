@@ -32,12 +32,10 @@ class WideBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = F.relu(self.film1(self.bn1(x)))
-        # The shortcut runs first so that, in execution order, every BN follows the conv that
-        # produced its input (the layer-table extractor ties BN and FiLM to convs that way).
-        identity = x if self.shortcut is None else self.shortcut(pre)
-        out = self.conv1(pre)
-        out = self.dropout(F.relu(self.film2(self.bn2(out))))
-        return self.conv2(out) + identity
+        out = self.dropout(F.relu(self.film2(self.bn2(self.conv1(pre)))))
+        out = self.conv2(out)
+        # as the OAT reference: the residual branch, then the (projected) pre-activated input
+        return out + (x if self.shortcut is None else self.shortcut(pre))
 
 
 class WideResNet(ConditionalNetwork):

@@ -1,41 +1,42 @@
-"""Layer-shape extraction: any network -> one pandas table, a row per compute layer.
+"""Layer-shape extraction: any network -> one :class:`~hwsim.workload.table.LayerTable`, a row per
+compute layer. Shapes only: the costs are computed from the table by :mod:`hwsim.costs`.
 
 The walk runs the model's real ``forward`` on the *meta* device (shapes only, no arithmetic, no
 memory), through :func:`torch.func.functional_call` so the user's module is left untouched, and records
 every conv and linear call with forward hooks. Torch's own meta kernels are slow (Python
 decompositions, ~0.1-0.3 ms per op), so :class:`ShapeOnlyMode` answers the common ops (conv, linear,
 norms, activations, element-wise arithmetic, pooling, flatten) from closed-form shape rules and
-leaves every other op to the meta kernels, which keeps the walk exact for any module. Parameter-only layers that follow a conv (BN, dual BN,
-OAT FiLM) are tied, in execution order, to the last conv whose output width they match.
+leaves every other op to the meta kernels, which keeps the walk exact for any module.
+
+Parameter-only layers (BN, dual BN, OAT FiLM) are tied to a row by data flow: every tensor of the
+walk remembers the conv or linear call that produced it, and element-wise ops, norms and FiLMs
+pass that producer on (a binary op takes it from its first operand that has one, i.e. the branch
+computed in the expression ``conv(x) + identity``). A norm or FiLM is tied to the producer of the
+tensor it consumes; one whose input has no producer is listed in ``attrs["untied"]`` (and its
+parameters stay in ``other_params``), never guessed.
 
 Rows: ``op`` is ``conv``, ``linear`` or ``film_linear`` (one row per FiLM MLP linear, with
 ``conditions`` naming the conv whose output it modulates). Every parameter is counted once:
 ``weight_params`` + ``bias_params`` on every row (FiLM linears included), plus ``bn_params`` and
 ``alpha_params`` on the conv they follow. ``film_params`` on a conv row is a cross-reference (the
-parameters of the FiLM that modulates its output, already counted on the film_linear rows). Counting rules for ``macs`` and the op
-columns live in :mod:`hwsim.costs.compute`.
+parameters of the FiLM that modulates its output, already counted on the film_linear rows). The
+columns are declared, with units, in :data:`hwsim.workload.table.SCHEMA`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.func import functional_call
 from torch.nn.modules.utils import _pair
 from torch.overrides import TorchFunctionMode
 
-from .costs.compute import add_compute_columns
-from .nets.conditioning import DualBatchNorm2d, FiLM, NoisyConv2d, set_condition
-
-LAYER_COLUMNS = [
-    "name", "op", "kernel_h", "kernel_w", "in_channels", "out_channels", "groups", "stride",
-    "in_h", "in_w", "out_h", "out_w", "weight_params", "bias_params", "noisy", "alpha_params",
-    "bn_params", "film_params", "film_channels", "conditions", "density",
-]  # fmt: skip
+from ..nets.conditioning import DualBatchNorm2d, FiLM, NoisyConv2d, set_condition
+from .table import PARAM_COLUMNS, SCHEMA, LayerTable
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm, DualBatchNorm2d)
 
@@ -147,18 +148,45 @@ _SHAPE_RULES = {
 }
 
 
+def _tensors(values) -> Iterator[torch.Tensor]:
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            yield from _tensors(value)
+
+
 class ShapeOnlyMode(TorchFunctionMode):
     """Answer common ops on meta tensors from shape rules; everything else runs torch's meta kernels.
 
-    Only valid when every tensor in the forward pass is on the meta device (no values exist).
+    Only valid when every tensor in the forward pass is on the meta device (no values exist). Also
+    tracks data flow: ``producer[id(t)]`` is the row whose output ``t`` derives from.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.producer: dict[int, _Row] = {}
+        self._alive: list[torch.Tensor] = []  # keeps ids unique for the whole walk
+
+    def mark(self, tensor: torch.Tensor, row: _Row) -> None:
+        self.producer[id(tensor)] = row
+        self._alive.append(tensor)
+
+    def source(self, tensor) -> _Row | None:
+        return self.producer.get(id(tensor)) if isinstance(tensor, torch.Tensor) else None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         rule = _SHAPE_RULES.get(func)
         if rule is not None and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return torch.empty(rule(args, kwargs), device="meta", dtype=args[0].dtype)
-        return func(*args, **kwargs)
+            out = torch.empty(rule(args, kwargs), device="meta", dtype=args[0].dtype)
+        else:
+            out = func(*args, **kwargs)
+        if isinstance(out, torch.Tensor) and id(out) not in self.producer:
+            row = next((r for r in map(self.source, _tensors(args)) if r is not None), None)
+            if row is not None:
+                self.mark(out, row)
+        return out
 
 
 def extract_layers(
@@ -167,8 +195,8 @@ def extract_layers(
     *,
     lam: float = 1.0,
     lambda_th: float = 0.0,
-) -> pd.DataFrame:
-    """Walk ``model`` once on the meta device and return its layer table.
+) -> LayerTable:
+    """Walk ``model`` once on the meta device and return its layer table (shapes only).
 
     Args:
         model: an hwsim network or any ``nn.Module`` built from standard layers.
@@ -176,10 +204,10 @@ def extract_layers(
         lam: conditioning used for the walk (FLOAT's noise and dual-BN choice do not change shapes).
         lambda_th: FLOAT's threshold, passed to :func:`~hwsim.nets.set_condition`.
 
-    Returns a DataFrame with :data:`LAYER_COLUMNS` plus the compute columns of
-    :func:`hwsim.costs.compute.add_compute_columns`. ``df.attrs`` holds ``model_params`` (all of the
-    model's parameters, counted directly) and ``other_params`` (parameters the table does not attribute
-    to a row, e.g. in a user's custom layer), so nothing is silently dropped.
+    Returns a :class:`LayerTable` of :data:`~hwsim.workload.table.SCHEMA`. ``attrs`` holds
+    ``model_params`` (all of the model's parameters, counted directly), ``other_params``
+    (parameters no row accounts for, e.g. in a user's custom layer) and ``untied`` (norm and FiLM
+    modules whose input no conv or linear produced), so nothing is silently dropped or guessed.
     """
     named = list(model.named_modules())
     params = list(model.parameters())
@@ -188,19 +216,17 @@ def extract_layers(
     film_of = {id(sub): m for _, m in named if isinstance(m, FiLM) for sub in (m.fc1, m.fc2)}
 
     rows: list[_Row] = []
-    last_conv_by_width: dict[int, _Row] = {}
+    untied: list[str] = []
     claimed: set[int] = set()
-
-    def out_width(shape: tuple[int, ...]) -> int:
-        return shape[1] if len(shape) > 1 else shape[0]
-
     calls: dict[int, int] = {}
+    mode = ShapeOnlyMode()
 
     def hook(module: nn.Module, args, output) -> None:
         key = id(module)
         if key in claimed or key in inner_of_dual or key not in names:
             return  # BN and FiLM parameters count once; BN_C / BN_A count via their DualBN
-        in_shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else ()
+        first = args[0] if args else None
+        in_shape = tuple(first.shape) if isinstance(first, torch.Tensor) else ()
         out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
         name = names[key]
         if isinstance(module, (nn.Conv2d, nn.Linear)):
@@ -212,25 +238,36 @@ def extract_layers(
             row = _Row(name if calls[key] == 1 else f"{name}#{calls[key]}", op, module, in_shape, out_shape)
             row.shared_call = calls[key] > 1
             if film:
-                tied = last_conv_by_width.get(film.channels)
-                row.conditions = tied.name if tied else ""
-            else:
-                last_conv_by_width[out_width(out_shape)] = row
+                row.conditions = film_target.get(id(film), "")
+            elif isinstance(output, torch.Tensor):
+                mode.mark(output, row)
             rows.append(row)
-        elif isinstance(module, _NORMS):
-            tied = last_conv_by_width.get(out_width(out_shape))
-            if tied is not None:
-                tied.bn_params += _own_params(module)
-                claimed.add(key)
-        elif isinstance(module, FiLM):
-            tied = last_conv_by_width.get(module.channels)
-            if tied is not None:
+        elif isinstance(module, (*_NORMS, FiLM)):
+            claimed.add(key)
+            tied = mode.source(first)
+            if tied is None:
+                untied.append(name)
+            elif isinstance(module, FiLM):
                 tied.film_channels = module.channels
                 tied.film_params += _own_params(module)
-            claimed.add(key)
+                film_target[key] = tied.name
+            else:
+                tied.bn_params += _own_params(module)
+
+    film_target: dict[int, str] = {}
+    # A FiLM's linears run inside its forward, before its hook: tie them to its input's producer
+    # when the FiLM starts (a forward pre-hook), so their ``conditions`` is known when they run.
+    def pre_hook(module: nn.Module, args) -> None:
+        if isinstance(module, FiLM) and id(module) not in claimed:
+            tied = mode.source(args[0] if args else None)
+            if tied is not None:
+                film_target[id(module)] = tied.name
 
     # One global hook (not one per module): registration costs more than the walk itself.
-    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    handles = [
+        torch.nn.modules.module.register_module_forward_hook(hook),
+        torch.nn.modules.module.register_module_forward_pre_hook(pre_hook),
+    ]
     previous = _snapshot_state(model)
     try:
         if set_condition(model, lam, lambda_th) is not None:
@@ -238,7 +275,7 @@ def extract_layers(
         x = torch.empty((1, *input_shape), device="meta")
         tensors = [*params, *model.buffers()]
         on_meta = all(t.is_meta for t in tensors)
-        with torch.no_grad(), ShapeOnlyMode():
+        with torch.no_grad(), mode:
             if on_meta:
                 model(x)
             else:  # leave the user's tensors alone: run on meta stand-ins
@@ -246,18 +283,18 @@ def extract_layers(
                 meta.update({n: torch.empty_like(t, device="meta") for n, t in model.named_buffers()})
                 functional_call(model, meta, (x,), strict=False)
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
         _restore_state(model, previous)
 
-    table = _to_frame(rows)
+    table = _to_table(rows)
     model_params = sum(p.numel() for p in params)
-    attributed = int(
-        table[["weight_params", "bias_params", "bn_params", "alpha_params"]].to_numpy().sum()
-    )
+    attributed = int(sum(table[c].sum() for c in PARAM_COLUMNS))
     table.attrs.update(
         model_params=model_params,
         other_params=model_params - attributed,
         input_shape=tuple(int(v) for v in input_shape),
+        untied=untied,
     )
     return table
 
@@ -272,32 +309,43 @@ def _restore_state(model: nn.Module, snapshot) -> None:
         model.state.lam, model.state.bn, model.state.noise_scale = snapshot
 
 
-def _to_frame(rows: list[_Row]) -> pd.DataFrame:
-    columns: dict[str, list] = {c: [] for c in LAYER_COLUMNS}
+def _conv_geometry(m: nn.Conv2d) -> tuple[int, ...]:
+    """(stride_h, stride_w, padding_h, padding_w, dilation_h, dilation_w); 'same' resolved to the
+    left/top padding PyTorch applies, 'valid' to 0."""
+    (sh, sw), (dh, dw) = m.stride, m.dilation
+    if m.padding == "same":
+        ph, pw = ((d * (k - 1)) // 2 for d, k in zip(m.dilation, m.kernel_size))
+    elif m.padding == "valid":
+        ph = pw = 0
+    else:
+        ph, pw = m.padding
+    return sh, sw, ph, pw, dh, dw
+
+
+def _to_table(rows: list[_Row]) -> LayerTable:
+    columns: dict[str, list] = {c.name: [] for c in SCHEMA}
     for r in rows:
         m = r.module
         in_h, in_w = _spatial(r.in_shape, r.op)
         out_h, out_w = _spatial(r.out_shape, r.op)
         if isinstance(m, nn.Conv2d):
             kh, kw = m.kernel_size
-            cin, cout, groups, stride = m.in_channels, m.out_channels, m.groups, m.stride[0]
+            cin, cout, groups = m.in_channels, m.out_channels, m.groups
+            geometry = _conv_geometry(m)
         else:
-            kh = kw = groups = stride = 1
+            kh = kw = groups = 1
             cin, cout = m.in_features, m.out_features
+            geometry = (1, 1, 0, 0, 1, 1)
         noisy = isinstance(m, NoisyConv2d)
         stored = not r.shared_call
-        values = (
-            r.name, r.op, kh, kw, cin, cout, groups, stride, in_h, in_w, out_h, out_w,
-            m.weight.numel() * stored, (0 if m.bias is None else m.bias.numel()) * stored, noisy, int(noisy and stored),
-            r.bn_params, r.film_params, r.film_channels, r.conditions, 1.0,
+        values = dict(
+            name=r.name, op=r.op, kernel_h=kh, kernel_w=kw, in_channels=cin, out_channels=cout, groups=groups,
+            **dict(zip(("stride_h", "stride_w", "padding_h", "padding_w", "dilation_h", "dilation_w"), geometry)),
+            in_h=in_h, in_w=in_w, out_h=out_h, out_w=out_w,
+            weight_params=m.weight.numel() * stored, bias_params=(0 if m.bias is None else m.bias.numel()) * stored,
+            noisy=noisy, alpha_params=int(noisy and stored), bn_params=r.bn_params, film_params=r.film_params,
+            film_channels=r.film_channels, conditions=r.conditions, density=1.0,
         )  # fmt: skip
-        for column, value in zip(LAYER_COLUMNS, values):
+        for column, value in values.items():
             columns[column].append(value)
-    text = ("name", "op", "conditions")
-    frame = pd.DataFrame(
-        {
-            c: np.array(v, dtype=object if c in text else bool if c == "noisy" else np.float64 if c == "density" else np.int64)
-            for c, v in columns.items()
-        }
-    )
-    return add_compute_columns(frame)
+    return LayerTable(columns)

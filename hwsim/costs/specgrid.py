@@ -1,0 +1,84 @@
+"""A grid of hardware specs as arrays: what the cost models broadcast over.
+
+A sweep of 10^5 design points is never 10^5 pydantic objects: :meth:`SpecGrid.from_arrays` takes
+one array (or scalar) per hardware field, broadcasts them, and validates the ranges once for the
+whole grid. Single specs and lists of :class:`~hwsim.config.HardwareSpec` convert to a grid too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..config import HardwareSpec
+from ..errors import HwsimError
+
+TIMES = ("tau_read_ns", "tau_mult_ns")
+COUNTS = ("io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers")
+FIELDS = (*TIMES, *COUNTS)
+EXACT_LIMIT = 2**53  # integer arithmetic stays exact in float64 below this
+
+
+class SpecGrid:
+    """``arrays[field]`` is a (1, H) array per hardware field (float64 times, int64 counts)."""
+
+    __slots__ = ("arrays", "names")
+
+    def __init__(self, arrays: dict[str, np.ndarray], names: list[str]) -> None:
+        self.arrays, self.names = arrays, names
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def from_specs(cls, specs: Iterable[HardwareSpec]) -> SpecGrid:
+        specs = list(specs)
+        if not specs:
+            raise HwsimError("spec grid: no specs given")
+        arrays = {
+            key: np.array([[getattr(s, key) for s in specs]], dtype=np.float64 if key in TIMES else np.int64)
+            for key in FIELDS
+        }
+        return cls(arrays, [s.name for s in specs])
+
+    @classmethod
+    def from_arrays(cls, names: list[str] | None = None, **values: Any) -> SpecGrid:
+        """Broadcast one value or array per field; check every range once (one error line)."""
+        missing = [k for k in FIELDS if k not in values]
+        unknown = [k for k in values if k not in FIELDS]
+        if missing or unknown:
+            raise HwsimError(f"spec grid: missing fields {missing}, unknown fields {unknown}")
+        shaped = np.broadcast_arrays(*(np.asarray(values[k]).reshape(-1) for k in FIELDS))
+        arrays = {}
+        for key, array in zip(FIELDS, shaped):
+            if key in TIMES:
+                array = array.astype(np.float64)
+                if not np.all(np.isfinite(array) & (array > 0)):
+                    raise HwsimError(f"spec grid: {key} must be finite and > 0 (got {array[~(np.isfinite(array) & (array > 0))][0]!r})")
+            else:
+                if not np.all(np.equal(np.mod(array, 1), 0)):
+                    raise HwsimError(f"spec grid: {key} must be whole numbers")
+                array = array.astype(np.int64)
+                if not np.all((array > 0) & (array < EXACT_LIMIT)):
+                    raise HwsimError(f"spec grid: {key} must lie in [1, 2^53) (got {array[(array <= 0) | (array >= EXACT_LIMIT)][0]})")
+            arrays[key] = array.reshape(1, -1)
+        size = arrays[FIELDS[0]].shape[1]
+        if names is not None and len(names) != size:
+            raise HwsimError(f"spec grid: {len(names)} names for {size} points")
+        return cls(arrays, list(names) if names is not None else [f"point{i}" for i in range(size)])
+
+    def spec(self, index: int) -> HardwareSpec:
+        """Point ``index`` as a validated :class:`HardwareSpec` (for reports on a chosen point)."""
+        values = {k: v[0, index].item() for k, v in self.arrays.items()}
+        return HardwareSpec(name=self.names[index], **values)
+
+
+def spec_grid(specs: HardwareSpec | Iterable[HardwareSpec] | SpecGrid | dict) -> SpecGrid:
+    if isinstance(specs, SpecGrid):
+        return specs
+    if isinstance(specs, HardwareSpec):
+        return SpecGrid.from_specs([specs])
+    if isinstance(specs, dict):
+        return SpecGrid.from_arrays(**specs)
+    return SpecGrid.from_specs(specs)

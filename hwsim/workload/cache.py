@@ -1,0 +1,89 @@
+"""On-disk cache of layer tables, so that repeated estimates skip building the network.
+
+A layer table depends only on the network's shape-relevant settings and on hwsim's own code, so
+the key hashes both: the model's arch, method, input shape, classes, dual BN and FiLM width, and
+the source of *every* module of the installed ``hwsim`` package (found by walking it, so a new or
+edited module is a new key, never a stale table). A cache hit spares ``import torch`` (most of a
+cold ``hwsim estimate``).
+
+Each entry stores its key and is checked against the table schema when read. A corrupt entry or
+an unwritable cache directory is reported once as a :class:`CacheWarning` (one line on stderr from
+the CLI) and the table is walked instead: never an error, never silent.
+
+Location: ``$HWSIM_CACHE_DIR`` or ``~/.cache/hwsim``; ``HWSIM_NO_CACHE=1`` turns it off.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+from .. import __version__
+from ..config import ModelConfig
+from ..errors import HwsimError
+from ..io import atomic_write_text
+from .table import LayerTable
+
+PACKAGE = Path(__file__).resolve().parent.parent
+FORMAT = "hwsim-layer-table-v2"
+
+
+class CacheWarning(UserWarning):
+    """The layer-table cache could not be read or written (the estimate goes on without it)."""
+
+
+def cache_dir() -> Path | None:
+    if os.environ.get("HWSIM_NO_CACHE"):
+        return None
+    return Path(os.environ.get("HWSIM_CACHE_DIR") or Path.home() / ".cache" / "hwsim") / "tables"
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """SHA-256 over the path and bytes of every ``.py`` file in the hwsim package."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def table_key(config: ModelConfig) -> str:
+    shape = dict(
+        arch=config.arch, method=config.method, input=config.input_shape, classes=config.classes,
+        dual_bn=config.uses_dual_bn, film_dim=config.film_dim,
+    )  # fmt: skip
+    digest = hashlib.sha256(source_digest().encode())
+    digest.update(json.dumps(shape, sort_keys=True).encode())
+    return digest.hexdigest()[:32]
+
+
+def load_table(key: str) -> LayerTable | None:
+    """The cached table for ``key``; None on a miss (or, with a warning, a corrupt entry)."""
+    folder = cache_dir()
+    path = folder / f"{key}.json" if folder else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != FORMAT or data.get("key") != key:
+            raise ValueError("written by another hwsim version or for another key")
+        return LayerTable.from_json(data["table"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        warnings.warn(f"ignoring corrupt layer-table cache entry {path}: {exc}", CacheWarning, stacklevel=2)
+        return None
+
+
+def store_table(key: str, table: LayerTable) -> None:
+    folder = cache_dir()
+    if folder is None:
+        return
+    data = {"format": FORMAT, "key": key, "table": table.to_json()}
+    try:
+        atomic_write_text(folder / f"{key}.json", json.dumps(data))
+    except HwsimError as exc:  # a read-only home must not break an estimate, but is reported
+        warnings.warn(f"layer-table cache not written: {exc}", CacheWarning, stacklevel=2)

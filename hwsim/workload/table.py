@@ -1,0 +1,132 @@
+"""The layer table: one row per compute layer, shapes only, with a declared schema.
+
+Every consumer (the extractor, the cache, the cost models, the formats and the README's table)
+reads the columns declared here; nothing else spells a column name out. Costs are not columns of
+this table: :mod:`hwsim.costs` computes them from it.
+
+The table is a light columnar object (1-D numpy arrays per column plus ``attrs``) so that a cached
+estimate needs neither torch nor pandas; :meth:`LayerTable.to_frame` gives a DataFrame on demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # "int", "float", "bool" or "str"
+    unit: str
+    meaning: str
+
+    @property
+    def numpy_dtype(self):
+        return {"int": np.int64, "float": np.float64, "bool": np.bool_, "str": object}[self.dtype]
+
+
+SCHEMA: tuple[Column, ...] = (
+    Column("name", "str", "", "module path; a layer called again (weight sharing) is another row, `name#2`"),
+    Column("op", "str", "", "`conv`, `linear` or `film_linear` (one row per OAT FiLM MLP linear)"),
+    Column("kernel_h", "int", "", "kernel height k_h (1 for linear rows)"),
+    Column("kernel_w", "int", "", "kernel width k_w (1 for linear rows)"),
+    Column("in_channels", "int", "", "input channels C_i (linear: in_features)"),
+    Column("out_channels", "int", "", "output channels C_o (linear: out_features)"),
+    Column("groups", "int", "", "conv groups (1 for linear rows)"),
+    Column("stride_h", "int", "px", "vertical stride"),
+    Column("stride_w", "int", "px", "horizontal stride"),
+    Column("padding_h", "int", "px", "zero padding on each side, vertically ('same' resolved)"),
+    Column("padding_w", "int", "px", "zero padding on each side, horizontally"),
+    Column("dilation_h", "int", "", "vertical dilation"),
+    Column("dilation_w", "int", "", "horizontal dilation"),
+    Column("in_h", "int", "px", "input map height (linear: 1)"),
+    Column("in_w", "int", "px", "input map width (linear: positions, e.g. tokens; else 1)"),
+    Column("out_h", "int", "px", "output map height H_o"),
+    Column("out_w", "int", "px", "output map width W_o"),
+    Column("weight_params", "int", "params", "stored weights (0 on a repeated call of a shared layer)"),
+    Column("bias_params", "int", "params", "stored biases"),
+    Column("noisy", "bool", "", "FLOAT noisy-weight layer (theta + lambda alpha eta, Eq. 4)"),
+    Column("alpha_params", "int", "params", "FLOAT's trainable noise scale alpha (1 per noisy layer)"),
+    Column("bn_params", "int", "params", "affine parameters of the BN (dual BN: both) that consumes this row's output"),
+    Column("film_params", "int", "params", "parameters of the FiLM modulating this row's output (cross-reference; counted on its film_linear rows)"),
+    Column("film_channels", "int", "", "width C of the FiLM that modulates this row's output (0: none)"),
+    Column("conditions", "str", "", "film_linear rows: the conv whose output the FiLM modulates"),
+    Column("density", "float", "", "fraction of weights kept (1: dense; FLOATS sparsity)"),
+)  # fmt: skip
+
+COLUMNS: dict[str, Column] = {c.name: c for c in SCHEMA}
+PARAM_COLUMNS = ("weight_params", "bias_params", "bn_params", "alpha_params")  # every parameter, once
+
+
+class LayerTable:
+    """Columns of :data:`SCHEMA` as equal-length 1-D numpy arrays, plus ``attrs``.
+
+    ``attrs`` holds ``model_params`` (all of the model's parameters, counted directly),
+    ``other_params`` (parameters no row accounts for), ``input_shape`` and ``untied`` (norm / FiLM
+    modules whose input no conv or linear produced: their parameters are in ``other_params``).
+    """
+
+    __slots__ = ("_columns", "attrs")
+
+    def __init__(self, columns: dict[str, Any], attrs: dict[str, Any] | None = None) -> None:
+        missing = [c.name for c in SCHEMA if c.name not in columns]
+        extra = [name for name in columns if name not in COLUMNS]
+        if missing or extra:
+            raise ValueError(f"layer table columns do not match the schema: missing {missing}, unknown {extra}")
+        self._columns = {c.name: np.asarray(columns[c.name], dtype=c.numpy_dtype) for c in SCHEMA}
+        lengths = {len(v) for v in self._columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"layer table columns differ in length: {sorted(lengths)}")
+        self.attrs: dict[str, Any] = dict(attrs or {})
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._columns[name]
+
+    def __len__(self) -> int:
+        return len(self._columns["name"])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    def to_frame(self):
+        """The table as a pandas DataFrame (``attrs`` copied)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self._columns)
+        frame.attrs.update(self.attrs)
+        return frame
+
+    @classmethod
+    def from_frame(cls, frame) -> LayerTable:
+        return cls({c.name: frame[c.name].to_numpy() for c in SCHEMA}, dict(frame.attrs))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "columns": {name: values.tolist() for name, values in self._columns.items()},
+            "attrs": {k: list(v) if isinstance(v, tuple) else v for k, v in self.attrs.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LayerTable:
+        attrs = {k: tuple(v) if k == "input_shape" else v for k, v in data["attrs"].items()}
+        return cls(data["columns"], attrs)
+
+    def equals(self, other: LayerTable) -> bool:
+        return self.attrs == other.attrs and all(np.array_equal(self[c], other[c]) for c in self._columns)
+
+    def __repr__(self) -> str:
+        return f"<LayerTable {len(self)} rows x {len(self._columns)} columns>"
+
+
+def schema_markdown() -> str:
+    """The schema as a Markdown table (README's layer-table section is this text, tested)."""
+    lines = ["| column | type | unit | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.dtype} | {c.unit} | {c.meaning} |" for c in SCHEMA]
+    return "\n".join(lines) + "\n"
