@@ -1,15 +1,18 @@
-"""Render estimates and comparisons as a terminal table, CSV, JSON or Markdown."""
+"""Render estimates and comparisons as a terminal table, CSV, JSON or Markdown.
+
+Estimates render from plain rows (no pandas: a cached ``hwsim estimate`` never imports it);
+:func:`render_frame` takes a DataFrame for the commands that already have one.
+"""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from enum import Enum
+from typing import Any, Sequence
 
-import pandas as pd
-from rich.console import Console
-from rich.table import Table
-
+from .costs.metrics import total_rules
 from .estimate import Estimate
 
 
@@ -25,9 +28,15 @@ LAYER_VIEW = [
     "name", "op", "kernel_h", "in_channels", "out_channels", "stride_h", "in_h", "out_h",
     "weight_params", "macs", "noisy", "film_channels", "bn_params", "delay_base_ns", "delay_ns",
 ]  # fmt: skip
+MB = 1e6
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def _fmt(value) -> str:
+    value = _plain(value)
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, float):
@@ -37,73 +46,113 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def totals_frame(estimate: Estimate) -> pd.DataFrame:
-    t = estimate.totals.model_dump()
-    return pd.DataFrame([{"model": estimate.model["name"], "method": estimate.model["method"], "spec": estimate.spec.name, **t}])
+def _is_number(values: Sequence[Any]) -> bool:
+    return all(isinstance(_plain(v), (int, float)) and not isinstance(_plain(v), bool) for v in values)
 
 
-def _rich_table(frame: pd.DataFrame, title: str) -> str:
+def rich_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
-    for col in frame.columns:
-        table.add_column(col, justify="right" if pd.api.types.is_numeric_dtype(frame[col]) else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_fmt(v.item() if hasattr(v, "item") else v) for v in row))
+    for i, col in enumerate(columns):
+        table.add_column(str(col), justify="right" if rows and _is_number([r[i] for r in rows]) else "left")
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row))
     buffer = io.StringIO()
-    Console(file=buffer, width=max(120, 14 * len(frame.columns)), force_terminal=False).print(table)
+    Console(file=buffer, width=max(120, 14 * len(columns)), force_terminal=False).print(table)
     return buffer.getvalue()
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_fmt(v.item() if hasattr(v, "item") else v) for v in row) + " |" for row in frame.itertuples(index=False)]
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    header = "| " + " | ".join(str(c) for c in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return "\n".join([header, rule, *body]) + "\n"
 
 
-def _summary_frame(estimate: Estimate) -> pd.DataFrame:
+def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[_plain(v) for v in row] for row in rows])
+    return buffer.getvalue()
+
+
+def totals_row(estimate: Estimate) -> tuple[list[str], list[Any]]:
+    t = estimate.totals.model_dump()
+    return ["model", "method", "spec", *t], [estimate.model["name"], estimate.model["method"], estimate.spec.name, *t.values()]
+
+
+def totals_frame(estimate: Estimate):
+    import pandas as pd
+
+    columns, values = totals_row(estimate)
+    return pd.DataFrame([values], columns=columns)
+
+
+# Curated summary lines; any other registered total (a new metric) gets a generic line below them.
+_CURATED = {
+    "params", "weight_bytes", "weight_bytes_fig8b", "conv_linear_bytes", "film_bytes", "bn_bytes", "alpha_bytes",
+    "macs", "flops", "noise_add_ops", "film_mod_ops", "delay_ns", "delay_base_ns", "layers", "conv_layers", "conv_delay_ns",
+}  # fmt: skip
+
+
+def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
     t = estimate.totals
-    mb = 1e6
+    method = estimate.model["method"]
     items = [
         ("parameters", f"{t.params:,}"),
-        (f"weight memory ({estimate.spec.weight_bits}-bit, all params)", f"{t.weight_bytes / mb:.2f} MB"),
-        ("weight memory (Fig. 8(b): no BN, no alpha)", f"{t.weight_bytes_fig8b / mb:.2f} MB"),
-        ("  conv + linear / FiLM / BN / alpha", f"{t.conv_linear_bytes / mb:.3f} / {t.film_bytes / mb:.3f} / {t.bn_bytes / mb:.4f} / {t.alpha_bytes / mb:.6f} MB"),
+        (f"weight memory ({estimate.spec.weight_bits}-bit, all params)", f"{t.weight_bytes / MB:.2f} MB"),
+        ("weight memory (Fig. 8(b): no BN, no alpha)", f"{t.weight_bytes_fig8b / MB:.2f} MB"),
+        ("  conv + linear / FiLM / BN / alpha", f"{t.conv_linear_bytes / MB:.3f} / {t.film_bytes / MB:.3f} / {t.bn_bytes / MB:.4f} / {t.alpha_bytes / MB:.6f} MB"),
         ("MACs (FLOPs = 2 x MACs)", f"{t.macs:,}"),
         ("FLOAT noise adds / FiLM modulation ops", f"{t.noise_add_ops:,} / {t.film_mod_ops:,}"),
-        (f"delay, {estimate.model['method']} (Eq. 7-9, {estimate.attribution})", f"{t.delay_ns / 1e6:,.3f} ms"),
+        (f"delay, {method} (Eq. 7-9, {estimate.attribution})", f"{t.delay_ns / 1e6:,.3f} ms"),
         ("delay, baseline (Eq. 7)", f"{t.delay_base_ns / 1e6:,.3f} ms"),
         ("layers (conv)", f"{t.layers} ({t.conv_layers})"),
     ]
-    return pd.DataFrame(items, columns=["quantity", "value"])
+    for rule in total_rules():
+        if rule.name not in _CURATED:
+            value = getattr(t, rule.name)
+            items.append((f"{rule.name.replace('_', ' ')} ({rule.unit})", _fmt(value)))
+    return items
 
 
 def render_estimate(estimate: Estimate, fmt: OutputFormat, per_layer: bool) -> str:
     """Text of one estimate in the chosen format. JSON always carries every layer."""
-    layers = estimate.layer_frame()
     if fmt is OutputFormat.json:
         return json.dumps(estimate.model_dump(mode="json"), indent=2) + "\n"
+    layer_columns = list(estimate.layers[0]) if estimate.layers else []
     if fmt is OutputFormat.csv:
-        frame = layers if per_layer else totals_frame(estimate)
-        return frame.to_csv(index=False)
+        if per_layer:
+            return csv_text(layer_columns, [list(layer.values()) for layer in estimate.layers])
+        columns, values = totals_row(estimate)
+        return csv_text(columns, [values])
     cond = estimate.condition
     title = (
         f"{estimate.model['name']}: {estimate.model['arch']} / {estimate.model['method']} on "
         f"{estimate.spec.name} (lambda={cond['lambda']}, lambda_th={cond['lambda_th']})"
     )
-    summary = _summary_frame(estimate)
-    view = layers[[c for c in LAYER_VIEW if c in layers.columns]]
+    summary = summary_rows(estimate)
+    view = [c for c in LAYER_VIEW if c in layer_columns]
+    view_rows = [[layer[c] for c in view] for layer in estimate.layers]
     if fmt is OutputFormat.markdown:
-        text = f"### {title}\n\n" + _markdown(summary)
-        return text + ("\n" + _markdown(view) if per_layer else "")
-    text = _rich_table(summary, title)
-    return text + (_rich_table(view, "per layer") if per_layer else "")
+        text = f"### {title}\n\n" + markdown_table(["quantity", "value"], summary)
+        return text + ("\n" + markdown_table(view, view_rows) if per_layer else "")
+    text = rich_table(["quantity", "value"], summary, title)
+    return text + (rich_table(view, view_rows, "per layer") if per_layer else "")
 
 
-def render_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> str:
+def render_frame(frame, fmt: OutputFormat, title: str) -> str:
     if fmt is OutputFormat.json:
         return json.dumps({"title": title, **frame.attrs, "rows": frame.to_dict(orient="records")}, indent=2) + "\n"
     if fmt is OutputFormat.csv:
         return frame.to_csv(index=False)
+    rows = list(frame.itertuples(index=False))
     if fmt is OutputFormat.markdown:
-        return f"### {title}\n\n" + _markdown(frame)
-    return _rich_table(frame, title)
+        return f"### {title}\n\n" + markdown_table(list(frame.columns), rows)
+    return rich_table(list(frame.columns), rows, title)
+
+
+__all__ = ["OutputFormat", "render_estimate", "render_frame", "totals_frame"]
