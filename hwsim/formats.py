@@ -99,11 +99,14 @@ def render_estimate(estimate: Estimate, fmt: OutputFormat, per_layer: bool) -> s
     return text + (_rich_table(view, "per layer") if per_layer else "")
 
 
-def render_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> str:
+def render_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str, note: str | None = None) -> str:
+    """A frame with its title; ``note`` (e.g. a spec's calibration) is printed under the table and
+    Markdown views. JSON carries the frame's attrs (put the note there too); CSV stays bare."""
     if fmt is OutputFormat.json:
         return json.dumps({"title": title, **frame.attrs, "rows": frame.to_dict(orient="records")}, indent=2) + "\n"
     if fmt is OutputFormat.csv:
         return frame.to_csv(index=False)
+    tail = f"{note}\n" if note else ""
     if fmt is OutputFormat.markdown:
-        return f"### {title}\n\n" + _markdown(frame)
-    return _rich_table(frame, title)
+        return f"### {title}\n\n" + _markdown(frame) + (f"\n{tail}" if tail else "")
+    return _rich_table(frame, title) + tail
