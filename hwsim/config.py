@@ -223,7 +223,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def describe_validation_error(path: Path | str, err: ValidationError) -> str:
     """One line: ``file: field: problem (got value)`` for the first error (and a count of the rest)."""
     # an unknown key first: a typo (tau_raed_ns) also makes the real key "missing", and the typo is the news
-    first = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+    first = min(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
     msg = first["msg"].removeprefix("Value error, ")
     field = _field_path(first["loc"])
     if first["type"] == "extra_forbidden":

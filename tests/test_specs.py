@@ -11,6 +11,7 @@ import zipfile
 from importlib import resources
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from hwsim import cli
@@ -158,7 +159,7 @@ def test_flat_properties_and_model_copy_with_flat_keys():
     four = spec.model_copy(update={"weight_bits": 4, "n_multipliers": 8, "name": "x"})
     assert (four.weight_bits, four.n_multipliers, four.name, four.n_banks) == (4, 8, "x", 16)
     assert spec.weight_bits == 8  # frozen original untouched
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.timing.tau_read_ns = 1.0  # type: ignore[misc]
 
 
