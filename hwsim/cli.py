@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 
 FORMAT_HELP = "table (terminal), csv, json (full contract, every layer) or markdown."
+DEFAULT_SPEC_HELP = "the built-in asic-65nm"  # hwsim.config.DEFAULT_SPEC (not imported: keeps start-up light)
 ATTRIBUTION_HELP = (
     "Where Eq. 9's FiLM term is charged: 'paper' (every conv, as Fig. 8(c)) or 'structural' "
     "(only convs a FiLM really follows)."
@@ -67,7 +68,7 @@ def _attribution(value: str) -> str:
 @user_errors
 def estimate(
     model: Path = typer.Argument(..., help="Model YAML, e.g. models/resnet34-cifar10-float.yaml."),
-    spec: Optional[Path] = typer.Option(None, "--spec", "-s", help="Hardware spec YAML (default: the model's spec, else specs/asic-65nm.yaml)."),
+    spec: Optional[str] = typer.Option(None, "--spec", "-s", help=f"Hardware spec: a YAML path or a built-in name ('hwsim specs' lists them). Default: the model's spec, else {DEFAULT_SPEC_HELP}."),
     per_layer: bool = typer.Option(False, "--per-layer", "-l", help="Show every layer, not only totals."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
@@ -86,7 +87,7 @@ def estimate(
 @user_errors
 def compare(
     models: list[Path] = typer.Argument(..., help="Two or more model YAMLs; the first is the reference."),
-    spec: Optional[Path] = typer.Option(None, "--spec", "-s", help="Hardware spec YAML for all models (default: each model's spec)."),
+    spec: Optional[str] = typer.Option(None, "--spec", "-s", help=f"Hardware spec for all models: a YAML path or a built-in name ('hwsim specs'). Default: each model's spec, else {DEFAULT_SPEC_HELP}."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file (atomically)."),
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
@@ -99,12 +100,57 @@ def compare(
     estimates = [estimate_file(m, spec, attribution=_attribution(attribution)) for m in models]
     frame = compare_estimates(estimates)
     title = f"normalised to {frame['model'].iloc[0]} (spec {frame.attrs['spec']}, attribution {frame.attrs['attribution']})"
+    note = calibration_note([e.spec for e in estimates])
+    if note:
+        frame.attrs["calibration"] = note
     if out_fmt in (OutputFormat.table, OutputFormat.markdown):
         shown = frame.set_index("model").T.reset_index(names="quantity")
         shown.columns = [str(c) for c in shown.columns]
-        emit(render_frame(shown, out_fmt, title), output)
+        emit(render_frame(shown, out_fmt, title, note=note), output)
     else:
-        emit(render_frame(frame, out_fmt, title), output)
+        emit(render_frame(frame, out_fmt, title, note=note), output)
+        if note and out_fmt is OutputFormat.csv:
+            typer.echo(note, err=True)  # keep the CSV itself machine-readable
+
+
+def calibration_note(specs) -> str:
+    """One line for each distinct calibrated spec: its values are a calibration, not the paper's."""
+    seen: dict[str, str] = {}
+    for s in specs:
+        if s.calibration:
+            seen.setdefault(s.name, " ".join(s.calibration.split()))
+    return "\n".join(f"calibration of spec {name}: {text}" for name, text in seen.items())
+
+
+@app.command("specs")
+@user_errors
+def specs_command(
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+) -> None:
+    """The built-in hardware specs (use by name: --spec NAME, or 'spec: NAME' in a model YAML)."""
+    import json
+
+    import pandas as pd
+
+    from .config import FLAT_KEYS, builtin_spec_names, load_spec
+    from .formats import OutputFormat, render_frame
+
+    out_fmt = _format(fmt)
+    loaded = [load_spec(name) for name in builtin_spec_names()]
+    if out_fmt is OutputFormat.json:
+        emit(json.dumps([s.model_dump(mode="json") for s in loaded], indent=2) + "\n", None)
+        return
+    rows = [{"name": s.name, "description": s.description, **s.flat(), "calibrated": bool(s.calibration)} for s in loaded]
+    frame = pd.DataFrame(rows)
+    title = "built-in specs (hwsim/specs/*.yaml; use --spec NAME)"
+    if out_fmt is OutputFormat.csv:
+        emit(render_frame(frame, out_fmt, title), None)
+        return
+    shown = frame.set_index("name").T.reset_index(names="field")
+    shown["field"] = [f"{FLAT_KEYS[f]}.{f}" if f in FLAT_KEYS else f for f in shown["field"]]
+    shown.columns = [str(c) for c in shown.columns]
+    text = lambda v: ("yes" if v else "no") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    emit(render_frame(shown.map(text), out_fmt, title, note=calibration_note(loaded)), None)
 
 
 @app.command()

@@ -144,15 +144,18 @@ def render_estimate(estimate: Estimate, fmt: OutputFormat, per_layer: bool) -> s
     return text + (rich_table(view, view_rows, "per layer") if per_layer else "")
 
 
-def render_frame(frame, fmt: OutputFormat, title: str) -> str:
+def render_frame(frame, fmt: OutputFormat, title: str, note: str | None = None) -> str:
+    """A frame with its title; ``note`` (e.g. a spec's calibration) is printed under the table and
+    Markdown views. JSON carries the frame's attrs (put the note there too); CSV stays bare."""
     if fmt is OutputFormat.json:
         return json.dumps({"title": title, **frame.attrs, "rows": frame.to_dict(orient="records")}, indent=2) + "\n"
     if fmt is OutputFormat.csv:
         return frame.to_csv(index=False)
+    tail = f"{note}\n" if note else ""
     rows = list(frame.itertuples(index=False))
     if fmt is OutputFormat.markdown:
-        return f"### {title}\n\n" + markdown_table(list(frame.columns), rows)
-    return rich_table(list(frame.columns), rows, title)
+        return f"### {title}\n\n" + markdown_table(list(frame.columns), rows) + (f"\n{tail}" if tail else "")
+    return rich_table(list(frame.columns), rows, title) + tail
 
 
 __all__ = ["OutputFormat", "render_estimate", "render_frame", "totals_frame"]

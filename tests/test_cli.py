@@ -37,7 +37,7 @@ def test_estimate_json_contract():
     for column in ("name", "op", "kernel_h", "in_channels", "out_h", "weight_params", "macs", "noisy", "density", "delay_ns", "delay_base_ns"):
         assert column in first
     assert first["delay_ns"] == 221_526.0 and first["delay_base_ns"] == 221_310.0
-    assert data["spec"]["tau_read_ns"] == 9 and data["attribution"] == "paper"
+    assert data["spec"]["timing"]["tau_read_ns"] == 9 and data["attribution"] == "paper"
 
 
 def test_estimate_csv_markdown_and_output_file(tmp_path):
