@@ -154,3 +154,55 @@ def test_a_layer_called_twice_costs_twice_but_stores_once():
     assert t["macs"].sum() == 3 * 8 * 16 + 2 * 9 * 8 * 8 * 16
     assert t.loc["conv#2", "weight_params"] == 0 and t.loc["conv", "weight_params"] == 9 * 64
     assert t.attrs["other_params"] == 0
+
+
+def test_norms_are_tied_by_data_flow_on_two_branch_modules():
+    """Two same-width branches run before their BNs: "last conv of that width" would give both BNs to
+    conv_b; data flow gives each BN the conv whose output it consumes."""
+
+    class TwoBranch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv_a = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+            self.conv_b = nn.Conv2d(3, 8, 1, bias=False)
+            self.bn_a = nn.BatchNorm2d(8)
+            self.bn_b = nn.BatchNorm2d(8)
+
+        def forward(self, x):
+            a, b = self.conv_a(x), self.conv_b(x)
+            return torch.relu(self.bn_a(a)) + self.bn_b(b)
+
+    t = walk(TwoBranch(), (3, 8, 8)).set_index("name")
+    assert (t.loc["conv_a", "bn_params"], t.loc["conv_b", "bn_params"]) == (16, 16)
+    assert t.attrs["other_params"] == 0 and t.attrs["untied"] == []
+
+
+def test_a_norm_no_conv_feeds_is_reported_not_guessed():
+    net = nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    t = extract_layers(net, (3, 8, 8))
+    assert t.attrs["untied"] == ["0"] and t.attrs["other_params"] == 6
+    assert t["bn_params"].tolist() == [8]  # the second BN follows the conv
+
+
+def test_wrn_residual_bn_follows_the_branch_conv_not_the_shortcut():
+    """Pre-activation WRN: the next block's bn1 reads conv2(out) + shortcut(pre); it is tied to the
+    branch conv (first operand), wherever the shortcut runs."""
+    t = table("wrn16_8", "oat")
+    assert t.loc["groups.0.0.conv2", "bn_params"] == 2 * 128  # groups.0.1.bn1
+    assert t.loc["groups.0.0.shortcut", "bn_params"] == 0
+    assert t.loc["groups.0.1.film1.fc1", "conditions"] == "groups.0.0.conv2"
+    assert t.loc["groups.0.0.film2.fc1", "conditions"] == "groups.0.0.conv1"
+
+
+def test_geometry_columns_per_axis():
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, (3, 5), stride=(2, 1), padding=(1, 2), dilation=(1, 2)),
+        nn.Conv2d(4, 4, 3, padding="same", dilation=2),
+    )
+    t = walk(net, (3, 9, 12)).set_index("name")
+    first, same = t.loc["0"], t.loc["1"]
+    assert (first.stride_h, first.stride_w, first.padding_h, first.padding_w, first.dilation_h, first.dilation_w) == (2, 1, 1, 2, 1, 2)
+    # H: (9 + 2 - 2 - 1) // 2 + 1 = 5; W: (12 + 4 - 8 - 1) // 1 + 1 = 8
+    assert (first.out_h, first.out_w, same.out_h, same.out_w) == (5, 8, 5, 8)
+    assert (same.padding_h, same.padding_w) == (2, 2)
+    assert first.macs == 3 * 5 * 3 * 4 * 5 * 8
