@@ -32,8 +32,20 @@ Attribution = Literal["paper", "structural"]
 ATTRIBUTIONS: tuple[str, ...] = ("paper", "structural")
 
 
+EXACT_LIMIT = 2**53  # every integer below this is a float64, and ceil(fl(a / b)) == ceil(a / b)
+
+
 def _ceil_div(num, den):
-    num, den = np.asarray(num, dtype=np.int64), np.asarray(den, dtype=np.int64)
+    """ceil(num / den) for positive integers, exactly.
+
+    Float64 division is used when every numerator lies below 2^53: then a / b is correctly rounded
+    and, being at least 1/b from the next integer when it is not one, never rounds across it. It is
+    several times faster than int64 floor division on large grids. Larger values take the int path.
+    """
+    num, den = np.asarray(num), np.asarray(den)
+    if num.size and (np.max(num) < EXACT_LIMIT and np.max(den) < EXACT_LIMIT):
+        return np.ceil(num.astype(np.float64) / den.astype(np.float64))
+    num, den = num.astype(np.int64), den.astype(np.int64)
     return -(-num // den)
 
 
@@ -89,18 +101,6 @@ def delay_eq9(weights, outputs, film_c_out, **hw):
     return cycles_to_ns(eq9_cycles(weights, outputs, film_c_out, hw), hw)
 
 
-HARDWARE_KEYS = ("tau_read_ns", "tau_mult_ns", "io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers")
-
-
-def hardware_arrays(specs: HardwareSpec | list[HardwareSpec]) -> dict[str, np.ndarray]:
-    """Hardware parameters as (1, H) arrays, ready to broadcast against (L, 1) layer columns."""
-    specs = [specs] if isinstance(specs, HardwareSpec) else list(specs)
-    return {
-        key: np.array([[getattr(s, key) for s in specs]], dtype=np.float64 if key.startswith("tau") else np.int64)
-        for key in HARDWARE_KEYS
-    }
-
-
 def delay_terms(table) -> DelayTerms:
     """The per-row inputs of Eq. 7-9 from a layer table (any mapping of column -> 1-D array)."""
     col = lambda name: np.asarray(table[name], dtype=np.int64)[:, None]  # noqa: E731
@@ -140,17 +140,11 @@ def layer_delays(
     Returns ``delay_base_ns`` (Eq. 7 for every conv / linear row) and ``delay_ns`` by the method's
     rule (:meth:`hwsim.methods.Method.cycles`): PGD-AT Eq. 7; FLOAT Eq. 8 on noisy layers when
     ``noise_active`` (lambda_n > 0), else Eq. 7; OAT Eq. 9 with the FiLM term placed by
-    ``attribution``. FiLM linear rows get 0: their cost is Eq. 9's FiLM term on the conv they modulate.
+    ``attribution``. FiLM linear rows get 0: their cost is Eq. 9's FiLM term on the conv they
+    modulate. A shortcut to the two delay metrics of :func:`hwsim.costs.costs`.
     """
-    from ..methods import get_method
+    from .metrics import costs
 
-    check_attribution(attribution)
-    hw = hardware_arrays(specs)
-    terms = delay_terms(table)
-    rows = compute_rows(table)
-    base = cycles_to_ns(eq7_cycles(terms.weights, terms.outputs, hw), hw)
-    delay = cycles_to_ns(get_method(method).cycles(terms, hw, attribution=attribution, noise_active=noise_active), hw)
-    return {
-        "delay_base_ns": np.where(rows, base, 0.0),
-        "delay_ns": np.where(rows, delay, 0.0),
-    }
+    names = ["delay_base_ns", "delay_ns"]
+    grid = costs(table, specs, method, attribution=attribution, noise_active=noise_active, metrics=names)
+    return {name: grid.layer(name) for name in names}

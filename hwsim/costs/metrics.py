@@ -23,7 +23,7 @@ import numpy as np
 
 from ..methods import Method, get_method
 from . import compute, memory
-from .delay import HARDWARE_KEYS, check_attribution, compute_rows, delay_terms, eq7_cycles
+from .delay import check_attribution, compute_rows, delay_terms, eq7_cycles
 from .specgrid import SpecGrid, spec_grid
 
 
@@ -41,8 +41,9 @@ class Total:
 @dataclass(frozen=True)
 class Metric:
     """A per-layer cost. ``per_layer(inputs)`` returns (rows,) for spec-free metrics or
-    (rows, specs) for hardware-dependent ones; ``sum_cycles`` marks delay metrics, whose totals sum
-    (reads, mults) cycles exactly before converting to ns."""
+    (rows, specs) for hardware-dependent ones. ``total(inputs, weights)``, if given, sums it over
+    rows with those multiplicities more cheaply (or more exactly) than the per-layer grid would:
+    delays sum whole cycles before converting to ns, memory sums parameters before scaling by B_W."""
 
     name: str
     unit: str
@@ -50,7 +51,7 @@ class Metric:
     per_layer: Callable[[CostInputs], np.ndarray]
     totals: tuple[Total, ...] = ()
     per_spec: bool = False
-    cycles: Callable[[CostInputs], tuple[np.ndarray, np.ndarray]] | None = None
+    total: Callable[[CostInputs, np.ndarray], np.ndarray] | None = None
 
 
 METRICS: dict[str, Metric] = {}
@@ -71,13 +72,20 @@ def total_rules() -> list[Total]:
 
 @dataclass
 class CostInputs:
-    """What a per-layer function sees: the (unique) rows, the spec arrays and the method context."""
+    """What a per-layer function sees: the (unique) rows, the spec arrays and the method context.
+
+    ``hw`` holds every field as (1, H) arrays; ``groups`` / ``group_of`` the distinct integer-field
+    combinations as (1, G) arrays and each point's group (see :meth:`SpecGrid.count_groups`): cycle
+    counts are computed per group and gathered to points.
+    """
 
     rows: dict[str, np.ndarray]
     hw: dict[str, np.ndarray]
     method: Method
     attribution: str
     noise_active: bool
+    groups: dict[str, np.ndarray] | None = None
+    group_of: np.ndarray | None = None
     _cache: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -97,42 +105,55 @@ class CostInputs:
         return self.memo("compute_rows", lambda: compute_rows(self.rows))
 
     def base_cycles(self):
-        return self.memo("base", lambda: eq7_cycles(self.terms.weights, self.terms.outputs, self.hw))
+        """Eq. 7 cycles per (row, group)."""
+        return self.memo("base", lambda: eq7_cycles(self.terms.weights, self.terms.outputs, self.groups))
 
     def method_cycles(self):
+        """The method's cycles per (row, group)."""
         return self.memo(
             "method",
-            lambda: self.method.cycles(self.terms, self.hw, attribution=self.attribution, noise_active=self.noise_active),
+            lambda: self.method.cycles(self.terms, self.groups, attribution=self.attribution, noise_active=self.noise_active),
         )
 
 
 def _ns(cycles_of: Callable[[CostInputs], object]) -> Callable[[CostInputs], np.ndarray]:
     def per_layer(inputs: CostInputs) -> np.ndarray:
-        c = cycles_of(inputs)
-        return np.where(inputs.compute_rows, c.reads * inputs.hw["tau_read_ns"] + c.mults * inputs.hw["tau_mult_ns"], 0.0)
+        c, at = cycles_of(inputs), inputs.group_of
+        ns = c.reads[:, at] * inputs.hw["tau_read_ns"] + c.mults[:, at] * inputs.hw["tau_mult_ns"]
+        return np.where(inputs.compute_rows, ns, 0.0)
 
     return per_layer
 
 
-def _cycle_pair(cycles_of: Callable[[CostInputs], object]):
-    def pair(inputs: CostInputs):
-        c, keep = cycles_of(inputs), inputs.compute_rows
-        return np.where(keep, c.reads, 0), np.where(keep, c.mults, 0)
+def _cycle_total(cycles_of: Callable[[CostInputs], object]):
+    def total(inputs: CostInputs, weights: np.ndarray) -> np.ndarray:
+        c = cycles_of(inputs)
+        w = (weights * inputs.compute_rows[:, 0]).astype(np.float64)  # exact: integer sums below 2^53
+        at = inputs.group_of
+        return (w @ c.reads)[at] * inputs.hw["tau_read_ns"][0] + (w @ c.mults)[at] * inputs.hw["tau_mult_ns"][0]
 
-    return pair
+    return total
+
+
+def _stored(inputs: CostInputs, component: str) -> np.ndarray:
+    params = inputs.memo("component_params", lambda: memory.component_params(inputs.rows))
+    if component in params:
+        return params[component]
+    return sum(params[c] for c in (memory.FIG8B_COMPONENTS if component == "fig8b" else memory.COMPONENTS))
 
 
 def _bits(component: str) -> Callable[[CostInputs], np.ndarray]:
     def per_layer(inputs: CostInputs) -> np.ndarray:
-        params = inputs.memo("component_params", lambda: memory.component_params(inputs.rows))
-        if component in params:
-            stored = params[component]
-        else:
-            parts = memory.FIG8B_COMPONENTS if component == "fig8b" else memory.COMPONENTS
-            stored = sum(params[c] for c in parts)
-        return stored[:, None] * inputs.hw["weight_bits"].astype(np.float64)
+        return _stored(inputs, component)[:, None] * inputs.hw["weight_bits"].astype(np.float64)
 
     return per_layer
+
+
+def _bits_total(component: str):
+    def total(inputs: CostInputs, weights: np.ndarray) -> np.ndarray:
+        return (weights @ _stored(inputs, component)) * inputs.hw["weight_bits"][0].astype(np.float64)
+
+    return total
 
 
 for _metric in (
@@ -146,19 +167,19 @@ for _metric in (
            lambda i: compute.film_modulation_ops(i.rows), (Total("film_mod_ops", "op", integer=True),)),
     Metric("delay_base_ns", "ns", "paper Eq. 7 on every conv / linear row (the baseline)",
            _ns(CostInputs.base_cycles), (Total("delay_base_ns", "ns"),), per_spec=True,
-           cycles=_cycle_pair(CostInputs.base_cycles)),
+           total=_cycle_total(CostInputs.base_cycles)),
     Metric("delay_ns", "ns", "the method's delay rule: Eq. 7 (PGD-AT), Eq. 8 (FLOAT), Eq. 9 (OAT)",
            _ns(CostInputs.method_cycles), (Total("delay_ns", "ns"), Total("conv_delay_ns", "ns", rows="conv")),
-           per_spec=True, cycles=_cycle_pair(CostInputs.method_cycles)),
+           per_spec=True, total=_cycle_total(CostInputs.method_cycles)),
     *(
         Metric(f"{c}_bits", "bit", f"stored {c.replace('_', ' / ')} parameters x B_W", _bits(c),
-               (Total(f"{c}_bytes", "byte", scale=1 / 8),), per_spec=True)
+               (Total(f"{c}_bytes", "byte", scale=1 / 8),), per_spec=True, total=_bits_total(c))
         for c in memory.COMPONENTS
     ),
     Metric("fig8b_bits", "bit", "weight storage as Fig. 8(b): conv / linear + FiLM, no BN, no alpha",
-           _bits("fig8b"), (Total("weight_bytes_fig8b", "byte", scale=1 / 8),), per_spec=True),
+           _bits("fig8b"), (Total("weight_bytes_fig8b", "byte", scale=1 / 8),), per_spec=True, total=_bits_total("fig8b")),
     Metric("full_bits", "bit", "weight storage of every parameter", _bits("full"),
-           (Total("weight_bytes", "byte", scale=1 / 8),), per_spec=True),
+           (Total("weight_bytes", "byte", scale=1 / 8),), per_spec=True, total=_bits_total("full")),
 ):  # fmt: skip
     register_metric(_metric)
 
@@ -188,7 +209,8 @@ class CostGrid:
         self.table, self.specs, self.method = table, specs, method
         self.attribution, self.noise_active = attribution, noise_active
         rows, self._inverse = _unique_rows(table)
-        self._inputs = CostInputs(rows, specs.arrays, method, attribution, noise_active)
+        groups, group_of = specs.count_groups()
+        self._inputs = CostInputs(rows, specs.arrays, method, attribution, noise_active, groups, group_of)
         self._metrics = [METRICS[name] for name in metrics] if metrics is not None else list(METRICS.values())
         self._unique: dict[str, np.ndarray] = {}
         self.totals = self._totals()
@@ -211,13 +233,11 @@ class CostGrid:
         facts = {"params": self.table.attrs.get("model_params", 0), "layers": len(self.table), "conv_layers": int(is_conv.sum())}
         out = {t.name: np.full(n, facts[t.name], np.int64) for t in FACTS}
         weights = {rows: self._weights(rows) for rows in ("all", "conv")}
-        hw = self.specs.arrays
         for metric in self._metrics:
             for total in metric.totals:
                 w = weights[total.rows]
-                if metric.cycles is not None:  # exact integer cycle sums, then ns
-                    reads, mults = metric.cycles(self._inputs)
-                    value = (w @ reads) * hw["tau_read_ns"][0] + (w @ mults) * hw["tau_mult_ns"][0]
+                if metric.total is not None:
+                    value = metric.total(self._inputs, w)
                 else:
                     per = self._per_unique(metric)
                     value = w @ per if per.ndim == 2 else np.full(n, int(w @ per))
@@ -284,4 +304,4 @@ def count_frame(table):
     return frame
 
 
-__all__ = ["HARDWARE_KEYS", "METRICS", "CostGrid", "Metric", "Total", "costs", "count_columns", "count_frame", "register_metric", "total_rules"]
+__all__ = ["METRICS", "CostGrid", "Metric", "Total", "costs", "count_columns", "count_frame", "register_metric", "total_rules"]

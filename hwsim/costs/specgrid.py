@@ -23,10 +23,29 @@ EXACT_LIMIT = 2**53  # integer arithmetic stays exact in float64 below this
 class SpecGrid:
     """``arrays[field]`` is a (1, H) array per hardware field (float64 times, int64 counts)."""
 
-    __slots__ = ("arrays", "names")
+    __slots__ = ("arrays", "names", "_groups")
 
     def __init__(self, arrays: dict[str, np.ndarray], names: list[str]) -> None:
         self.arrays, self.names = arrays, names
+        self._groups = None
+
+    def count_groups(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The distinct combinations of the integer fields, as (1, G) arrays, and each point's
+        group (H,). The ceilings of Eq. 7-9 depend only on these, and a sweep varies the times
+        continuously over few memory / compute configurations: costing G groups instead of H
+        points is the same arithmetic, done once per group. Computed once per grid."""
+        if self._groups is None:
+            counts = [self.arrays[k][0] for k in COUNTS]
+            widths = [max(int(c.max()).bit_length(), 1) for c in counts]
+            if sum(widths) <= 63:  # pack the fields into one int64 key: one sort instead of four
+                key = np.zeros(len(self), np.int64)
+                for column, width in zip(counts, widths):
+                    key = (key << width) | column
+                _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            else:
+                first, inverse = np.arange(len(self)), np.arange(len(self))
+            self._groups = ({k: self.arrays[k][:, first] for k in COUNTS}, inverse.reshape(-1))
+        return self._groups
 
     def __len__(self) -> int:
         return len(self.names)
