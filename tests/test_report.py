@@ -13,10 +13,9 @@ from hwsim.errors import HwsimError
 from hwsim.estimate import estimate_model
 from hwsim.report import (
     COLUMNS, SEED_COLUMNS, aggregate_seeds, boundary_points, plot_memory_accuracy, plot_tradeoff, plotted_rows,
-    report_frame, write_report,
+    report_frame, write_figure, write_report,
 )  # fmt: skip
-from hwsim.runner.evaluate import AccuracyPoint, EvalResults
-from hwsim.runner.train import RunConfig
+from hwsim.runfiles import AccuracyPoint, EvalResults, RunConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LAMBDAS = (0.0, 0.2, 0.7, 1.0)
@@ -163,10 +162,11 @@ def check_plot_files(paths, stem):
 
 def test_plots_are_written(run_dirs, spec, tmp_path):
     frame = report_frame(run_dirs, spec)
-    check_plot_files(plot_tradeoff(frame, "pgd7", tmp_path / "out" / "trade"), "trade")
-    check_plot_files(plot_memory_accuracy(frame, "pgd7", tmp_path / "out" / "mem"), "mem")
+    check_plot_files(write_figure(plot_tradeoff(frame, "pgd7"), tmp_path / "out" / "trade"), "trade")
+    check_plot_files(write_figure(plot_memory_accuracy(frame, "pgd7"), tmp_path / "out" / "mem"), "mem")
     with pytest.raises(HwsimError, match="autoattack"):
-        plot_tradeoff(frame, "autoattack", tmp_path / "nope")
+        plot_tradeoff(frame, "autoattack")
+    assert not (tmp_path / "nope").exists()
 
 
 def test_write_report_every_format(tmp_path, spec):
@@ -236,9 +236,12 @@ def test_training_time_plot_normalises_to_fastest(tmp_path, spec):
     frame = report_frame(dirs, spec=spec)
     timed = frame.drop_duplicates("run").dropna(subset=["mean_epoch_time_s"])
     assert len(timed) >= 2  # the fake runs carry per-epoch wall times
-    paths = plot_training_time(frame, tmp_path / "fig" / "training-time")
+    fig = plot_training_time(frame)
+    # mean epoch times 12, 21 and 9.5 s (RUNS), normalised to PGD-AT's 9.5 s
+    assert [bar.get_height() for bar in fig.axes[0].patches] == pytest.approx([12.0 / 9.5, 21.0 / 9.5, 1.0])
+    paths = write_figure(fig, tmp_path / "fig" / "training-time")
     assert [p.suffix for p in paths] == [".png", ".pdf"] and paths[0].read_bytes().startswith(PNG_MAGIC)
-    assert plot_training_time(frame.assign(mean_epoch_time_s=float("nan")), tmp_path / "none") == []
+    assert plot_training_time(frame.assign(mean_epoch_time_s=float("nan"))) is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,17 +358,17 @@ def test_seed_group_with_a_repeated_seed_is_refused(tmp_path, spec):
 
 
 def capture_figures(monkeypatch):
-    """Record every figure hwsim.report saves (and still write it)."""
-    import hwsim.report as report
+    """Record every figure write_report writes (and still write it)."""
+    import hwsim.report.writer as writer
 
     figures = []
-    original = report._save
+    original = writer.write_figure
 
     def save(fig, path_stem):
         figures.append(fig)
         return original(fig, path_stem)
 
-    monkeypatch.setattr(report, "_save", save)
+    monkeypatch.setattr(writer, "write_figure", save)
     return figures
 
 
@@ -424,8 +427,7 @@ def test_write_report_aggregates_seeds(tmp_path, spec, monkeypatch):
     assert not (out / "report-seeds.csv").exists() and not (out / "report-seeds.json").exists()
 
 
-def test_plots_prefer_the_best_checkpoint(tmp_path, spec, monkeypatch):
-    figures = capture_figures(monkeypatch)
+def test_plots_prefer_the_best_checkpoint(tmp_path, spec):
     both = make_run(tmp_path, "r20-float", *RUNS["r20-float"], checkpoint=("last", "best"))
     oat = make_run(tmp_path, "r20-oat", *RUNS["r20-oat"], checkpoint=("last", "best"))
     frame = report_frame([both, oat], spec)
@@ -433,9 +435,7 @@ def test_plots_prefer_the_best_checkpoint(tmp_path, spec, monkeypatch):
     assert set(rows["checkpoint"]) == {"best"} and len(rows) == 8 and note == "(best checkpoint per $\\lambda$)"
     points = boundary_points(frame, "pgd7").set_index("run")
     assert tuple(points.loc["r20-float", ["clean_acc", "robust_acc"]]) == (90.5, 49.75)  # 91.5 - 1, 47.75 + 2
-    plot_tradeoff(frame, "pgd7", tmp_path / "trade")
-    plot_memory_accuracy(frame, "pgd7", tmp_path / "mem")
-    trade, memory = (fig.axes[0] for fig in figures)
+    trade, memory = plot_tradeoff(frame, "pgd7").axes[0], plot_memory_accuracy(frame, "pgd7").axes[0]
     assert trade.get_title().endswith("(best checkpoint per $\\lambda$)")
     assert memory.get_title().endswith("(best checkpoint per $\\lambda$)")
     line = next(ln for ln in trade.get_lines() if ln.get_label() == "r20-float (FLOAT)")
