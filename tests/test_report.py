@@ -470,3 +470,68 @@ def test_seed_check_treats_train_settings_as_a_dict():
         "runs x-seed0, x-seed1, x-seed2 differ in more than the seed: train.amp (False vs False vs True), "
         "train.preset (unset vs unset vs 'paper'); aggregate only runs that differ in seed"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# files: reproducible bytes; the report without torch
+
+
+def test_report_files_are_byte_identical_when_written_twice(tmp_path, spec, monkeypatch):
+    dirs = seeded_runs(tmp_path / "runs", checkpoint=("last", "best"))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # what matplotlib would stamp as the PDF's date
+    _, first = write_report(dirs, tmp_path / "a", spec=spec)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")  # a day later
+    _, second = write_report(dirs, tmp_path / "b", spec=spec)
+    assert [p.name for p in first] == [p.name for p in second]
+    assert {p.suffix for p in first} == {".csv", ".json", ".png", ".pdf"} and len(first) == 4 + 2 * 5
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    _, again = write_report(dirs, tmp_path / "a", spec=spec)  # over the old files: the same bytes
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in second]
+    for pdf in (p.read_bytes() for p in first if p.suffix == ".pdf"):
+        assert b"/CreationDate" not in pdf and b"/Producer" not in pdf and b"/Creator" not in pdf
+    for png in (p.read_bytes() for p in first if p.suffix == ".png"):
+        assert png.startswith(PNG_MAGIC) and b"Software" not in png and b"atplotlib" not in png
+
+
+TORCH_FREE = """
+import sys
+from pathlib import Path
+
+import hwsim.report
+from hwsim.runfiles import read_results, read_run_file
+
+assert "torch" not in sys.modules, "importing hwsim.report imported torch"
+runs = [Path(a) for a in sys.argv[2:]]
+assert read_results(runs[0]).points and read_run_file(runs[0])["history"]
+assert "torch" not in sys.modules, "reading run files imported torch"
+text, paths = hwsim.report.write_report(runs, Path(sys.argv[1]), fmt="csv")
+print("torch" in sys.modules, len(paths))
+"""
+
+
+def test_report_needs_no_torch_once_the_layer_tables_are_cached(tmp_path):
+    """The reader and the join import no torch; only costing a model whose layer table is not
+    cached yet walks the network (with torch)."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    runs = [REPO / "tests" / "fixtures" / "digits-runs" / name for name in ("float-seed0", "float-seed1", "oat-seed0")]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HWSIM_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("HWSIM_NO_CACHE", None)
+
+    def report(out: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", TORCH_FREE, str(tmp_path / out), *map(str, runs)],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert report("cold") == ["True", "18"]  # empty cache: the walk imports torch
+    assert report("warm") == ["False", "18"]  # cached tables: no torch, the same report
+    for name in ("report.csv", "report-seeds.csv", "tradeoff-pgd7.png", "memory-accuracy-fgsm.pdf"):
+        assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes()
