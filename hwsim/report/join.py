@@ -86,7 +86,6 @@ def _cost(config: ModelConfig, spec: HardwareSpec, attribution: str) -> dict[str
     }
 
 
-
 def condition_config(config: ModelConfig, lam: float, lambda_th: float) -> ModelConfig:
     """``config`` evaluated at ``lam``: FLOAT reads it as lambda_n (Eq. 6), OAT / PGD-AT as lambda."""
     # METHOD-REGISTRY: get_method(config.method).has_lambda_n
