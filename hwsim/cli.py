@@ -191,7 +191,7 @@ def train(
     """Train a PGD-AT, OAT or FLOAT network (checkpoint every epoch, best checkpoint per lambda, resumable, DDP under torchrun)."""
     from pydantic import ValidationError
 
-    from .config import describe_validation_error, load_model_config
+    from .config import load_model_config
     from .runner.train import RunConfig, TrainSettings, apply_preset, train_run
 
     if nproc is not None:
@@ -216,7 +216,7 @@ def train(
     try:
         settings = TrainSettings(**values)
     except ValidationError as err:
-        raise HwsimError(describe_validation_error("options", err).replace("options: ", "--", 1).replace("_", "-")) from None
+        raise HwsimError(_option_error(err)) from None
     run = RunConfig(name=name or config.name, model=config, train=settings)
     run_dir = train_run(run, out_dir, resume=resume, progress=not quiet, stop_after=stop_after)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
@@ -237,6 +237,7 @@ def evaluate(
     device: str = typer.Option("cpu", help="cpu or cuda."),
     checkpoint_kind: str = typer.Option("last", "--checkpoint", "-c", help="'last': the last epoch's weights; 'best': per lambda, the epoch with the best held-out PGD-7 RA (as the paper reports)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the printed table to this file (atomically) instead of stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Clean (CA) and robust (RA) accuracy per lambda and attack; saved as results.json/csv in the run."""
@@ -249,16 +250,21 @@ def evaluate(
         attacks=_parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
         limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet, checkpoint_kind=checkpoint_kind,
     )  # fmt: skip
-    emit(render_frame(results.frame(), out_fmt, f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"), None)
+    emit(render_frame(results.frame(), out_fmt, f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"), output)
 
 
 @app.command()
 @user_errors
 def report(
     runs: list[Path] = typer.Argument(..., help="Run directories (evaluated with 'hwsim evaluate')."),
-    spec: Optional[Path] = typer.Option(None, "--spec", "-s", help="Hardware spec YAML (default specs/asic-65nm.yaml)."),
-    out_dir: Path = typer.Option(Path("reports/figures"), "--out-dir", "-o", help="Where report.csv/json and the plots go."),
+    spec: Optional[Path] = typer.Option(
+        None, "--spec", "-s",
+        help="Hardware spec YAML for all runs (default: each run's model spec, looked for in the run directory, "
+        "the current directory and hwsim's models/; else specs/asic-65nm.yaml).",
+    ),  # fmt: skip
+    out_dir: Path = typer.Option(Path("reports/figures"), "--out-dir", help="Folder for report.csv/json and the plots."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the printed report text to this file (atomically) instead of stdout."),
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG/PDF figures."),
 ) -> None:
@@ -266,10 +272,21 @@ def report(
     from .config import load_spec
     from .report import write_report
 
-    text, paths = write_report(runs, out_dir, spec=load_spec(spec), attribution=_attribution(attribution), fmt=_format(fmt).value, plots=plots)
-    emit(text, None)
+    chosen = load_spec(spec) if spec is not None else None
+    text, paths = write_report(runs, out_dir, spec=chosen, attribution=_attribution(attribution), fmt=_format(fmt).value, plots=plots)
+    emit(text, output)
     for path in paths:
         typer.echo(f"wrote {path}", err=True)
+
+
+def _option_error(err) -> str:
+    """A pydantic error of the train settings as one line about the command-line option: the field
+    name becomes the option (``limit_test`` -> ``--limit-test``), pydantic's message stays as it is."""
+    from .config import describe_validation_error
+
+    field, _, problem = describe_validation_error("options", err).removeprefix("options: ").partition(": ")
+    name, dot, rest = field.partition(".")  # a list item: --eval-lambdas.0
+    return f"--{name.replace('_', '-')}{dot}{rest}: {problem}"
 
 
 def _parse_list(text: str, kind=float, what: str = "value") -> list:

@@ -1,15 +1,21 @@
 """CLI (typer's CliRunner): every format, compare, and bad input -> one line, exit 2, no traceback."""
 
 import json
+import shutil
 
+import pandas as pd
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from hwsim.cli import app
+from hwsim.cli import _option_error, app
+from hwsim.runfiles import TrainSettings
 
-from .conftest import MODELS, SPECS
+from .conftest import MODELS, REPO, SPECS
 
 runner = CliRunner()
+# Four real digits runs (eps 0.1, issue 6): FLOAT seeds 0 and 1, OAT seed 0, PGD-AT lambda 0.2 seed 0.
+RUNS = REPO / "tests" / "fixtures" / "digits-runs"
 FLOAT = str(MODELS / "resnet34-cifar10-float.yaml")
 OAT = str(MODELS / "resnet34-cifar10-oat.yaml")
 SPEC_TEXT = (SPECS / "asic-65nm.yaml").read_text()
@@ -140,16 +146,133 @@ def test_every_shipped_model_estimates():
         assert totals["macs"] > 0 and totals["delay_ns"] >= totals["delay_base_ns"]
 
 
-def test_report_command_on_shipped_example_runs(tmp_path):
-    runs = MODELS.parent / "reports" / "digits-seeds" / "eps0.1"
-    result = run("report", runs / "float-seed0", runs / "pgdat-l0.2-seed0", "-o", tmp_path, "-f", "csv", "--no-plots")
+def one_line_error(result, *fragments):
+    """Exit code 2, one line on stderr that holds every fragment, nothing on stdout, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    for fragment in fragments:
+        assert str(fragment) in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def test_report_command_on_example_runs(tmp_path):
+    out = tmp_path / "out"
+    result = run("report", RUNS / "float-seed0", RUNS / "pgdat-l0.2-seed0", "--out-dir", out, "-f", "csv", "--no-plots")
     assert result.exit_code == 0, result.output
-    rows = [line.split(",") for line in (tmp_path / "report.csv").read_text().strip().splitlines()]
+    assert result.stdout == (out / "report.csv").read_text()  # the printed text is the CSV
+    rows = [line.split(",") for line in (out / "report.csv").read_text().strip().splitlines()]
     header, body = rows[0], rows[1:]
     assert len(body) == 2 * (4 * 3 + 3)  # last and best; FLOAT: 4 lambdas x 3 attacks; PGD-AT: 3 attacks
     params = {r[header.index("method")]: int(r[header.index("params")]) for r in body}
     assert params == {"float": 274_063, "pgdat": 272_474}
+    assert {r[header.index("spec")] for r in body} == {"asic-65nm"}
     empty = tmp_path / "empty-run"
     empty.mkdir()
-    bad = run("report", empty, "-o", tmp_path)
-    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    one_line_error(run("report", empty, "--out-dir", out), empty, "no results.json")
+
+
+def test_report_output_is_a_file_and_out_dir_a_folder(tmp_path):
+    out, text = tmp_path / "figures", tmp_path / "text" / "report.md"
+    args = ["report", RUNS / "float-seed0", RUNS / "float-seed1", "--out-dir", out, "-f", "markdown", "--no-plots"]
+    shown = run(*args)
+    result = run(*args, "-o", text)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and f"wrote {text}" in result.stderr
+    assert text.read_text() == shown.stdout and text.read_text().startswith("### accuracy and cost of 2 run(s) on asic-65nm")
+    assert not list(text.parent.glob(".*tmp"))  # written atomically
+    assert sorted(p.name for p in out.iterdir()) == ["report-seeds.csv", "report-seeds.json", "report.csv", "report.json"]
+    # the seed group float-seed0/1: mean CA at lambda_n = 0 (last checkpoint, PGD-7) of 99.444 and 99.722
+    seeds = pd.read_csv(out / "report-seeds.csv")
+    row = seeds[(seeds["checkpoint"] == "last") & (seeds["attack"] == "pgd7") & (seeds["lam"] == 0.0)].iloc[0]
+    assert (row["run"], row["seeds"]) == ("float", 2)
+    assert row["clean_acc_mean"] == pytest.approx((99.44444444444444 + 99.72222222222223) / 2)
+    assert row["robust_acc_mean"] == pytest.approx((83.33333333333333 + 84.44444444444444) / 2)
+    assert "| float | float | last | 0 | 0 | pgd7 | 2 | 99.58 |" in text.read_text()
+    # -o names a file: an existing folder is refused in one line, not written into
+    one_line_error(run(*args, "-o", out), out, "cannot write")
+
+
+def copy_run(root, name, spec=None, **edits):
+    """A copy of the fixture run ``name`` whose stored model config names ``spec``; ``edits`` maps a
+    dotted key of results.json to a new value."""
+    run_dir = root / name
+    shutil.copytree(RUNS / name, run_dir)
+    for file in ("run.json", "results.json"):
+        data = json.loads((run_dir / file).read_text())
+        data["config"]["model"]["spec"] = spec
+        if file == "results.json":
+            for key, value in edits.items():
+                *parents, last = key.split(".")
+                node = data
+                for part in parents:
+                    node = node[int(part)] if isinstance(node, list) else node[part]
+                node[last] = value
+        (run_dir / file).write_text(json.dumps(data))
+    return run_dir
+
+
+def report_json(*args):
+    result = run("report", *args, "-f", "json", "--no-plots")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_report_costs_each_run_on_its_model_spec(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = ["--out-dir", tmp_path / "out"]
+    default = report_json(RUNS / "float-seed0", *out)
+    full = default["rows"][0]["weight_bytes"]
+    assert default["spec"] == "asic-65nm" and default["weight_bits"] == 8
+    four_bit = SPEC_TEXT.replace("weight_bits: 8", "weight_bits: 4").replace("name: asic-65nm", "name: four")
+    # relative to the run directory
+    near = copy_run(tmp_path / "a", "float-seed0", spec="four.yaml")
+    (near / "four.yaml").write_text(four_bit)
+    data = report_json(near, RUNS / "pgdat-l0.2-seed0", *out)
+    assert data["spec"] == "four, asic-65nm" and data["weight_bits"] == "4/8"
+    by_run = {r["run"]: r for r in data["rows"]}
+    assert by_run["float-seed0"]["spec"] == "four" and by_run["float-seed0"]["weight_bytes"] == full / 2
+    assert by_run["pgdat-l0.2-seed0"]["spec"] == "asic-65nm"
+    # --spec wins for every run
+    forced = report_json(near, "--spec", SPECS / "asic-65nm.yaml", *out)
+    assert {r["spec"] for r in forced["rows"]} == {"asic-65nm"} and forced["rows"][0]["weight_bytes"] == full
+    # relative to the current directory
+    (tmp_path / "specs-here").mkdir()
+    (tmp_path / "specs-here" / "four.yaml").write_text(four_bit)
+    here = copy_run(tmp_path / "b", "float-seed0", spec="specs-here/four.yaml")
+    assert report_json(here, *out)["rows"][0]["weight_bytes"] == full / 2
+    # a shipped model file's own "../specs/asic-65nm.yaml" (relative to hwsim's models/)
+    shipped = copy_run(tmp_path / "c", "float-seed0", spec="../specs/asic-65nm.yaml")
+    assert report_json(shipped, *out)["rows"][0]["weight_bytes"] == full
+    # nowhere: one line naming the run, the path and the way out
+    lost = copy_run(tmp_path / "d", "float-seed0", spec="nowhere.yaml")
+    one_line_error(run("report", lost, *out), "run float-seed0", lost, "'nowhere.yaml' is not found", "--spec")
+
+
+@pytest.mark.parametrize(
+    "edits, fragment",
+    [
+        ({"points.0.clean_acc": "high"}, "results.json: points.0.clean_acc: Input should be a valid number"),
+        ({"points.3.checkpoint": "newest"}, "results.json: points.3.checkpoint: Input should be 'last' or 'best' (got 'newest')"),
+        ({"config.model.arch": "vgg16"}, "results.json: config.model.arch: Input should be 'resnet20', 'resnet34', 'wrn16_8' or 'wrn40_2' (got 'vgg16')"),
+        ({"config.train.epochs": 0}, "results.json: config.train.epochs: Input should be greater than 0 (got 0)"),
+        ({"config.train.colour": "red"}, "results.json: config.train.colour: unknown key"),
+    ],
+)
+def test_report_invalid_run_files_name_the_field(tmp_path, edits, fragment):
+    bad = copy_run(tmp_path, "float-seed0", **edits)
+    one_line_error(run("report", bad, "--out-dir", tmp_path / "out"), bad, fragment)
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_option_errors_keep_pydantic_message():
+    result = run("train", MODELS / "resnet20-digits-float.yaml", "--limit-test", "0", "--out-dir", "/nonexistent")
+    assert one_line_error(result) == "error: --limit-test: Input should be greater than 0 (got 0)"
+    # only the option name is rewritten: the underscore in the value stays
+    with pytest.raises(ValidationError) as info:
+        TrainSettings(image_size="big_one")
+    assert _option_error(info.value) == "--image-size: Input should be a valid integer (got 'big_one')"
+    with pytest.raises(ValidationError) as info:
+        TrainSettings(oat_lambdas=[0.0, "x_y"])
+    assert _option_error(info.value).startswith("--oat-lambdas.1: Input should be a valid number") and "'x_y'" in _option_error(info.value)

@@ -13,10 +13,9 @@ from hwsim.errors import HwsimError
 from hwsim.estimate import estimate_model
 from hwsim.report import (
     COLUMNS, SEED_COLUMNS, aggregate_seeds, boundary_points, plot_memory_accuracy, plot_tradeoff, plotted_rows,
-    report_frame, write_report,
+    report_frame, write_figure, write_report,
 )  # fmt: skip
-from hwsim.runner.evaluate import AccuracyPoint, EvalResults
-from hwsim.runner.train import RunConfig
+from hwsim.runfiles import AccuracyPoint, EvalResults, RunConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LAMBDAS = (0.0, 0.2, 0.7, 1.0)
@@ -163,10 +162,11 @@ def check_plot_files(paths, stem):
 
 def test_plots_are_written(run_dirs, spec, tmp_path):
     frame = report_frame(run_dirs, spec)
-    check_plot_files(plot_tradeoff(frame, "pgd7", tmp_path / "out" / "trade"), "trade")
-    check_plot_files(plot_memory_accuracy(frame, "pgd7", tmp_path / "out" / "mem"), "mem")
+    check_plot_files(write_figure(plot_tradeoff(frame, "pgd7"), tmp_path / "out" / "trade"), "trade")
+    check_plot_files(write_figure(plot_memory_accuracy(frame, "pgd7"), tmp_path / "out" / "mem"), "mem")
     with pytest.raises(HwsimError, match="autoattack"):
-        plot_tradeoff(frame, "autoattack", tmp_path / "nope")
+        plot_tradeoff(frame, "autoattack")
+    assert not (tmp_path / "nope").exists()
 
 
 def test_write_report_every_format(tmp_path, spec):
@@ -236,9 +236,12 @@ def test_training_time_plot_normalises_to_fastest(tmp_path, spec):
     frame = report_frame(dirs, spec=spec)
     timed = frame.drop_duplicates("run").dropna(subset=["mean_epoch_time_s"])
     assert len(timed) >= 2  # the fake runs carry per-epoch wall times
-    paths = plot_training_time(frame, tmp_path / "fig" / "training-time")
+    fig = plot_training_time(frame)
+    # mean epoch times 12, 21 and 9.5 s (RUNS), normalised to PGD-AT's 9.5 s
+    assert [bar.get_height() for bar in fig.axes[0].patches] == pytest.approx([12.0 / 9.5, 21.0 / 9.5, 1.0])
+    paths = write_figure(fig, tmp_path / "fig" / "training-time")
     assert [p.suffix for p in paths] == [".png", ".pdf"] and paths[0].read_bytes().startswith(PNG_MAGIC)
-    assert plot_training_time(frame.assign(mean_epoch_time_s=float("nan")), tmp_path / "none") == []
+    assert plot_training_time(frame.assign(mean_epoch_time_s=float("nan"))) is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,17 +358,17 @@ def test_seed_group_with_a_repeated_seed_is_refused(tmp_path, spec):
 
 
 def capture_figures(monkeypatch):
-    """Record every figure hwsim.report saves (and still write it)."""
-    import hwsim.report as report
+    """Record every figure write_report writes (and still write it)."""
+    import hwsim.report.writer as writer
 
     figures = []
-    original = report._save
+    original = writer.write_figure
 
     def save(fig, path_stem):
         figures.append(fig)
         return original(fig, path_stem)
 
-    monkeypatch.setattr(report, "_save", save)
+    monkeypatch.setattr(writer, "write_figure", save)
     return figures
 
 
@@ -424,8 +427,7 @@ def test_write_report_aggregates_seeds(tmp_path, spec, monkeypatch):
     assert not (out / "report-seeds.csv").exists() and not (out / "report-seeds.json").exists()
 
 
-def test_plots_prefer_the_best_checkpoint(tmp_path, spec, monkeypatch):
-    figures = capture_figures(monkeypatch)
+def test_plots_prefer_the_best_checkpoint(tmp_path, spec):
     both = make_run(tmp_path, "r20-float", *RUNS["r20-float"], checkpoint=("last", "best"))
     oat = make_run(tmp_path, "r20-oat", *RUNS["r20-oat"], checkpoint=("last", "best"))
     frame = report_frame([both, oat], spec)
@@ -433,9 +435,7 @@ def test_plots_prefer_the_best_checkpoint(tmp_path, spec, monkeypatch):
     assert set(rows["checkpoint"]) == {"best"} and len(rows) == 8 and note == "(best checkpoint per $\\lambda$)"
     points = boundary_points(frame, "pgd7").set_index("run")
     assert tuple(points.loc["r20-float", ["clean_acc", "robust_acc"]]) == (90.5, 49.75)  # 91.5 - 1, 47.75 + 2
-    plot_tradeoff(frame, "pgd7", tmp_path / "trade")
-    plot_memory_accuracy(frame, "pgd7", tmp_path / "mem")
-    trade, memory = (fig.axes[0] for fig in figures)
+    trade, memory = plot_tradeoff(frame, "pgd7").axes[0], plot_memory_accuracy(frame, "pgd7").axes[0]
     assert trade.get_title().endswith("(best checkpoint per $\\lambda$)")
     assert memory.get_title().endswith("(best checkpoint per $\\lambda$)")
     line = next(ln for ln in trade.get_lines() if ln.get_label() == "r20-float (FLOAT)")
@@ -470,3 +470,68 @@ def test_seed_check_treats_train_settings_as_a_dict():
         "runs x-seed0, x-seed1, x-seed2 differ in more than the seed: train.amp (False vs False vs True), "
         "train.preset (unset vs unset vs 'paper'); aggregate only runs that differ in seed"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# files: reproducible bytes; the report without torch
+
+
+def test_report_files_are_byte_identical_when_written_twice(tmp_path, spec, monkeypatch):
+    dirs = seeded_runs(tmp_path / "runs", checkpoint=("last", "best"))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # what matplotlib would stamp as the PDF's date
+    _, first = write_report(dirs, tmp_path / "a", spec=spec)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")  # a day later
+    _, second = write_report(dirs, tmp_path / "b", spec=spec)
+    assert [p.name for p in first] == [p.name for p in second]
+    assert {p.suffix for p in first} == {".csv", ".json", ".png", ".pdf"} and len(first) == 4 + 2 * 5
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    _, again = write_report(dirs, tmp_path / "a", spec=spec)  # over the old files: the same bytes
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in second]
+    for pdf in (p.read_bytes() for p in first if p.suffix == ".pdf"):
+        assert b"/CreationDate" not in pdf and b"/Producer" not in pdf and b"/Creator" not in pdf
+    for png in (p.read_bytes() for p in first if p.suffix == ".png"):
+        assert png.startswith(PNG_MAGIC) and b"Software" not in png and b"atplotlib" not in png
+
+
+TORCH_FREE = """
+import sys
+from pathlib import Path
+
+import hwsim.report
+from hwsim.runfiles import read_results, read_run_file
+
+assert "torch" not in sys.modules, "importing hwsim.report imported torch"
+runs = [Path(a) for a in sys.argv[2:]]
+assert read_results(runs[0]).points and read_run_file(runs[0])["history"]
+assert "torch" not in sys.modules, "reading run files imported torch"
+text, paths = hwsim.report.write_report(runs, Path(sys.argv[1]), fmt="csv")
+print("torch" in sys.modules, len(paths))
+"""
+
+
+def test_report_needs_no_torch_once_the_layer_tables_are_cached(tmp_path):
+    """The reader and the join import no torch; only costing a model whose layer table is not
+    cached yet walks the network (with torch)."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    runs = [REPO / "tests" / "fixtures" / "digits-runs" / name for name in ("float-seed0", "float-seed1", "oat-seed0")]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HWSIM_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("HWSIM_NO_CACHE", None)
+
+    def report(out: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", TORCH_FREE, str(tmp_path / out), *map(str, runs)],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert report("cold") == ["True", "18"]  # empty cache: the walk imports torch
+    assert report("warm") == ["False", "18"]  # cached tables: no torch, the same report
+    for name in ("report.csv", "report-seeds.csv", "tradeoff-pgd7.png", "memory-accuracy-fgsm.pdf"):
+        assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes()

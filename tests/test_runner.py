@@ -17,6 +17,7 @@ from hwsim.runner.train import (
     TrainSettings,
     load_checkpoint,
     make_optimizer,
+    run_config_of,
     sample_oat_lambdas,
     train_run,
     train_step,
@@ -123,6 +124,17 @@ def test_corrupt_missing_and_unsafe_checkpoints(tmp_path):
     torch.save({"weights": torch.zeros(2)}, plain)
     with pytest.raises(HwsimError, match="not an hwsim checkpoint"):
         load_checkpoint(plain)
+    # an invalid stored config: one line with pydantic's field path, also through the CLI
+    config = tiny_run("float").model_dump(mode="json", by_alias=True)
+    config["train"]["epochs"] = 0
+    invalid = tmp_path / "invalid.pt"
+    torch.save({"format": "hwsim-checkpoint-v1", "config": config, "epoch": 1, "model": {}}, invalid)
+    expected = f"{invalid}: config.train.epochs: Input should be greater than 0 (got 0)"
+    with pytest.raises(HwsimError) as info:
+        run_config_of(load_checkpoint(invalid))
+    assert str(info.value) == expected
+    result = CliRunner().invoke(app, ["evaluate", str(invalid), "-q"])
+    assert result.exit_code == 2 and result.stderr == f"error: {expected}\n" and "Traceback" not in result.output
 
 
 def test_evaluate_writes_results_per_lambda(tmp_path):
@@ -150,6 +162,9 @@ def test_cli_train_evaluate_and_errors(tmp_path):
     run_dir = tmp_path / "resnet20-digits-oat"
     result = runner.invoke(app, ["evaluate", str(run_dir), "--lambdas", "0,1", "--attacks", "fgsm", "-q", "-f", "csv"])
     assert result.exit_code == 0 and result.output.count("resnet20-digits-oat,oat") == 2
+    table = tmp_path / "eval" / "oat.csv"  # -o: the printed table goes to a file instead
+    written = runner.invoke(app, ["evaluate", str(run_dir), "--lambdas", "0,1", "--attacks", "fgsm", "-q", "-f", "csv", "-o", str(table)])
+    assert written.exit_code == 0 and written.stdout == "" and table.read_text() == result.stdout
     for bad, fragment in [
         (["evaluate", str(run_dir), "--attacks", "deepfool"], "unknown attack 'deepfool'"),
         (["evaluate", str(run_dir), "--lambdas", "0,x"], "cannot read --lambdas"),

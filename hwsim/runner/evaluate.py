@@ -10,50 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
-from typing import Literal
-
-from pydantic import BaseModel
-
 from .. import __version__
 from ..errors import HwsimError
 from ..io import atomic_write_text
+# The results schema and reader live in the torch-free hwsim.runfiles; re-exported from here.
+from ..runfiles import RESULTS_CSV, RESULTS_JSON, AccuracyPoint, EvalResults, read_results
 from .attacks import ATTACKS, robust_accuracy
 from .train import load_best, load_checkpoint, network_from_checkpoint
 
-RESULTS_JSON = "results.json"
-RESULTS_CSV = "results.csv"
 DEFAULT_LAMBDAS = (0.0, 0.2, 0.7, 1.0)  # the paper's S_lambda_n
-
-
-class AccuracyPoint(BaseModel):
-    lam: float
-    lambda_th: float
-    attack: str
-    clean_acc: float
-    robust_acc: float
-    images: int
-    #: which weights: the last epoch's, or the epoch with the best held-out RA at this lambda
-    checkpoint: Literal["last", "best"] = "last"
-    #: the training epoch of those weights (None in results written before hwsim recorded it)
-    epoch: int | None = None
-
-
-class EvalResults(BaseModel):
-    hwsim_version: str
-    run: str
-    checkpoint: str
-    epoch: int
-    config: dict
-    seed: int
-    eps: float
-    points: list[AccuracyPoint]
-
-    def frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame([p.model_dump() for p in self.points])
-        frame.insert(0, "run", self.run)
-        frame.insert(1, "method", self.config["model"]["method"])
-        return frame
 
 
 def evaluate_checkpoint(
@@ -157,16 +122,6 @@ def write_results(run_dir: Path, results: EvalResults) -> None:
     results = results.model_copy(update={"points": sorted(merged.values(), key=lambda p: (p.checkpoint, p.attack, p.lambda_th, p.lam))})
     atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=2) + "\n")
     atomic_write_text(run_dir / RESULTS_CSV, results.frame().to_csv(index=False))
-
-
-def read_results(run_dir: Path | str) -> EvalResults:
-    path = Path(run_dir) / RESULTS_JSON
-    if not path.is_file():
-        raise HwsimError(f"{run_dir}: no {RESULTS_JSON}; run 'hwsim evaluate {run_dir}' first")
-    try:
-        return EvalResults.model_validate_json(path.read_text())
-    except Exception as exc:
-        raise HwsimError(f"{path}: corrupt results file ({exc.__class__.__name__})") from None
 
 
 __all__ = ["EvalResults", "AccuracyPoint", "evaluate_checkpoint", "read_results", "write_results"]

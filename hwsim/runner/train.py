@@ -35,16 +35,18 @@ import io
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Iterator
 
 import torch
-from pydantic import Field, StrictInt
 from torch import nn
 
 from .. import __version__
-from ..config import ModelConfig, Strict
+from ..config import ModelConfig
 from ..errors import HwsimError
 from ..io import atomic_write_bytes, atomic_write_text
+# The run-file schemas live in the torch-free hwsim.runfiles (the report reads them without torch);
+# re-exported here, where they were defined before.
+from ..runfiles import RUN_FILE, RunConfig, TrainSettings, parse_run_config, read_run_file  # noqa: F401
 from . import ddp
 from ..methods.oat import sample_oat_lambdas  # noqa: F401  (re-exported: the runner's public API)
 from .attacks import batch_correct, pgd_attack
@@ -53,53 +55,12 @@ CHECKPOINT_FORMAT = "hwsim-checkpoint-v1"
 BEST_FORMAT = "hwsim-best-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_DIR = "best"
-RUN_FILE = "run.json"
 DEFAULT_RUNS_DIR = Path("reports/runs")
 PAPER_OAT_LAMBDAS = [0.0, 0.2, 0.7, 1.0]  # paper Sec. 4.3: OAT trained with S_lambda = {0, 0.2, 0.7, 1}
 PAPER_WRN_DROPOUT = 0.3  # OAT's WRN16-8 / WRN40-2
 # Settings that may change on --resume without changing the numbers.
 RESUME_FREE = {"epochs", "device", "workers", "data_dir"}
 EVAL_ATTACK = "pgd7"  # the per-epoch RA, and the best-checkpoint criterion (the paper's RA metric)
-
-
-class TrainSettings(Strict):
-    """Training hyper-parameters (paper section 4.1 and the OAT reference settings)."""
-
-    epochs: StrictInt = Field(200, gt=0)
-    batch_size: StrictInt = Field(128, gt=1, description="per process; the global batch is batch_size x world_size")
-    lr: float = Field(0.1, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    eps: float = Field(8 / 255, gt=0, le=1, description="L_inf budget of the training attack")
-    attack_steps: StrictInt = Field(7, gt=0, description="PGD-k steps during training")
-    pgdat_lambda: float = Field(0.5, ge=0, le=1, description="PGD-AT's fixed lambda in Eq. 3")
-    oat_lambdas: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 1.0])
-    seed: StrictInt = 0
-    data_dir: str | None = None
-    image_size: StrictInt | None = Field(None, gt=0)
-    augment: bool | None = Field(None, description="crop + flip; default per data set")
-    limit_train: StrictInt | None = Field(None, gt=0)
-    limit_test: StrictInt | None = Field(None, gt=0)
-    val_split: StrictInt = Field(0, ge=0, description="hold out the last N training images for per-epoch CA/RA and best-checkpoint selection; 0: the first eval_limit test images")
-    eval_limit: StrictInt = Field(512, gt=0, description="held-out images for the per-epoch CA/RA")
-    eval_lambdas: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.7, 1.0], description="lambdas (FLOAT: lambda_n) checked each epoch; a best checkpoint is kept for each")
-    eval_lambda_th: float = Field(0.0, ge=0, lt=1, description="FLOAT's lambda_th for the per-epoch check (Eq. 6)")
-    eval_every: StrictInt = Field(1, gt=0, description="check CA/RA every N epochs (and always after the last)")
-    device: str = "cpu"
-    amp: bool = Field(False, description="CUDA mixed precision (bf16 where supported, else fp16 with loss scaling)")
-    channels_last: bool = False
-    workers: StrictInt = Field(0, ge=0, description="DataLoader worker processes")
-    world_size: StrictInt = Field(1, gt=0, description="DDP processes (set by torchrun)")
-    preset: Literal["paper"] | None = None
-
-
-class RunConfig(Strict):
-    """Everything a run needs; stored in every checkpoint and result."""
-
-    name: str
-    model: ModelConfig
-    train: TrainSettings = Field(default_factory=TrainSettings)
-    hwsim_version: str = __version__
 
 
 def apply_preset(model: ModelConfig, values: dict[str, Any], preset: str | None) -> tuple[ModelConfig, dict[str, Any]]:
@@ -288,10 +249,9 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
 
 
 def run_config_of(payload: dict[str, Any]) -> RunConfig:
-    try:
-        return RunConfig.model_validate(payload["config"])
-    except Exception as exc:
-        raise HwsimError(f"{payload.get('path')}: checkpoint config is invalid ({exc.__class__.__name__})") from None
+    if "config" not in payload:
+        raise HwsimError(f"{payload.get('path')}: not an hwsim checkpoint (no config)")
+    return parse_run_config(payload["config"], payload.get("path"))
 
 
 def network_from_checkpoint(payload: dict[str, Any], device: str = "cpu"):
@@ -524,13 +484,3 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
 def _write_run_file(run_dir: Path, run: RunConfig, history: list[dict], status: str) -> None:
     data = {"status": status, "config": run.model_dump(mode="json", by_alias=True), "history": history}
     atomic_write_text(run_dir / RUN_FILE, json.dumps(data, indent=2) + "\n")
-
-
-def read_run_file(run_dir: Path | str) -> dict[str, Any]:
-    path = Path(run_dir) / RUN_FILE
-    if not path.is_file():
-        raise HwsimError(f"{run_dir}: not a run directory (no {RUN_FILE})")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HwsimError(f"{path}: corrupt run file ({exc})") from None

@@ -1,0 +1,41 @@
+"""Accuracy joined with hardware cost: the report of trained and evaluated runs, and the paper's plots.
+
+A run directory (``reports/runs/<name>/``) holds ``run.json`` (config and per-epoch history) and
+``results.json`` (CA and RA per checkpoint, lambda, lambda_th and attack), written by the runner and
+read through :mod:`hwsim.runfiles`. Data flows one way, runner -> run files -> report: nothing here
+imports the runner or torch (costing a model whose layer table is not cached walks it with torch).
+
+* :mod:`hwsim.report.join`: :func:`report_frame` joins every accuracy point with the cost of the
+  same model at the same condition; :func:`aggregate_seeds` averages runs named ``<base>-seed<N>``
+  (mean and sample standard deviation of CA and RA); :func:`plotted_rows` / :func:`boundary_points`
+  pick what the figures draw;
+* :mod:`hwsim.report.plots`: the figures (trade-off, Fig. 6 / 7; memory vs accuracy, Fig. 1;
+  training time, Fig. 8(a)) as matplotlib figures, no file I/O;
+* :mod:`hwsim.report.writer`: :func:`write_report` writes the tables and figures, atomically and
+  byte-for-byte reproducibly.
+
+>>> from hwsim.report import report_frame, write_report
+>>> frame = report_frame([Path("reports/runs/r20-float"), Path("reports/runs/r20-oat")])
+>>> text, paths = write_report([...], Path("reports/compare"), fmt="markdown")
+"""
+
+from __future__ import annotations
+
+from .join import (
+    COLUMNS, COST_COLUMNS, SEED_COLUMNS, SEED_INSENSITIVE_MODEL, SEED_INSENSITIVE_TRAIN, aggregate_seeds,
+    boundary_points, check_seed_group, condition_config, cost_at, plotted_rows, report_frame, run_spec_path,
+    seed_base, seed_groups,
+)  # fmt: skip
+from .plots import METHOD_COLORS, METHOD_LABELS, plot_memory_accuracy, plot_training_time, plot_tradeoff, report_figures
+from .writer import (
+    REPORT_CSV, REPORT_JSON, REPORT_SEEDS_CSV, REPORT_SEEDS_JSON, REPORT_VIEW, SEED_VIEW, render_figure, write_figure,
+    write_report,
+)  # fmt: skip
+
+__all__ = [
+    "COLUMNS", "COST_COLUMNS", "REPORT_VIEW", "SEED_COLUMNS", "SEED_VIEW", "SEED_INSENSITIVE_TRAIN",
+    "SEED_INSENSITIVE_MODEL", "REPORT_CSV", "REPORT_JSON", "REPORT_SEEDS_CSV", "REPORT_SEEDS_JSON", "METHOD_LABELS",
+    "METHOD_COLORS", "report_frame", "run_spec_path", "cost_at", "condition_config", "seed_base", "seed_groups",
+    "check_seed_group", "aggregate_seeds", "plotted_rows", "boundary_points", "plot_tradeoff", "plot_memory_accuracy",
+    "plot_training_time", "report_figures", "render_figure", "write_figure", "write_report",
+]  # fmt: skip

@@ -1,0 +1,422 @@
+"""The join: every accuracy point of a run with the cost of the *same* model at the *same* condition.
+
+:func:`report_frame` reads the run files (:mod:`hwsim.runfiles`, no torch) and joins each CA / RA
+point with params, memory, MACs and Eq. 7-9 delay: FLOAT's delay is Eq. 7 at lambda_n = 0 (clean
+weights) and Eq. 8 above it, so the cost is computed per lambda. The cost needs the model's layer
+table, which :func:`hwsim.estimate.layer_table` reads from the on-disk cache (no torch) or walks.
+:func:`aggregate_seeds` averages runs named ``<base>-seed<N>``; :func:`plotted_rows` and
+:func:`boundary_points` pick what the figures draw. Everything here returns data frames; drawing is
+:mod:`hwsim.report.plots`, files :mod:`hwsim.report.writer`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import __version__
+from ..config import EvalCondition, HardwareSpec, ModelConfig, builtin_spec_names, load_spec
+from ..costs.delay import ATTRIBUTIONS
+from ..errors import HwsimError
+from ..estimate import estimate_model
+from ..runfiles import RESULTS_JSON, RUN_FILE, RunConfig, parse_run_config, read_results, read_run_file
+
+MB = 1e6  # decimal megabytes, as in the README and the paper's "21.28 MB"
+
+COLUMNS = [
+    "run", "arch", "method", "dataset", "seed", "checkpoint", "lam", "lambda_th", "attack", "clean_acc",
+    "robust_acc", "images", "epoch", "params", "weight_bytes", "memory_mb", "macs", "flops", "delay_ns",
+    "delay_base_ns", "mean_epoch_time_s", "spec",
+]  # fmt: skip
+
+# Cost columns: a function of the model config, the condition and the spec, so equal across seeds.
+COST_COLUMNS = ["params", "weight_bytes", "memory_mb", "macs", "flops", "delay_ns", "delay_base_ns"]
+
+# The seed-aggregated frame (:func:`aggregate_seeds`): one row per series x checkpoint x lambda x
+# lambda_th x attack, mean and sample standard deviation (ddof = 1) over the seeds that have the point.
+SEED_COLUMNS = [
+    "run", "arch", "method", "dataset", "checkpoint", "lam", "lambda_th", "attack", "seeds", "seed_list",
+    "clean_acc_mean", "clean_acc_std", "robust_acc_mean", "robust_acc_std", *COST_COLUMNS,
+    "mean_epoch_time_s", "spec",
+]  # fmt: skip
+
+
+# A run named ``<base>-seed<N>`` belongs to the seed group ``<base>``.
+SEED_SUFFIX = re.compile(r"-seed\d+$")
+
+# Train settings that may differ between the runs of a seed group, since they do not change the
+# results: where the data lives, the device and the number of data-loader workers (plus the seed
+# itself). Every other train setting, and every model setting but the free-text name and
+# description, must be equal within a group.
+SEED_INSENSITIVE_TRAIN = frozenset({"data_dir", "device", "workers"})
+SEED_INSENSITIVE_MODEL = frozenset({"name", "description"})
+
+CHECKPOINT_ORDER = {"last": 0, "best": 1}
+
+# Private frame.attrs key: the normalised config of each run (for :func:`aggregate_seeds`); kept
+# out of report.json.
+_CONFIGS = "run_configs"
+
+# Where a relative ``spec`` in a run's stored model config is looked for (see :func:`run_spec_path`).
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # a source checkout's models/
+
+
+# ---------------------------------------------------------------------------------------------
+# the joined frame
+
+
+@functools.lru_cache(maxsize=1024)
+def _cost(config: ModelConfig, spec: HardwareSpec, attribution: str) -> dict[str, Any]:
+    """Totals of one (model config with its eval condition, spec, attribution); cached, since a
+    ResNet34 estimate takes tens of milliseconds and a report asks for every lambda of every run."""
+    t = estimate_model(config, spec, attribution=attribution).totals
+    return {
+        "params": t.params,
+        "weight_bytes": t.weight_bytes,
+        "memory_mb": t.weight_bytes / MB,
+        "macs": t.macs,
+        "flops": t.flops,
+        "delay_ns": t.delay_ns,
+        "delay_base_ns": t.delay_base_ns,
+    }
+
+
+def condition_config(config: ModelConfig, lam: float, lambda_th: float) -> ModelConfig:
+    """``config`` evaluated at ``lam`` by its method's rule (FLOAT reads it as lambda_n, Eq. 6)."""
+    cond = EvalCondition.model_validate(config.rule.eval_condition(lam, lambda_th))
+    return config.model_copy(update={"eval": cond})
+
+
+def cost_at(config: ModelConfig, lam: float, lambda_th: float, spec: HardwareSpec, attribution: str = "paper") -> dict[str, Any]:
+    """Cost totals of ``config`` at one condition (params, weight_bytes, memory_mb, macs, flops, delays)."""
+    return dict(_cost(condition_config(config, lam, lambda_th), spec, attribution))
+
+
+def _mean_epoch_time(run_dir: Path) -> float:
+    history = read_run_file(run_dir).get("history") or []
+    try:
+        times = [float(h["epoch_time_s"]) for h in history]
+    except (KeyError, TypeError, ValueError):
+        raise HwsimError(f"{run_dir / RUN_FILE}: history entries need a numeric epoch_time_s") from None
+    return sum(times) / len(times) if times else math.nan
+
+
+def run_spec_path(run: str, run_dir: Path, config: ModelConfig) -> Path | str | None:
+    """The spec a run's model names: a file, or a built-in spec's name (None when it names none).
+
+    A model file's ``spec`` is relative to that file, but a run stores the model config, not where
+    the file was. So a relative path is looked for in the run directory, then the current
+    directory, then hwsim's ``models/`` folder (where the shipped model files, and so their
+    ``../specs/...``, live); the first that exists wins, else a built-in spec of that name. None
+    existing is one line naming the run, the path and the places looked in."""
+    if config.spec is None:
+        return None
+    stored = Path(config.spec)
+    if stored.is_absolute():
+        places = {"": stored}
+    else:
+        places = {"the run directory": run_dir / stored, "the current directory": Path.cwd() / stored, f"{MODELS_DIR}": MODELS_DIR / stored}
+    for path in places.values():
+        if path.is_file():
+            return path
+    if config.spec in builtin_spec_names():
+        return config.spec
+    where = f" in {', '.join(places)}" if len(places) > 1 else ""
+    raise HwsimError(f"run {run} ({run_dir}): its model's spec {config.spec!r} is not found{where}; pass --spec")
+
+
+def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribution: str = "paper") -> pd.DataFrame:
+    """One row per run x checkpoint x lambda x lambda_th x attack: CA / RA joined with the cost at
+    that condition.
+
+    The model config is the one the evaluation recorded in ``results.json`` (the model the accuracy
+    belongs to); ``seed`` is its training seed. ``checkpoint`` says which weights were evaluated
+    (``last``: the last epoch's; ``best``: the per-lambda best-RA checkpoint) and ``epoch`` their
+    training epoch (the results' epoch for points recorded without one). ``mean_epoch_time_s`` is
+    the mean training epoch time from ``run.json`` (the paper's Fig. 8(a) quantity; NaN before the
+    first epoch). A run without ``results.json`` raises :class:`HwsimError` naming its directory.
+
+    ``spec``, when given, costs every run; otherwise each run is costed on the spec its model names
+    (:func:`run_spec_path`), else on the shipped 65 nm ASIC. The ``spec`` column says which; the
+    frame's ``spec`` / ``weight_bits`` attributes list the distinct ones (joined with ", " / "/").
+    """
+    if attribution not in ATTRIBUTIONS:
+        raise HwsimError(f"unknown attribution {attribution!r}; use one of {', '.join(ATTRIBUTIONS)}")
+    if not run_dirs:
+        raise HwsimError("no run directories to report on")
+    loaded: dict[Path | None, HardwareSpec] = {}
+    rows: list[dict[str, Any]] = []
+    seen: dict[str, Path] = {}
+    configs: dict[str, dict] = {}
+    used: list[HardwareSpec] = []
+    for run_dir in dict.fromkeys(Path(d).resolve() for d in run_dirs):  # same dir twice counts once
+        results = read_results(run_dir)
+        if results.run in seen:
+            raise HwsimError(f"{run_dir}: run name {results.run!r} is also the name of {seen[results.run]}; rename one")
+        seen[results.run] = run_dir
+        run_config: RunConfig = parse_run_config(results.config, run_dir / RESULTS_JSON)
+        config = run_config.model
+        if spec is not None:
+            run_spec = spec
+        else:
+            path = run_spec_path(results.run, run_dir, config)
+            key = path.resolve() if path is not None else None
+            if key not in loaded:
+                loaded[key] = load_spec(path)
+            run_spec = loaded[key]
+        used.append(run_spec)
+        configs[results.run] = {
+            **run_config.model_dump(mode="json", by_alias=True, include={"model", "train"}),
+            "eval": {"eps": results.eps},  # the attack budget of every RA in the results
+        }
+        epoch_time = _mean_epoch_time(run_dir)
+        order = lambda p: (CHECKPOINT_ORDER.get(p.checkpoint, 2), p.checkpoint, p.attack, p.lambda_th, p.lam)  # noqa: E731
+        for p in sorted(results.points, key=order):
+            rows.append(
+                {
+                    "run": results.run,
+                    "arch": config.arch,
+                    "method": config.method,
+                    "dataset": config.dataset,
+                    "seed": run_config.train.seed,
+                    "checkpoint": p.checkpoint,
+                    "lam": p.lam,
+                    "lambda_th": p.lambda_th,
+                    "attack": p.attack,
+                    "clean_acc": p.clean_acc,
+                    "robust_acc": p.robust_acc,
+                    "images": p.images,
+                    "epoch": p.epoch if p.epoch is not None else results.epoch,
+                    **cost_at(config, p.lam, p.lambda_th, run_spec, attribution),
+                    "mean_epoch_time_s": epoch_time,
+                    "spec": run_spec.name,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    names = list(dict.fromkeys(s.name for s in used))
+    bits = list(dict.fromkeys(s.weight_bits for s in used))
+    frame.attrs.update(
+        {
+            "hwsim_version": __version__,
+            "spec": ", ".join(names),
+            "attribution": attribution,
+            "weight_bits": bits[0] if len(bits) == 1 else "/".join(map(str, bits)),
+        }
+    )
+    frame.attrs[_CONFIGS] = configs
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# seed aggregation
+
+
+def seed_base(run: str) -> str:
+    """The series a run belongs to: its name without a trailing ``-seed<N>``."""
+    return SEED_SUFFIX.sub("", run)
+
+
+def seed_groups(runs) -> dict[str, list[str]]:
+    """Runs grouped by :func:`seed_base`, in order of first appearance."""
+    groups: dict[str, list[str]] = {}
+    for run in dict.fromkeys(runs):
+        groups.setdefault(seed_base(run), []).append(run)
+    return groups
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}"))
+        return out
+    return {prefix: value}
+
+
+def _comparable(config: dict) -> dict[str, Any]:
+    """The settings that must agree within a seed group, flattened to ``section.key`` names."""
+    model = {k: v for k, v in (config.get("model") or {}).items() if k not in SEED_INSENSITIVE_MODEL}
+    train = {k: v for k, v in (config.get("train") or {}).items() if k != "seed" and k not in SEED_INSENSITIVE_TRAIN}
+    return {**_flatten(model, "model"), **_flatten(train, "train"), **_flatten(config.get("eval") or {}, "eval")}
+
+
+_MISSING = object()
+
+
+def _setting_text(value: Any) -> str:
+    if value is _MISSING:
+        return "unset"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_seed_group(base: str, runs: list[str], configs: dict[str, dict]) -> None:
+    """Raise :class:`HwsimError` (one line) unless the ``runs`` of a seed group differ only in the
+    seed, the name and the :data:`SEED_INSENSITIVE_TRAIN` settings, and have distinct seeds."""
+    names = ", ".join(runs)
+    missing = [r for r in runs if r not in configs]
+    if missing:
+        raise HwsimError(f"runs {names}: no run config for {', '.join(missing)}; build the frame with report_frame to aggregate seeds")
+    flat = [_comparable(configs[r]) for r in runs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    differing = []
+    for key in keys:
+        values = [f.get(key, _MISSING) for f in flat]
+        if any(v != values[0] or (v is _MISSING) != (values[0] is _MISSING) for v in values[1:]):
+            differing.append(f"{key} ({' vs '.join(_setting_text(v) for v in values)})")
+    if differing:
+        raise HwsimError(f"runs {names} differ in more than the seed: {', '.join(differing)}; aggregate only runs that differ in seed")
+    seeds = [(configs[r].get("train") or {}).get("seed") for r in runs]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1}, key=str)
+    if repeated:
+        twice = ", ".join(r for r, s in zip(runs, seeds) if s in repeated)
+        raise HwsimError(f"runs {twice} of series {base!r} have the same seed ({', '.join(map(str, repeated))}); each seed may appear once")
+
+
+def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs named ``<base>-seed<N>`` aggregated into one series ``<base>`` (:data:`SEED_COLUMNS`).
+
+    Per (series, checkpoint, lambda, lambda_th, attack): the mean and sample standard deviation
+    (ddof = 1) of CA and RA over the runs that have the point, their count (``seeds``) and training
+    seeds (``seed_list``, e.g. ``"0,1,2"``); the cost columns (equal within a series) and the mean
+    of the runs' ``mean_epoch_time_s``. A run alone in its group keeps its name, with ``seeds`` = 1
+    and NaN standard deviations. The runs of a group must differ only in the seed (see
+    :func:`check_seed_group`, which reads the run configs :func:`report_frame` keeps in
+    ``frame.attrs``); otherwise :class:`HwsimError` names the group and the differing settings.
+    """
+    configs = frame.attrs.get(_CONFIGS) or {}
+    groups = seed_groups(frame["run"])
+    series: dict[str, str] = {}
+    for base, runs in groups.items():
+        if len(runs) > 1:
+            check_seed_group(base, runs, configs)
+            series.update(dict.fromkeys(runs, base))
+        else:
+            series[runs[0]] = runs[0]
+    data = frame.assign(run=frame["run"].map(series), _run=frame["run"])
+    if "checkpoint" not in data:
+        data["checkpoint"] = "last"
+    epoch_time = data.drop_duplicates("_run").groupby("run", sort=False)["mean_epoch_time_s"].mean()
+    keys = ["run", "checkpoint", "lam", "lambda_th", "attack"]
+    rows = []
+    for key, part in data.groupby(keys, sort=False, dropna=False):
+        first = part.iloc[0]
+        seeds = sorted(part["seed"].dropna().astype(int)) if "seed" in part else []
+        rows.append(
+            {
+                **dict(zip(keys, key)),
+                "arch": first["arch"],
+                "method": first["method"],
+                "dataset": first["dataset"],
+                "seeds": len(part),
+                "seed_list": ",".join(map(str, seeds)),
+                "clean_acc_mean": float(part["clean_acc"].mean()),
+                "clean_acc_std": float(part["clean_acc"].std(ddof=1)) if len(part) > 1 else math.nan,
+                "robust_acc_mean": float(part["robust_acc"].mean()),
+                "robust_acc_std": float(part["robust_acc"].std(ddof=1)) if len(part) > 1 else math.nan,
+                **{c: first[c] for c in COST_COLUMNS},
+                "mean_epoch_time_s": float(epoch_time[key[0]]),
+                "spec": first["spec"],
+            }
+        )
+    out = pd.DataFrame(rows, columns=SEED_COLUMNS)
+    # series in order of first appearance; within one, the per-run frame's order
+    position = {name: i for i, name in enumerate(dict.fromkeys(out["run"]))}
+    order = sorted(
+        range(len(out)),
+        key=lambda i: (
+            position[out.at[i, "run"]], CHECKPOINT_ORDER.get(out.at[i, "checkpoint"], 2), str(out.at[i, "checkpoint"]),
+            out.at[i, "attack"], out.at[i, "lambda_th"], out.at[i, "lam"],
+        ),
+    )  # fmt: skip
+    out = out.iloc[order].reset_index(drop=True)
+    out.attrs = {k: v for k, v in frame.attrs.items() if k != _CONFIGS}
+    return out
+
+
+
+# ---------------------------------------------------------------------------------------------
+# what the figures draw
+
+
+def _attack_rows(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
+    rows = frame[frame["attack"] == attack]
+    if rows.empty:
+        present = ", ".join(sorted(frame["attack"].unique())) or "none"
+        raise HwsimError(f"no results for attack {attack!r} in the report (present: {present})")
+    return rows
+
+
+def _accuracy_columns(frame: pd.DataFrame) -> tuple[str, str, str | None, str | None]:
+    """(CA, RA, CA std, RA std) column names: the per-run frame's, or the seed-aggregated frame's."""
+    if "clean_acc_mean" in frame.columns:
+        return "clean_acc_mean", "robust_acc_mean", "clean_acc_std", "robust_acc_std"
+    return "clean_acc", "robust_acc", None, None
+
+
+def plotted_rows(frame: pd.DataFrame, attack: str) -> tuple[pd.DataFrame, str]:
+    """The rows of ``attack`` that the trade-off and memory plots draw, and a note for the title.
+
+    A run evaluated at both checkpoints is drawn at its ``best`` one (the per-lambda best-RA
+    weights), a run with ``last`` only at its last epoch's; the note says which was drawn
+    (empty when every run is drawn at ``last``)."""
+    rows = _attack_rows(frame, attack)
+    if "checkpoint" not in rows.columns:
+        return rows, ""
+    has_best = rows["checkpoint"].eq("best").groupby(rows["run"], sort=False).transform("any")
+    chosen = rows[rows["checkpoint"] == has_best.map({True: "best", False: "last"})]
+    if chosen.empty:  # only checkpoints other than last / best: draw what there is
+        return rows, ""
+    kinds = set(chosen["checkpoint"])
+    if kinds == {"best"}:
+        return chosen, "(best checkpoint per $\\lambda$)"
+    if "best" in kinds:
+        return chosen, "(best checkpoint per $\\lambda$ where evaluated, else last)"
+    return chosen, ""
+
+
+
+def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
+    """Per run: CA at lambda = 0 and RA at lambda = 1 (the boundary conditions of OAT / FLOAT), or
+    PGD-AT's single point, with the memory normalised to the largest run's. The lowest lambda_th is
+    used; when lambda = 0 or 1 was not evaluated, the nearest evaluated lambda stands in (its value
+    is in ``ca_lam`` / ``ra_lam``). The checkpoint is the one :func:`plotted_rows` picks. On the
+    seed-aggregated frame CA / RA are the means, ``clean_acc_std`` / ``robust_acc_std`` their
+    standard deviations and ``seeds`` the fewer seeds of the two points (NaN and 1 for single runs)."""
+    rows, _ = plotted_rows(frame, attack)
+    ca, ra, ca_std, ra_std = _accuracy_columns(rows)
+    out = []
+    for run in dict.fromkeys(rows["run"]):
+        mine = rows[rows["run"] == run]
+        mine = mine[mine["lambda_th"] == mine["lambda_th"].min()].sort_values("lam")
+        clean, robust = mine.iloc[0], mine.iloc[-1]  # lowest / highest lambda (equal for PGD-AT)
+        out.append(
+            {
+                "run": run,
+                "method": clean["method"],
+                "arch": clean["arch"],
+                "weight_bytes": float(clean["weight_bytes"]),
+                "ca_lam": float(clean["lam"]),
+                "clean_acc": float(clean[ca]),
+                "ra_lam": float(robust["lam"]),
+                "robust_acc": float(robust[ra]),
+                "clean_acc_std": float(clean[ca_std]) if ca_std else math.nan,
+                "robust_acc_std": float(robust[ra_std]) if ra_std else math.nan,
+                "seeds": int(min(clean["seeds"], robust["seeds"])) if "seeds" in rows.columns else 1,
+            }
+        )
+    points = pd.DataFrame(out)
+    points.insert(4, "memory_norm", points["weight_bytes"] / points["weight_bytes"].max())
+    return points
+
+
+
+__all__ = [
+    "COLUMNS", "SEED_COLUMNS", "COST_COLUMNS", "SEED_INSENSITIVE_TRAIN", "SEED_INSENSITIVE_MODEL", "report_frame",
+    "run_spec_path", "cost_at", "condition_config", "seed_base", "seed_groups", "check_seed_group", "aggregate_seeds",
+    "plotted_rows", "boundary_points",
+]  # fmt: skip

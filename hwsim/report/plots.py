@@ -1,0 +1,248 @@
+"""The report's figures, built as :class:`matplotlib.figure.Figure` objects; no file is written here
+(:func:`hwsim.report.writer.write_figure` renders and writes them).
+
+* :func:`plot_tradeoff`: the paper's Fig. 6 / 7, CA (x) against RA (y) across lambda, one curve per run,
+  each point labelled with its lambda;
+* :func:`plot_memory_accuracy`: the paper's Fig. 1, memory normalised to the largest compared model (x)
+  against accuracy (y), CA and RA as separate marker styles, one pair per run at its boundary
+  conditions (CA at lambda = 0, RA at lambda = 1; PGD-AT's single point);
+* :func:`plot_training_time`: the paper's Fig. 8(a), per-epoch training time normalised to the fastest run.
+
+The first two draw the ``best`` checkpoint of a run evaluated at both (the title says so), else
+``last``; on the seed-aggregated frame the means, with one-standard-deviation error bars.
+:func:`report_figures` builds every figure of a report.
+
+The figures are plain :class:`~matplotlib.figure.Figure` objects, without pyplot: nothing global is
+switched, so a notebook keeps its own backend.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..methods import get_method, list_methods
+from .join import _accuracy_columns, boundary_points, plotted_rows
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the report package
+    from matplotlib.figure import Figure
+
+# How each registered method is shown (hwsim.methods: label, color).
+METHOD_LABELS = {name: get_method(name).label for name in list_methods()}
+METHOD_COLORS = {name: get_method(name).color for name in list_methods()}
+
+
+def _method_label(method: str) -> str:
+    return get_method(method).label if method in list_methods() else method
+
+
+def _method_color(method: str) -> str | None:
+    return METHOD_COLORS.get(method)
+
+
+def _attack_label(attack: str) -> str:
+    m = re.fullmatch(r"pgd(\d+)", attack)
+    if m:
+        return f"PGD-{m.group(1)}"
+    return {"autoattack": "AutoAttack", "fgsm": "FGSM"}.get(attack, attack)
+
+
+def _lam_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def _figure() -> tuple[Figure, Any]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.2, 4.0))  # bbox_inches="tight" at save time trims the margins
+    ax = fig.add_subplot()
+    ax.grid(True, linestyle=":", linewidth=0.6, alpha=0.7)
+    return fig, ax
+
+
+def _run_styles(runs: list[str], methods: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Colour and marker per run: the method's colour for its first run, then free tab10 colours."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    reserved = {to_hex(c) for c in METHOD_COLORS.values()}
+    palette = [to_hex(colormaps["tab10"](i)) for i in range(10)]
+    spare = [c for c in palette if c not in reserved] + [c for c in palette if c in reserved]
+    used: set[str] = set()
+    styles = {}
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    for i, run in enumerate(runs):
+        colour = _method_color(methods[run])
+        colour = to_hex(colour) if colour is not None else None
+        if colour is None or colour in used:
+            colour = next((c for c in spare if c not in used), spare[i % len(spare)])
+        used.add(colour)
+        styles[run] = (colour, markers[i % len(markers)])
+    return styles
+
+
+# Label offsets (points) per curve, so the lambda labels of neighbouring curves do not sit on each other.
+LABEL_OFFSETS = [(4, 4), (4, -10), (-30, 4), (-30, -10)]
+
+
+def _seed_text(seeds: pd.Series) -> str:
+    lo, hi = int(seeds.min()), int(seeds.max())
+    return f"{hi} seeds" if lo == hi else f"{lo}-{hi} seeds"
+
+
+def _with_note(title: str, note: str) -> str:
+    return f"{title}\n{note}" if note else title
+
+
+def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
+    """Paper Fig. 6 / 7: CA (x) vs RA (y) across lambda, one line per run (and lambda_th when a run
+    was evaluated at several), each point labelled with its lambda. Returns the figure.
+
+    On the seed-aggregated frame (:func:`aggregate_seeds`) the points are the means, with error bars
+    of one standard deviation (CA: horizontal, RA: vertical) where more than one seed has the point.
+    Which checkpoint is drawn: :func:`plotted_rows`."""
+    rows, note = plotted_rows(frame, attack)
+    ca, ra, ca_std, ra_std = _accuracy_columns(rows)
+    runs = list(dict.fromkeys(rows["run"]))
+    methods = dict(zip(rows["run"], rows["method"]))
+    styles = _run_styles(runs, methods)
+    fig, ax = _figure()
+    curve_index = 0
+    for run in runs:
+        mine = rows[rows["run"] == run]
+        thresholds = sorted(mine["lambda_th"].unique())
+        for k, th in enumerate(thresholds):
+            curve = mine[mine["lambda_th"] == th].sort_values("lam")
+            colour, marker = styles[run]
+            label = f"{run} ({_method_label(methods[run])})"
+            if len(thresholds) > 1:
+                label += f", $\\lambda_{{th}}$={_lam_text(th)}"
+            spread = curve[curve[ca_std].notna() | curve[ra_std].notna()] if ca_std else curve.iloc[:0]
+            if not spread.empty:
+                label += f", mean ± std over {_seed_text(curve['seeds'])}"
+            ax.plot(
+                curve[ca], curve[ra], marker=marker, color=colour, label=label,
+                linestyle=["-", "--", ":", "-."][k % 4], linewidth=1.4, markersize=5,
+            )  # fmt: skip
+            if not spread.empty:
+                ax.errorbar(
+                    spread[ca], spread[ra], xerr=spread[ca_std].fillna(0.0), yerr=spread[ra_std].fillna(0.0),
+                    fmt="none", ecolor=colour, elinewidth=0.9, capsize=3, alpha=0.8,
+                )  # fmt: skip
+            offset = LABEL_OFFSETS[curve_index % len(LABEL_OFFSETS)]
+            curve_index += 1
+            for x, y, lam in zip(curve[ca], curve[ra], curve["lam"]):
+                ax.annotate(
+                    f"$\\lambda$={_lam_text(lam)}", (x, y), textcoords="offset points", xytext=offset,
+                    fontsize=7, color=colour,
+                )  # fmt: skip
+    ax.margins(0.12)
+    ax.set_xlabel("Clean accuracy CA (%)")
+    ax.set_ylabel(f"Robust accuracy RA, {_attack_label(attack)} (%)")
+    ax.set_title(_with_note(f"Accuracy-robustness trade-off across $\\lambda$ ({_attack_label(attack)})", note))
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+
+def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
+    """Paper Fig. 1: memory normalised to the largest compared model (x) vs accuracy (y), CA and RA
+    as separate marker styles, one pair per run, annotated with the method. Returns the figure.
+    On the seed-aggregated frame the markers are the means, with one-standard-deviation error bars."""
+    from matplotlib.lines import Line2D
+
+    points = boundary_points(frame, attack)
+    _, note = plotted_rows(frame, attack)
+    runs = list(points["run"])
+    styles = _run_styles(runs, dict(zip(points["run"], points["method"])))
+    duplicate_methods = points["method"].duplicated(keep=False)
+    # runs at (nearly) the same memory get their labels stacked instead of printed on each other
+    slot = points.groupby(points["memory_norm"].round(2)).cumcount()
+    fig, ax = _figure()
+    for (_, p), dup, k in zip(points.iterrows(), duplicate_methods, slot):
+        colour, _ = styles[p["run"]]
+        name = _method_label(p["method"])
+        if dup:
+            name += f" ({p['run']})"
+        ax.scatter([p["memory_norm"]], [p["clean_acc"]], marker="o", s=46, color=colour, edgecolors="black", linewidths=0.5, zorder=3)
+        ax.scatter([p["memory_norm"]], [p["robust_acc"]], marker="^", s=50, facecolors="white", edgecolors=colour, linewidths=1.5, zorder=3)
+        ax.plot([p["memory_norm"]] * 2, [p["robust_acc"], p["clean_acc"]], color=colour, linewidth=0.8, alpha=0.5, zorder=2)
+        for acc, std in ((p["clean_acc"], p["clean_acc_std"]), (p["robust_acc"], p["robust_acc_std"])):
+            if math.isfinite(std):
+                ax.errorbar([p["memory_norm"]], [acc], yerr=[std], fmt="none", ecolor=colour, elinewidth=0.9, capsize=3, zorder=2.5)
+        # alternate sides so that runs of near-equal memory (FLOAT vs PGD-AT) keep readable labels
+        side = 1 if k % 2 == 0 else -1
+        ax.annotate(
+            name, (p["memory_norm"], p["clean_acc"]), textcoords="offset points", xytext=(7 * side, 2 - 5 * k),
+            fontsize=8, color=colour, ha="left" if side > 0 else "right",
+        )  # fmt: skip
+        if not get_method(p["method"]).single_lambda and (p["ca_lam"] != 0 or p["ra_lam"] != 1):
+            ax.annotate(
+                f"CA@$\\lambda$={_lam_text(p['ca_lam'])}, RA@$\\lambda$={_lam_text(p['ra_lam'])}",
+                (p["memory_norm"], p["robust_acc"]), textcoords="offset points", xytext=(6, -8 - 9 * k), fontsize=6, color=colour,
+            )  # fmt: skip
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color="grey", markeredgecolor="black", label="clean accuracy (CA)"),
+        Line2D([], [], marker="^", linestyle="", markerfacecolor="white", markeredgecolor="grey", markeredgewidth=1.5, label=f"robust accuracy (RA, {_attack_label(attack)})"),
+    ]  # fmt: skip
+    spread = points[points["clean_acc_std"].notna() | points["robust_acc_std"].notna()]
+    if not spread.empty:
+        handles.append(Line2D([], [], marker="|", linestyle="", color="grey", markersize=10, label=f"mean ± std over {_seed_text(spread['seeds'])}"))
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    lo = float(points["memory_norm"].min())
+    ax.set_xlim(min(lo, 1.0) - 0.1 * max(1.0 - lo, 0.2), 1.0 + 0.25 * max(1.0 - lo, 0.2))
+    ax.margins(y=0.12)
+    ax.set_xlabel("Normalised memory (model / largest model)")
+    ax.set_ylabel("Accuracy (%)")
+    ax.set_title(_with_note(f"Memory vs accuracy ({frame.attrs.get('weight_bits', '?')}-bit weights, {_attack_label(attack)})", note))
+    return fig
+
+
+
+def plot_training_time(frame: pd.DataFrame) -> Figure | None:
+    """Paper Fig. 8(a): mean per-epoch training time of each run, normalised to the fastest run.
+    Runs without a finished epoch are left out. Returns the figure, or None when no run has one."""
+    times = frame.drop_duplicates("run").set_index("run")[["method", "mean_epoch_time_s"]].dropna()
+    if times.empty:
+        return None
+    fastest = float(times["mean_epoch_time_s"].min())
+    fig, ax = _figure()
+    ax.grid(False, axis="x")
+    labels = [f"{_method_label(m)}\n{run}" for run, m in zip(times.index, times["method"])]
+    ratios = times["mean_epoch_time_s"] / fastest
+    colours = [_method_color(m) or "tab:gray" for m in times["method"]]
+    bars = ax.bar(range(len(times)), ratios, color=colours, width=0.6)
+    for bar, ratio, seconds in zip(bars, ratios, times["mean_epoch_time_s"]):
+        ax.annotate(f"{ratio:.2f}x\n({seconds:.1f} s)", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+    ax.set_xticks(range(len(times)), labels, fontsize=7)
+    ax.set_ylabel("Training time per epoch (normalised to fastest)")
+    ax.set_ylim(0, float(ratios.max()) * 1.25)
+    ax.set_title("Per-epoch training time (paper Fig. 8(a) style)")
+    return fig
+
+
+
+def _safe_name(attack: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", attack)  # no dots: the writer adds .png / .pdf to the stem
+
+
+def report_figures(frame: pd.DataFrame) -> dict[str, Figure]:
+    """Every figure of a report on ``frame`` (per run, or seed-aggregated), by file stem:
+    ``training-time`` (when a run has a finished epoch), then per attack ``tradeoff-<attack>`` and
+    ``memory-accuracy-<attack>``."""
+    figures = {}
+    timing = plot_training_time(frame)
+    if timing is not None:
+        figures["training-time"] = timing
+    for attack in dict.fromkeys(frame["attack"]):
+        name = _safe_name(attack)
+        figures[f"tradeoff-{name}"] = plot_tradeoff(frame, attack)
+        figures[f"memory-accuracy-{name}"] = plot_memory_accuracy(frame, attack)
+    return figures
+
+
+__all__ = ["METHOD_LABELS", "METHOD_COLORS", "plot_tradeoff", "plot_memory_accuracy", "plot_training_time", "report_figures"]
