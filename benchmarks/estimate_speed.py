@@ -124,12 +124,13 @@ def hwsim_set_noise(subject: Subject, on: bool) -> None:
 
 def hwsim_count(net: nn.Module, config, spec) -> tuple[int, int]:
     """Timed: hwsim's whole count of ``net`` -> (MACs, params): layer table + every cost model."""
-    from hwsim.estimate import cost_table, noise_active
-    from hwsim.shapes import extract_layers
+    from hwsim.costs import costs
+    from hwsim.estimate import noise_active
+    from hwsim.workload.extract import extract_layers
 
     table = extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th)
-    costs = cost_table(table, spec, config.method, attribution="paper", noise=noise_active(config))
-    return int(costs["macs"].sum()), int(table.attrs["model_params"])
+    grid = costs(table, spec, config.method, attribution="paper", noise_active=noise_active(config))
+    return int(grid.totals["macs"][0]), int(grid.totals["params"][0])
 
 
 # ------------------------------------------------------------------------------------------------
