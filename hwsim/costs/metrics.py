@@ -151,7 +151,8 @@ def _bits(component: str) -> Callable[[CostInputs], np.ndarray]:
 
 def _bits_total(component: str):
     def total(inputs: CostInputs, weights: np.ndarray) -> np.ndarray:
-        return (weights @ _stored(inputs, component)) * inputs.hw["weight_bits"][0].astype(np.float64)
+        bits = inputs.memo("weight_bits", lambda: inputs.hw["weight_bits"][0].astype(np.float64))
+        return (weights @ _stored(inputs, component)) * bits
 
     return total
 

@@ -20,14 +20,36 @@ FIELDS = (*TIMES, *COUNTS)
 EXACT_LIMIT = 2**53  # integer arithmetic stays exact in float64 below this
 
 
+_DENSE_LIMIT = 1 << 22  # value ranges up to this are mapped with a lookup table, not a sort
+
+
+def _dense_ids(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Ids 0..k-1 of the k distinct non-negative integers in ``values`` (order kept), and k."""
+    top = int(values.max()) + 1
+    if top <= _DENSE_LIMIT:
+        present = np.zeros(top, bool)
+        present[values] = True
+        return (np.cumsum(present) - 1)[values], int(present.sum())
+    distinct, ids = np.unique(values, return_inverse=True)
+    return ids.reshape(-1), len(distinct)
+
+
 class SpecGrid:
     """``arrays[field]`` is a (1, H) array per hardware field (float64 times, int64 counts)."""
 
-    __slots__ = ("arrays", "names", "_groups")
+    __slots__ = ("arrays", "_names", "_groups")
 
-    def __init__(self, arrays: dict[str, np.ndarray], names: list[str]) -> None:
-        self.arrays, self.names = arrays, names
+    def __init__(self, arrays: dict[str, np.ndarray], names: list[str] | None = None) -> None:
+        self.arrays, self._names = arrays, names
         self._groups = None
+
+    @property
+    def names(self) -> list[str]:
+        """Point names: the specs' names, else ``point<i>`` (made on first use: a 10^6-point grid
+        should not pay for a million strings it may never print)."""
+        if self._names is None:
+            self._names = [f"point{i}" for i in range(len(self))]
+        return self._names
 
     def count_groups(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The distinct combinations of the integer fields, as (1, G) arrays, and each point's
@@ -35,20 +57,20 @@ class SpecGrid:
         continuously over few memory / compute configurations: costing G groups instead of H
         points is the same arithmetic, done once per group. Computed once per grid."""
         if self._groups is None:
-            counts = [self.arrays[k][0] for k in COUNTS]
-            widths = [max(int(c.max()).bit_length(), 1) for c in counts]
-            if sum(widths) <= 63:  # pack the fields into one int64 key: one sort instead of four
-                key = np.zeros(len(self), np.int64)
-                for column, width in zip(counts, widths):
-                    key = (key << width) | column
-                _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-            else:
-                first, inverse = np.arange(len(self)), np.arange(len(self))
+            key, size = np.zeros(len(self), np.int64), 1
+            for name in COUNTS:  # mixed-radix key over each field's distinct values
+                ids, distinct = _dense_ids(self.arrays[name][0])
+                key, size = key * distinct + ids, size * distinct
+                if size > _DENSE_LIMIT:  # keep the key space small (and int64-safe)
+                    key, size = _dense_ids(key)
+            inverse, groups = _dense_ids(key)
+            first = np.zeros(groups, np.int64)
+            first[inverse] = np.arange(len(self))  # any point of a group stands for it
             self._groups = ({k: self.arrays[k][:, first] for k in COUNTS}, inverse.reshape(-1))
         return self._groups
 
     def __len__(self) -> int:
-        return len(self.names)
+        return self.arrays[FIELDS[0]].shape[1]
 
     @classmethod
     def from_specs(cls, specs: Iterable[HardwareSpec]) -> SpecGrid:
@@ -85,7 +107,7 @@ class SpecGrid:
         size = arrays[FIELDS[0]].shape[1]
         if names is not None and len(names) != size:
             raise HwsimError(f"spec grid: {len(names)} names for {size} points")
-        return cls(arrays, list(names) if names is not None else [f"point{i}" for i in range(size)])
+        return cls(arrays, list(names) if names is not None else None)
 
     def spec(self, index: int) -> HardwareSpec:
         """Point ``index`` as a validated :class:`HardwareSpec` (for reports on a chosen point)."""
