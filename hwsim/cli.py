@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Optional
 
 import typer
 
-from .errors import HwsimError
+from .errors import HwsimError, HwsimWarning
 
 app = typer.Typer(
     help="Hardware cost modeling for conditionally trained, adversarially robust networks "
@@ -28,11 +29,24 @@ ATTRIBUTION_HELP = (
 )
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """hwsim's own warnings as one ``warning: ...`` line; others as Python shows them."""
+    if issubclass(category, HwsimWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def user_errors(command: Callable) -> Callable:
-    """Turn every HwsimError into one line on stderr and exit code 2 (never a traceback)."""
+    """Turn every HwsimError into one line on stderr and exit code 2 (never a traceback), and every
+    HwsimWarning into one ``warning:`` line."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        warnings.showwarning = _show_warning
         try:
             return command(*args, **kwargs)
         except HwsimError as exc:

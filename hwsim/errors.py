@@ -7,3 +7,7 @@ never shows a traceback. Library code raises it with a message that names the fi
 
 class HwsimError(Exception):
     """A problem with the user's input (file, field, value) described in one line."""
+
+
+class HwsimWarning(UserWarning):
+    """Something the user should know that does not stop the command (the CLI prints one line)."""

@@ -74,3 +74,20 @@ def test_unwritable_cache_warns_and_estimates(tmp_path, monkeypatch, default_spe
     with pytest.warns(CacheWarning, match="not written"):
         totals = estimate_model(config(film_dim=2), default_spec).totals
     assert totals.layers == 22 + 2 * 19  # ResNet20: 19 convs + fc, and 19 FiLMs of 2 linears
+
+
+def test_cli_reports_an_unwritable_cache_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from hwsim.cli import app
+
+    from .conftest import MODELS
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("HWSIM_CACHE_DIR", str(blocked))
+    result = CliRunner().invoke(app, ["estimate", str(MODELS / "resnet20-digits-oat.yaml"), "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    warning_lines = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warning_lines) == 1 and "layer-table cache not written" in warning_lines[0]
+    assert "Traceback" not in result.output and "resnet20-digits-oat,oat" in result.output

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import ModelConfig
-from ..errors import HwsimError
+from ..errors import HwsimError, HwsimWarning
 from ..io import atomic_write_text
 from .table import LayerTable
 
@@ -32,7 +32,7 @@ PACKAGE = Path(__file__).resolve().parent.parent
 FORMAT = "hwsim-layer-table-v2"
 
 
-class CacheWarning(UserWarning):
+class CacheWarning(HwsimWarning):
     """The layer-table cache could not be read or written (the estimate goes on without it)."""
 
 
