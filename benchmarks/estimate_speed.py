@@ -333,9 +333,11 @@ def print_model_table(subject: Subject, results: dict, tools: list[Tool]) -> dic
         f"MISMATCH = {', '.join(verdicts['mismatch']) or 'none'}"
     )
     if verdicts["mismatch"]:
-        print("  MISMATCH: the peer's own count, shown as it comes; it skipped layers it has no rule for "
-              "(thop and ptflops[pytorch] look rules up by exact type: FLOAT's NoisyConv2d, an nn.Conv2d "
-              "subclass, gets none)")
+        print(
+            "  MISMATCH: the peer's own count, shown as it comes; it skipped layers it has no rule for "
+            "(thop and ptflops[pytorch] look rules up by exact type: FLOAT's NoisyConv2d, an nn.Conv2d "
+            "subclass, gets none)"
+        )
     return {"ref_ms": ref_ms, "ratios": ratios, "noise_column": noise_cols}
 
 
@@ -349,7 +351,9 @@ def cli_latency(runs: int) -> dict[str, list[float]]:
 
     def run(cmd: list[str], cache_dir: str) -> float:
         start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env={**env, "HWSIM_CACHE_DIR": cache_dir})
+        proc = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, check=False, env={**env, "HWSIM_CACHE_DIR": cache_dir}
+        )
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -372,8 +376,10 @@ def print_cli(times: dict[str, list[float]]) -> None:
     torch_ms = med["import torch"]
     n = len(times["cold"])
     print(f"\n== Whole-command latency (fresh interpreter each run, median of {n}, interleaved) ==")
-    print(f"   {Path(sys.executable).name} -m hwsim.cli estimate {CLI_MODEL}; this checkout on PYTHONPATH; "
-          "the caller's environment (thread pinning not applied)")
+    print(
+        f"   {Path(sys.executable).name} -m hwsim.cli estimate {CLI_MODEL}; this checkout on PYTHONPATH; "
+        "the caller's environment (thread pinning not applied)"
+    )
     header = f"{'command':<38} {'median ms':>10} {'min-max ms':>12}  {'goal (issue 7)':<30} {'met?':<5}"
     print(header)
     print("-" * len(header))
@@ -388,22 +394,34 @@ def print_cli(times: dict[str, list[float]]) -> None:
     for label, key, goal, met in rows:
         print(f"{label:<38} {med[key]:>10.0f} {rng[key]:>12}  {goal:<30} {met:<5}")
     paired = statistics.median(c - t for c, t in zip(times["cold"], times["import torch"])) * 1e3
-    print(f"   cold / import torch = {med['cold'] / torch_ms:.2f}x (medians; cold - import torch = "
-          f"{med['cold'] - torch_ms:+.0f} ms, median of the per-round differences {paired:+.0f} ms); "
-          f"cached = {med['cached']:.0f} ms = {med['cached'] / torch_ms:.2f}x import torch")
+    print(
+        f"   cold / import torch = {med['cold'] / torch_ms:.2f}x (medians; cold - import torch = "
+        f"{med['cold'] - torch_ms:+.0f} ms, median of the per-round differences {paired:+.0f} ms); "
+        f"cached = {med['cached']:.0f} ms = {med['cached'] / torch_ms:.2f}x import torch"
+    )
     if (paired < COLD_OVER_IMPORT_GOAL_MS) != (med["cold"] < cold_goal):
-        print("   note: the cold verdict differs between medians and per-round differences: the machine is "
-              "too noisy to judge it; rerun on an idle machine or with more --cli-runs")
+        print(
+            "   note: the cold verdict differs between medians and per-round differences: the machine is "
+            "too noisy to judge it; rerun on an idle machine or with more --cli-runs"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="ResNet34 FLOAT only, 3 repeats, no noise-on column, 3 CLI runs (~30 s)")
+    parser.add_argument(
+        "--quick", action="store_true", help="ResNet34 FLOAT only, 3 repeats, no noise-on column, 3 CLI runs (~30 s)"
+    )
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per tool (median; default 5, quick 3)")
     parser.add_argument("--models", nargs="+", default=None, help="model YAMLs, relative to the repo root")
-    parser.add_argument("--cli-runs", type=int, default=None, help="whole-command runs of each kind (0 skips; default 5, quick 3)")
-    parser.add_argument("--noise-column", action=argparse.BooleanOptionalAction, default=None,
-                        help="also time the first FLOAT model's peers with its eval noise on (secondary column; default on, off with --quick)")
+    parser.add_argument(
+        "--cli-runs", type=int, default=None, help="whole-command runs of each kind (0 skips; default 5, quick 3)"
+    )
+    parser.add_argument(
+        "--noise-column",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also time the first FLOAT model's peers with its eval noise on (secondary column; default on, off with --quick)",
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
     cli_runs = args.cli_runs if args.cli_runs is not None else 3 if args.quick else 5
@@ -416,20 +434,30 @@ def main(argv: list[str] | None = None) -> int:
     import hwsim
 
     print(f"hwsim counting speed{' (--quick)' if args.quick else ''}")
-    print(f"machine: {_cpu_model()}, {platform.machine()} {platform.system()}, os.cpu_count()={os.cpu_count()} "
-          f"({len(os.sched_getaffinity(0))} usable), load average {_load()} at start")
-    print(f"threads: torch.get_num_threads()={torch.get_num_threads()}, "
-          f"get_num_interop_threads()={torch.get_num_interop_threads()}, OMP/MKL/OPENBLAS_NUM_THREADS={THREADS} "
-          "(every tool, one thread)")
-    print(f"python {platform.python_version()}, torch {torch.__version__}; hwsim from {Path(hwsim.__file__).parent}; "
-          f"thop {version('thop')}, fvcore {version('fvcore')}, torchinfo {version('torchinfo')}, "
-          f"ptflops {version('ptflops')}")
-    print(f"repeats={repeats} (median, after 1 warm-up, tools interleaved round-robin); batch 1; "
-          "ALL TOOLS COUNT WITH NOISE OFF (FLOAT noise scale 0) unless a column says 'noise on'")
+    print(
+        f"machine: {_cpu_model()}, {platform.machine()} {platform.system()}, os.cpu_count()={os.cpu_count()} "
+        f"({len(os.sched_getaffinity(0))} usable), load average {_load()} at start"
+    )
+    print(
+        f"threads: torch.get_num_threads()={torch.get_num_threads()}, "
+        f"get_num_interop_threads()={torch.get_num_interop_threads()}, OMP/MKL/OPENBLAS_NUM_THREADS={THREADS} "
+        "(every tool, one thread)"
+    )
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}; hwsim from {Path(hwsim.__file__).parent}; "
+        f"thop {version('thop')}, fvcore {version('fvcore')}, torchinfo {version('torchinfo')}, "
+        f"ptflops {version('ptflops')}"
+    )
+    print(
+        f"repeats={repeats} (median, after 1 warm-up, tools interleaved round-robin); batch 1; "
+        "ALL TOOLS COUNT WITH NOISE OFF (FLOAT noise scale 0) unless a column says 'noise on'"
+    )
     try:
         if os.getloadavg()[0] > 0.5 * len(os.sched_getaffinity(0)):
-            print("WARNING: high 1-minute load average: other processes share the cores, every timing "
-                  "below (and the forward-pass tools most) may be inflated.")
+            print(
+                "WARNING: high 1-minute load average: other processes share the cores, every timing "
+                "below (and the forward-pass tools most) may be inflated."
+            )
     except OSError:
         pass
 
@@ -446,11 +474,15 @@ def main(argv: list[str] | None = None) -> int:
         results = time_tools(subject, tools, repeats)
         summaries.append((subject.name, print_model_table(subject, results, tools)))
         del subject, tools, results
-    print("\n  * fvcore: FlopCountAnalysis counts no parameters; the params shown are fvcore's "
-          "parameter_count(), not timed.\n  ! params differ from hwsim's (= sum of net.parameters()).")
+    print(
+        "\n  * fvcore: FlopCountAnalysis counts no parameters; the params shown are fvcore's "
+        "parameter_count(), not timed.\n  ! params differ from hwsim's (= sum of net.parameters())."
+    )
     if any(s["noise_column"] for _, s in summaries):
-        print("  'noise on' (FLOAT, eval lambda_n > 0): the peer's forward also draws fresh noise for every "
-              "weight (not counting work; shown only to compare with runs that left it on).")
+        print(
+            "  'noise on' (FLOAT, eval lambda_n > 0): the peer's forward also draws fresh noise for every "
+            "weight (not counting work; shown only to compare with runs that left it on)."
+        )
     t_count = time.perf_counter() - t_count
 
     t_cli = 0.0
@@ -460,8 +492,10 @@ def main(argv: list[str] | None = None) -> int:
         t_cli = time.perf_counter() - t_cli
 
     total = time.perf_counter() - _T_START
-    print(f"\nwall time: {total:.1f} s in all, from interpreter start (counting {t_count:.1f} s, "
-          f"whole-command latency {t_cli:.1f} s, imports and set-up the rest); load average {_load()} at end")
+    print(
+        f"\nwall time: {total:.1f} s in all, from interpreter start (counting {t_count:.1f} s, "
+        f"whole-command latency {t_cli:.1f} s, imports and set-up the rest); load average {_load()} at end"
+    )
     return 0
 
 

@@ -97,35 +97,48 @@ def main() -> None:
         points = design_points(args.points, args.seed, distinct_configs=False)
         worst = design_points(args.points, args.seed, distinct_configs=True)
 
-        def grid_totals(values=points):
-            return costs(table, SpecGrid.from_arrays(**values), config.method, noise_active=noise)
+        def grid_totals(values=points, table=table, method=config.method, noise=noise):
+            return costs(table, SpecGrid.from_arrays(**values), method, noise_active=noise)
 
-        def grid_layers():
+        def grid_layers(grid_totals=grid_totals):
             return grid_totals().layer("delay_ns")
 
         loop_specs = [
             HardwareSpec(name=f"p{i}", **{k: v[i].item() for k, v in points.items()}) for i in range(args.loop_points)
         ]
 
-        def loop():
+        def loop(config=config, loop_specs=loop_specs):
             return [estimate_model(config, s).totals for s in loop_specs]
 
         # correctness first: the grid equals the per-point estimates on the loop's points
-        sub = costs(table, SpecGrid.from_arrays(**{k: v[: args.loop_points] for k, v in points.items()}), config.method, noise_active=noise)
+        sub = costs(
+            table,
+            SpecGrid.from_arrays(**{k: v[: args.loop_points] for k, v in points.items()}),
+            config.method,
+            noise_active=noise,
+        )
         mismatches = sum(sub.totals_at(i) != t.model_dump() for i, t in enumerate(loop()))
         loop_s = median_time(loop, max(1, args.repeats // 2))
         loop_rate = args.loop_points * rows / loop_s
         results = [
             ("costs(table, SpecGrid): all totals", median_time(grid_totals, args.repeats), args.points),
             ("  + (layers x points) delay grid", median_time(grid_layers, args.repeats), args.points),
-            ("  worst case: every point its own config", median_time(lambda: grid_totals(worst), args.repeats), args.points),
+            (
+                "  worst case: every point its own config",
+                median_time(lambda: grid_totals(worst), args.repeats),  # noqa: B023 (called at once)
+                args.points,
+            ),
             (f"estimate_model per point ({args.loop_points} pts)", loop_s, args.loop_points),
         ]
         for label, seconds, n in results:
             rate = n * rows / seconds
             met = "yes" if rate >= GOAL else "NO"
-            print(f"{Path(model).stem:<24} {rows:>4}  {label:<44} {seconds * 1e3:>9.1f}  {rate:>15.3g}  {rate / loop_rate:>7.0f}x  {met}")
-        print(f"{'':<30}grid == per-point estimate on {args.loop_points} points: {'exact' if not mismatches else f'{mismatches} MISMATCHES'}")
+            print(
+                f"{Path(model).stem:<24} {rows:>4}  {label:<44} {seconds * 1e3:>9.1f}  {rate:>15.3g}  {rate / loop_rate:>7.0f}x  {met}"
+            )
+        print(
+            f"{'':<30}grid == per-point estimate on {args.loop_points} points: {'exact' if not mismatches else f'{mismatches} MISMATCHES'}"
+        )
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
 
 

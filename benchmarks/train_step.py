@@ -42,8 +42,8 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -103,8 +103,9 @@ def _build(arch: str, method: str, options: dict, num_classes: int, seed: int, d
     return build_network(arch, method, num_classes, **options).to(device)
 
 
-def _round_robin(fns: dict[str, Callable[[], object]], warmup: int, repeats: int,
-                 device: torch.device) -> dict[str, list[float]]:
+def _round_robin(
+    fns: dict[str, Callable[[], object]], warmup: int, repeats: int, device: torch.device
+) -> dict[str, list[float]]:
     for _ in range(warmup):
         for fn in fns.values():
             _time(fn, device)
@@ -116,8 +117,14 @@ def _round_robin(fns: dict[str, Callable[[], object]], warmup: int, repeats: int
 
 
 def bench_train_steps(args, device: torch.device, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[float]]:
-    settings = TrainSettings(batch_size=args.batch_size, attack_steps=args.train_steps,
-                             seed=args.seed, device=str(device), amp=args.amp, channels_last=args.channels_last)
+    settings = TrainSettings(
+        batch_size=args.batch_size,
+        attack_steps=args.train_steps,
+        seed=args.seed,
+        device=str(device),
+        amp=args.amp,
+        channels_last=args.channels_last,
+    )
     scaler = make_scaler(settings)
     steps: dict[str, Callable[[], float]] = {}
     for label, method, options in METHODS:
@@ -126,8 +133,7 @@ def bench_train_steps(args, device: torch.device, x: torch.Tensor, y: torch.Tens
             net = net.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(net, settings)
         gen = torch.Generator().manual_seed(args.seed)  # CPU generator, as train_run uses
-        steps[label] = (lambda net=net, opt=optimizer, gen=gen:
-                        train_step(net, opt, x, y, settings, gen, scaler=scaler))
+        steps[label] = lambda net=net, opt=optimizer, gen=gen: train_step(net, opt, x, y, settings, gen, scaler=scaler)
         if args.verbose:
             print(f"  built {label}: {count_params(net):,} parameters")
     return _round_robin(steps, args.warmup, args.repeats, device)
@@ -142,8 +148,9 @@ def bench_pgd20(args, device: torch.device, x: torch.Tensor, y: torch.Tensor, to
     gen = torch.Generator(device=device).manual_seed(args.seed)
     ta_pgd = torchattacks.PGD(net, eps=eps, alpha=step, steps=args.attack_steps, random_start=True)
     impls = {
-        "hwsim.pgd_attack": lambda: pgd_attack(net, x, y, eps=eps, steps=args.attack_steps,
-                                               step_size=step, random_start=True, generator=gen),
+        "hwsim.pgd_attack": lambda: pgd_attack(
+            net, x, y, eps=eps, steps=args.attack_steps, step_size=step, random_start=True, generator=gen
+        ),
         "torchattacks.PGD": lambda: ta_pgd(x, y),
     }
     # sanity: both stay in the eps ball and [0, 1], and leave the model in eval mode
@@ -162,11 +169,11 @@ def bench_pgd20(args, device: torch.device, x: torch.Tensor, y: torch.Tensor, to
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="resnet20", choices=sorted(ARCHS),
-                        help="backbone shared by all methods (default resnet20)")
+    parser.add_argument(
+        "--arch", default="resnet20", choices=sorted(ARCHS), help="backbone shared by all methods (default resnet20)"
+    )
     parser.add_argument("--image-size", type=int, default=32, help="square input side (default 32)")
-    parser.add_argument("--batch-size", type=int, default=64,
-                        help="images per batch for both parts (default 64)")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per batch for both parts (default 64)")
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per method (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per method (default 1)")
@@ -176,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="default cpu")
     parser.add_argument("--amp", action="store_true", help="CUDA mixed precision in part 1 (as hwsim train --amp)")
     parser.add_argument("--channels-last", action="store_true", help="NHWC layout in part 1")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's); 1 is far steadier on a busy machine")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's); 1 is far steadier on a busy machine",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-train", action="store_true", help="only part 2 (PGD-20)")
     parser.add_argument("--skip-attack", action="store_true", help="only part 1 (training steps)")
@@ -199,26 +210,31 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import torchattacks
         except ImportError:
-            print("error: part 2 compares against torchattacks: pip install torchattacks "
-                  "(or pass --skip-attack)", file=sys.stderr)
+            print(
+                "error: part 2 compares against torchattacks: pip install torchattacks (or pass --skip-attack)",
+                file=sys.stderr,
+            )
             return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    print(f"machine: {platform.system()} {platform.machine()}, os.cpu_count()={os.cpu_count()}, "
-          f"torch threads={torch.get_num_threads()}, torch {torch.__version__}, "
-          f"device={device}{gpu}"
-          + (f", torchattacks {torchattacks.__version__}" if torchattacks is not None else ""))
+    print(
+        f"machine: {platform.system()} {platform.machine()}, os.cpu_count()={os.cpu_count()}, "
+        f"torch threads={torch.get_num_threads()}, torch {torch.__version__}, "
+        f"device={device}{gpu}" + (f", torchattacks {torchattacks.__version__}" if torchattacks is not None else "")
+    )
     busy = _cpu_busy()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     line = "CPU busy before the run: " + (f"{100 * busy:.0f}% (0.5 s sample)" if busy is not None else "unknown")
     if load is not None:
         line += f", load average (1 min) {load:.2f}"
     if busy is not None and busy > 0.25 and device.type == "cpu":
-        line += ("  WARNING: other processes are using the CPU; timings are inflated and noisy"
-                 " (--threads 1 avoids most of the thread contention)")
+        line += (
+            "  WARNING: other processes are using the CPU; timings are inflated and noisy"
+            " (--threads 1 avoids most of the thread contention)"
+        )
     print(line)
 
     torch.manual_seed(args.seed)
@@ -232,31 +248,38 @@ def main(argv: list[str] | None = None) -> int:
         times = bench_train_steps(args, device, x, y)
         med = {name: statistics.median(ts) for name, ts in times.items()}
         print()
-        print(f"train_step ({args.arch}, {args.image_size}x{args.image_size}, batch {args.batch_size}, "
-              f"PGD-{args.train_steps} eps 8/255, SGD): median of {args.repeats} after "
-              f"{args.warmup} warm-up, round-robin")
+        print(
+            f"train_step ({args.arch}, {args.image_size}x{args.image_size}, batch {args.batch_size}, "
+            f"PGD-{args.train_steps} eps 8/255, SGD): median of {args.repeats} after "
+            f"{args.warmup} warm-up, round-robin"
+        )
         print(f"{'method':<8} {'median s/step':>14} {'min s/step':>11} {'images/s':>9} {'x FLOAT':>8}")
         for name in times:
-            print(f"{name:<8} {med[name]:>14.4f} {min(times[name]):>11.4f} "
-                  f"{args.batch_size / med[name]:>9.1f} {med[name] / med['FLOAT']:>8.2f}")
-        print(f"per-epoch ratios (same batches per epoch): OAT/FLOAT {med['OAT'] / med['FLOAT']:.2f}x, "
-              f"PGD-AT/FLOAT {med['PGD-AT'] / med['FLOAT']:.2f}x  (paper, Titan XP, ResNet34: 1.43x and 1.37x)"
-              + (f"; amp {'bf16' if torch.cuda.is_bf16_supported() else 'fp16'}" if args.amp else "")
-              + ("; channels_last" if args.channels_last else ""))
+            print(
+                f"{name:<8} {med[name]:>14.4f} {min(times[name]):>11.4f} "
+                f"{args.batch_size / med[name]:>9.1f} {med[name] / med['FLOAT']:>8.2f}"
+            )
+        print(
+            f"per-epoch ratios (same batches per epoch): OAT/FLOAT {med['OAT'] / med['FLOAT']:.2f}x, "
+            f"PGD-AT/FLOAT {med['PGD-AT'] / med['FLOAT']:.2f}x  (paper, Titan XP, ResNet34: 1.43x and 1.37x)"
+            + (f"; amp {'bf16' if torch.cuda.is_bf16_supported() else 'fp16'}" if args.amp else "")
+            + ("; channels_last" if args.channels_last else "")
+        )
 
     if not args.skip_attack:
         times = bench_pgd20(args, device, x, y, torchattacks)
         ips = {name: args.batch_size / statistics.median(ts) for name, ts in times.items()}
         step = pgd_step_size(args.eps / 255.0, args.attack_steps)
         print()
-        print(f"PGD-{args.attack_steps} eps={args.eps:g}/255 step={step * 255:.4f}/255 random start, "
-              f"{args.arch} FLOAT at lambda=1 (eval mode), batch {args.batch_size}: "
-              f"median of {args.repeats} after {args.warmup} warm-up, alternating")
+        print(
+            f"PGD-{args.attack_steps} eps={args.eps:g}/255 step={step * 255:.4f}/255 random start, "
+            f"{args.arch} FLOAT at lambda=1 (eval mode), batch {args.batch_size}: "
+            f"median of {args.repeats} after {args.warmup} warm-up, alternating"
+        )
         print(f"{'implementation':<18} {'median s/batch':>15} {'min s/batch':>12} {'images/s':>9}")
         for name, ts in times.items():
             print(f"{name:<18} {statistics.median(ts):>15.4f} {min(ts):>12.4f} {ips[name]:>9.1f}")
-        print(f"ratio hwsim/torchattacks (images/s): "
-              f"{ips['hwsim.pgd_attack'] / ips['torchattacks.PGD']:.3f}")
+        print(f"ratio hwsim/torchattacks (images/s): {ips['hwsim.pgd_attack'] / ips['torchattacks.PGD']:.3f}")
 
     load_after = f", load average (1 min) after: {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
     print(f"\ntotal benchmark time {time.perf_counter() - wall0:.1f} s{load_after}")

@@ -6,8 +6,8 @@ import functools
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import typer
 
@@ -59,7 +59,7 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
-def emit(text: str, output: Optional[Path]) -> None:
+def emit(text: str, output: Path | None) -> None:
     """Print, or write atomically to ``output``."""
     if output is None:
         sys.stdout.write(text)
@@ -82,10 +82,17 @@ def _attribution(value: str) -> str:
 @user_errors
 def estimate(
     model: Path = typer.Argument(..., help="Model YAML, e.g. models/resnet34-cifar10-float.yaml."),
-    spec: Optional[str] = typer.Option(None, "--spec", "-s", help=f"Hardware spec: a YAML path or a built-in name ('hwsim specs' lists them). Default: the model's spec, else {DEFAULT_SPEC_HELP}."),
+    spec: str | None = typer.Option(
+        None,
+        "--spec",
+        "-s",
+        help=f"Hardware spec: a YAML path or a built-in name ('hwsim specs' lists them). Default: the model's spec, else {DEFAULT_SPEC_HELP}.",
+    ),
     per_layer: bool = typer.Option(False, "--per-layer", "-l", help="Show every layer, not only totals."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file (atomically) instead of stdout."
+    ),
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
 ) -> None:
     """Per-layer and total cost of one model: params, memory, MACs/FLOPs, Eq. 7-9 delay."""
@@ -101,9 +108,14 @@ def estimate(
 @user_errors
 def compare(
     models: list[Path] = typer.Argument(..., help="Two or more model YAMLs; the first is the reference."),
-    spec: Optional[str] = typer.Option(None, "--spec", "-s", help=f"Hardware spec for all models: a YAML path or a built-in name ('hwsim specs'). Default: each model's spec, else {DEFAULT_SPEC_HELP}."),
+    spec: str | None = typer.Option(
+        None,
+        "--spec",
+        "-s",
+        help=f"Hardware spec for all models: a YAML path or a built-in name ('hwsim specs'). Default: each model's spec, else {DEFAULT_SPEC_HELP}.",
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file (atomically)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file (atomically)."),
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
 ) -> None:
     """Models side by side, normalised to the first: params, memory, per-conv delay (Fig. 8(b), 8(c))."""
@@ -113,7 +125,9 @@ def compare(
     out_fmt = _format(fmt)
     estimates = [estimate_file(m, spec, attribution=_attribution(attribution)) for m in models]
     frame = compare_estimates(estimates)
-    title = f"normalised to {frame['model'].iloc[0]} (spec {frame.attrs['spec']}, attribution {frame.attrs['attribution']})"
+    title = (
+        f"normalised to {frame['model'].iloc[0]} (spec {frame.attrs['spec']}, attribution {frame.attrs['attribution']})"
+    )
     note = calibration_note([e.spec for e in estimates])
     if note:
         frame.attrs["calibration"] = note
@@ -154,7 +168,9 @@ def specs_command(
     if out_fmt is OutputFormat.json:
         emit(json.dumps([s.model_dump(mode="json") for s in loaded], indent=2) + "\n", None)
         return
-    rows = [{"name": s.name, "description": s.description, **s.flat(), "calibrated": bool(s.calibration)} for s in loaded]
+    rows = [
+        {"name": s.name, "description": s.description, **s.flat(), "calibrated": bool(s.calibration)} for s in loaded
+    ]
     frame = pd.DataFrame(rows)
     title = "built-in specs (hwsim/specs/*.yaml; use --spec NAME)"
     if out_fmt is OutputFormat.csv:
@@ -171,8 +187,13 @@ def specs_command(
 @user_errors
 def train(
     model: Path = typer.Argument(..., help="Model YAML with a dataset, e.g. models/resnet20-digits-float.yaml."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", "-d", help="Folder with the data set's standard files (not needed for digits). Nothing is downloaded."),
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name (default: the model file's name)."),
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        "-d",
+        help="Folder with the data set's standard files (not needed for digits). Nothing is downloaded.",
+    ),
+    name: str | None = typer.Option(None, "--name", "-n", help="Run name (default: the model file's name)."),
     out_dir: Path = typer.Option(Path("reports/runs"), "--out-dir", help="Runs are written to OUT_DIR/NAME/."),
     epochs: int = typer.Option(200, help="Training epochs (paper: 200; Tiny-ImageNet 120)."),
     batch_size: int = typer.Option(128, help="Mini-batch size B (FLOAT splits it in two halves)."),
@@ -181,24 +202,45 @@ def train(
     eps: float = typer.Option(8 / 255, help="L_inf budget of the PGD training attack."),
     attack_steps: int = typer.Option(7, help="PGD-k steps during training."),
     pgdat_lambda: float = typer.Option(0.5, help="PGD-AT's fixed lambda (Eq. 3)."),
-    oat_lambdas: Optional[str] = typer.Option(None, help="OAT's training set S_lambda (default 0,0.1,0.2,0.3,0.4,1 as OAT.py; --preset paper: 0,0.2,0.7,1)."),
-    preset: Optional[str] = typer.Option(None, help="'paper': the paper's comparison settings where they differ from hwsim's defaults (OAT S_lambda {0,0.2,0.7,1}; WRN dropout 0.3)."),
-    image_size: Optional[int] = typer.Option(None, help="Resize images (default: the model's input size)."),
-    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Crop (4 px padding) + flip (default: on for CIFAR/STL-10/Tiny-ImageNet)."),
-    limit_train: Optional[int] = typer.Option(None, help="Use only the first N training images."),
-    limit_test: Optional[int] = typer.Option(None, help="Use only the first N test images."),
-    val_split: int = typer.Option(0, help="Hold out the last N training images for the per-epoch check and best-checkpoint choice (OAT: 5000). 0: use the first --eval-limit test images."),
+    oat_lambdas: str | None = typer.Option(
+        None, help="OAT's training set S_lambda (default 0,0.1,0.2,0.3,0.4,1 as OAT.py; --preset paper: 0,0.2,0.7,1)."
+    ),
+    preset: str | None = typer.Option(
+        None,
+        help="'paper': the paper's comparison settings where they differ from hwsim's defaults (OAT S_lambda {0,0.2,0.7,1}; WRN dropout 0.3).",
+    ),
+    image_size: int | None = typer.Option(None, help="Resize images (default: the model's input size)."),
+    augment: bool | None = typer.Option(
+        None, "--augment/--no-augment", help="Crop (4 px padding) + flip (default: on for CIFAR/STL-10/Tiny-ImageNet)."
+    ),
+    limit_train: int | None = typer.Option(None, help="Use only the first N training images."),
+    limit_test: int | None = typer.Option(None, help="Use only the first N test images."),
+    val_split: int = typer.Option(
+        0,
+        help="Hold out the last N training images for the per-epoch check and best-checkpoint choice (OAT: 5000). 0: use the first --eval-limit test images.",
+    ),
     eval_limit: int = typer.Option(512, help="Held-out images for the per-epoch CA / RA check."),
-    eval_lambdas: str = typer.Option("0,0.2,0.7,1", help="Lambdas (FLOAT: lambda_n) checked every epoch; the best-RA checkpoint of each is kept."),
+    eval_lambdas: str = typer.Option(
+        "0,0.2,0.7,1", help="Lambdas (FLOAT: lambda_n) checked every epoch; the best-RA checkpoint of each is kept."
+    ),
     eval_lambda_th: float = typer.Option(0.0, help="FLOAT's lambda_th for the per-epoch check (Eq. 6)."),
     eval_every: int = typer.Option(1, help="Check CA / RA every N epochs (and after the last)."),
     seed: int = typer.Option(0, help="Seed of every random step (same seed, same numbers on CPU)."),
     device: str = typer.Option("cpu", help="cpu or cuda (under torchrun: each process takes cuda:LOCAL_RANK)."),
-    amp: bool = typer.Option(False, "--amp", help="CUDA mixed precision (bf16 where supported, else fp16 with loss scaling)."),
-    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory layout (faster convolutions on recent GPUs)."),
+    amp: bool = typer.Option(
+        False, "--amp", help="CUDA mixed precision (bf16 where supported, else fp16 with loss scaling)."
+    ),
+    channels_last: bool = typer.Option(
+        False, "--channels-last", help="NHWC memory layout (faster convolutions on recent GPUs)."
+    ),
     workers: int = typer.Option(0, help="DataLoader worker processes."),
-    nproc: Optional[int] = typer.Option(None, help="Train with DDP on N processes: hwsim starts 'torchrun --standalone --nproc_per_node=N -m hwsim.cli train ...' for you (one GPU each with --device cuda; gloo on CPU)."),
-    stop_after: Optional[int] = typer.Option(None, help="Stop after N epochs of this invocation (the schedule still spans --epochs); continue with --resume."),
+    nproc: int | None = typer.Option(
+        None,
+        help="Train with DDP on N processes: hwsim starts 'torchrun --standalone --nproc_per_node=N -m hwsim.cli train ...' for you (one GPU each with --device cuda; gloo on CPU).",
+    ),
+    stop_after: int | None = typer.Option(
+        None, help="Stop after N epochs of this invocation (the schedule still spans --epochs); continue with --resume."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run from its last finished epoch."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -241,17 +283,28 @@ def train(
 @user_errors
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A run directory or its checkpoint.pt."),
-    lambdas: str = typer.Option("0,0.2,0.7,1", help="Lambdas to evaluate (FLOAT: lambda_n; OAT: lambda; PGD-AT has one point)."),
+    lambdas: str = typer.Option(
+        "0,0.2,0.7,1", help="Lambdas to evaluate (FLOAT: lambda_n; OAT: lambda; PGD-AT has one point)."
+    ),
     lambda_th: float = typer.Option(0.0, help="FLOAT's BN_C -> BN_A threshold: 0 or 0.5 (Eq. 6)."),
     attacks: str = typer.Option("pgd7", help="Comma-separated: pgd7, pgd20, fgsm, autoattack."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", "-d", help="Data folder (default: the one used for training)."),
-    limit: Optional[int] = typer.Option(None, help="Evaluate on the first N test images."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", "-d", help="Data folder (default: the one used for training)."
+    ),
+    limit: int | None = typer.Option(None, help="Evaluate on the first N test images."),
     batch_size: int = typer.Option(256, help="Evaluation batch size."),
     seed: int = typer.Option(0, help="Seed of the attacks' random starts."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
-    checkpoint_kind: str = typer.Option("last", "--checkpoint", "-c", help="'last': the last epoch's weights; 'best': per lambda, the epoch with the best held-out PGD-7 RA (as the paper reports)."),
+    checkpoint_kind: str = typer.Option(
+        "last",
+        "--checkpoint",
+        "-c",
+        help="'last': the last epoch's weights; 'best': per lambda, the epoch with the best held-out PGD-7 RA (as the paper reports).",
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the printed table to this file (atomically) instead of stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the printed table to this file (atomically) instead of stdout."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Clean (CA) and robust (RA) accuracy per lambda and attack; saved as results.json/csv in the run."""
@@ -264,21 +317,32 @@ def evaluate(
         attacks=_parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
         limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet, checkpoint_kind=checkpoint_kind,
     )  # fmt: skip
-    emit(render_frame(results.frame(), out_fmt, f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"), output)
+    emit(
+        render_frame(
+            results.frame(), out_fmt, f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"
+        ),
+        output,
+    )
 
 
 @app.command()
 @user_errors
 def report(
     runs: list[Path] = typer.Argument(..., help="Run directories (evaluated with 'hwsim evaluate')."),
-    spec: Optional[Path] = typer.Option(
-        None, "--spec", "-s",
+    spec: Path | None = typer.Option(
+        None,
+        "--spec",
+        "-s",
         help="Hardware spec YAML for all runs (default: each run's model spec, looked for in the run directory, "
         "the current directory and hwsim's models/; else specs/asic-65nm.yaml).",
     ),  # fmt: skip
-    out_dir: Path = typer.Option(Path("reports/figures"), "--out-dir", help="Folder for report.csv/json and the plots."),
+    out_dir: Path = typer.Option(
+        Path("reports/figures"), "--out-dir", help="Folder for report.csv/json and the plots."
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the printed report text to this file (atomically) instead of stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the printed report text to this file (atomically) instead of stdout."
+    ),
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG/PDF figures."),
 ) -> None:
@@ -287,7 +351,9 @@ def report(
     from .report import write_report
 
     chosen = load_spec(spec) if spec is not None else None
-    text, paths = write_report(runs, out_dir, spec=chosen, attribution=_attribution(attribution), fmt=_format(fmt).value, plots=plots)
+    text, paths = write_report(
+        runs, out_dir, spec=chosen, attribution=_attribution(attribution), fmt=_format(fmt).value, plots=plots
+    )
     emit(text, output)
     for path in paths:
         typer.echo(f"wrote {path}", err=True)
@@ -316,7 +382,9 @@ def _format(value: str):
     try:
         return OutputFormat(value)
     except ValueError:
-        raise HwsimError(f"--format: unknown {value!r}; use one of {', '.join(f.value for f in OutputFormat)}") from None
+        raise HwsimError(
+            f"--format: unknown {value!r}; use one of {', '.join(f.value for f in OutputFormat)}"
+        ) from None
 
 
 def main() -> None:  # pragma: no cover - console entry point

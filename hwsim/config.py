@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .datasets import DATASETS
 from .errors import HwsimError
 from .methods import Method, get_method, list_methods
+
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe_load's loader, in C if available
 
 PositiveCount = Annotated[StrictInt, Field(gt=0)]
 PositiveTime = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -94,7 +94,11 @@ class HardwareSpec(Strict):
                 continue  # leave the flat key: pydantic reports the bad section (and the stray key)
             if key in body:
                 detail = InitErrorDetails(
-                    type=PydanticCustomError("flat_and_sectioned", "given twice, as flat key {flat} and in section {section}; keep one", {"flat": key, "section": section}),
+                    type=PydanticCustomError(
+                        "flat_and_sectioned",
+                        "given twice, as flat key {flat} and in section {section}; keep one",
+                        {"flat": key, "section": section},
+                    ),
                     loc=(section, key),
                     input={key: data[key], f"{section}.{key}": body[key]},
                 )
@@ -131,7 +135,7 @@ class HardwareSpec(Strict):
         """(B_IO / B_W) * N_bank: weights fetched per read cycle (denominator of Eq. 7's read term)."""
         return self.io_bandwidth_bits / self.weight_bits * self.n_banks
 
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> "HardwareSpec":
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> HardwareSpec:
         """As pydantic's, but flat keys in ``update`` (``{"weight_bits": 4}``) go to their section,
         so callers written for the flat spec keep changing the value they mean (and not a stray
         attribute the cost code never reads)."""
@@ -189,7 +193,7 @@ class ModelConfig(Strict):
     spec: str | None = Field(None, description="hardware spec: a YAML path relative to this file, or a built-in name")
 
     @model_validator(mode="after")
-    def _check(self) -> "ModelConfig":
+    def _check(self) -> ModelConfig:
         if self.dataset is not None and self.dataset not in DATASETS:
             raise ValueError(f"dataset: unknown {self.dataset!r}; known: {', '.join(DATASETS)}")
         if self.dataset is None and (self.input is None or self.num_classes is None):

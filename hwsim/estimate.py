@@ -88,7 +88,9 @@ def layer_table(config: ModelConfig, *, use_cache: bool = True) -> LayerTable:
     return table
 
 
-def model_costs(config: ModelConfig, specs, *, attribution: Attribution = "paper", table: LayerTable | None = None) -> CostGrid:
+def model_costs(
+    config: ModelConfig, specs, *, attribution: Attribution = "paper", table: LayerTable | None = None
+) -> CostGrid:
     """Every metric of one model over one spec or a grid of specs (see :func:`hwsim.costs.costs`)."""
     table = layer_table(config) if table is None else table
     return costs(table, specs, config.method, attribution=attribution, noise_active=noise_active(config))
@@ -101,14 +103,14 @@ def _records(table: LayerTable, grid: CostGrid) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*columns.values())]
 
 
-def estimate_model(
-    config: ModelConfig, spec: HardwareSpec, *, attribution: Attribution = "paper"
-) -> Estimate:
+def estimate_model(config: ModelConfig, spec: HardwareSpec, *, attribution: Attribution = "paper") -> Estimate:
     """Cost one model config on one hardware spec."""
     table = layer_table(config)
     if table.attrs["other_params"]:
         untied = ", ".join(table.attrs.get("untied", [])) or "none reported"
-        raise RuntimeError(f"{table.attrs['other_params']} parameters not attributed to any layer (untied modules: {untied})")
+        raise RuntimeError(
+            f"{table.attrs['other_params']} parameters not attributed to any layer (untied modules: {untied})"
+        )
     grid = model_costs(config, spec, attribution=attribution, table=table)
     return Estimate(
         hwsim_version=__version__,
@@ -121,7 +123,9 @@ def estimate_model(
     )
 
 
-def load_model_and_spec(model_path: Path | str, spec_path: Path | str | None = None) -> tuple[ModelConfig, HardwareSpec]:
+def load_model_and_spec(
+    model_path: Path | str, spec_path: Path | str | None = None
+) -> tuple[ModelConfig, HardwareSpec]:
     """Read a model YAML and its spec: ``spec_path`` if given, else the model's ``spec``, else the default."""
     config = load_model_config(model_path)
     spec = load_spec(spec_path if spec_path is not None else resolve_spec_path(model_path, config))
@@ -135,8 +139,9 @@ def estimate_file(
     return estimate_model(config, spec, attribution=attribution)
 
 
-def compare_estimates(estimates: list[Estimate]) -> pd.DataFrame:
-    """Side by side, normalised to the first model (the paper's Fig. 8(b) and 8(c) view).
+def compare_estimates(estimates: list[Estimate]):
+    """Side by side, normalised to the first model (the paper's Fig. 8(b) and 8(c) view), as a
+    pandas DataFrame.
 
     Per model: params and memory (full and Fig. 8(b) convention) with their ratios to the first
     model; per-conv delay normalised to the first model's matching conv (min / max / mean) and to

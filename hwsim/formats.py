@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any
 
 from .costs.metrics import total_rules
 from .estimate import Estimate
@@ -81,7 +82,12 @@ def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def totals_row(estimate: Estimate) -> tuple[list[str], list[Any]]:
     t = estimate.totals.model_dump()
-    return ["model", "method", "spec", *t], [estimate.model["name"], estimate.model["method"], estimate.spec.name, *t.values()]
+    return ["model", "method", "spec", *t], [
+        estimate.model["name"],
+        estimate.model["method"],
+        estimate.spec.name,
+        *t.values(),
+    ]
 
 
 def totals_frame(estimate: Estimate):
@@ -105,7 +111,10 @@ def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
         ("parameters", f"{t.params:,}"),
         (f"weight memory ({estimate.spec.weight_bits}-bit, all params)", f"{t.weight_bytes / MB:.2f} MB"),
         ("weight memory (Fig. 8(b): no BN, no alpha)", f"{t.weight_bytes_fig8b / MB:.2f} MB"),
-        ("  conv + linear / FiLM / BN / alpha", f"{t.conv_linear_bytes / MB:.3f} / {t.film_bytes / MB:.3f} / {t.bn_bytes / MB:.4f} / {t.alpha_bytes / MB:.6f} MB"),
+        (
+            "  conv + linear / FiLM / BN / alpha",
+            f"{t.conv_linear_bytes / MB:.3f} / {t.film_bytes / MB:.3f} / {t.bn_bytes / MB:.4f} / {t.alpha_bytes / MB:.6f} MB",
+        ),
         ("MACs (FLOPs = 2 x MACs)", f"{t.macs:,}"),
         ("FLOAT noise adds / FiLM modulation ops", f"{t.noise_add_ops:,} / {t.film_mod_ops:,}"),
         (f"delay, {method} (Eq. 7-9, {estimate.attribution})", f"{t.delay_ns / 1e6:,.3f} ms"),

@@ -49,9 +49,16 @@ class TrainSettings(Strict):
     augment: bool | None = Field(None, description="crop + flip; default per data set")
     limit_train: StrictInt | None = Field(None, gt=0)
     limit_test: StrictInt | None = Field(None, gt=0)
-    val_split: StrictInt = Field(0, ge=0, description="hold out the last N training images for per-epoch CA/RA and best-checkpoint selection; 0: the first eval_limit test images")
+    val_split: StrictInt = Field(
+        0,
+        ge=0,
+        description="hold out the last N training images for per-epoch CA/RA and best-checkpoint selection; 0: the first eval_limit test images",
+    )
     eval_limit: StrictInt = Field(512, gt=0, description="held-out images for the per-epoch CA/RA")
-    eval_lambdas: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.7, 1.0], description="lambdas (FLOAT: lambda_n) checked each epoch; a best checkpoint is kept for each")
+    eval_lambdas: list[float] = Field(
+        default_factory=lambda: [0.0, 0.2, 0.7, 1.0],
+        description="lambdas (FLOAT: lambda_n) checked each epoch; a best checkpoint is kept for each",
+    )
     eval_lambda_th: float = Field(0.0, ge=0, lt=1, description="FLOAT's lambda_th for the per-epoch check (Eq. 6)")
     eval_every: StrictInt = Field(1, gt=0, description="check CA/RA every N epochs (and always after the last)")
     device: str = "cpu"
@@ -110,7 +117,7 @@ def _validation_line(source: Path | str, err: ValidationError, under: str) -> st
     head = f"{source}: "
     rest = text[len(head) :]
     top = "(top level): "
-    return head + (f"{under}: {rest[len(top):]}" if rest.startswith(top) else f"{under}.{rest}")
+    return head + (f"{under}: {rest[len(top) :]}" if rest.startswith(top) else f"{under}.{rest}")
 
 
 def parse_run_config(data: Any, source: Path | str) -> RunConfig:

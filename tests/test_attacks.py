@@ -298,16 +298,13 @@ def test_registry_and_unknown_name(trained):
 
 def test_robust_accuracy(trained):
     model, x, y = trained
-    batches = [(x[i:i + 64], y[i:i + 64]) for i in range(0, len(y), 64)]
-    clean, robust = robust_accuracy(model, batches, "pgd7", eps=EPS, seed=0, device="cpu",
-                                    progress=False)
+    batches = [(x[i : i + 64], y[i : i + 64]) for i in range(0, len(y), 64)]
+    clean, robust = robust_accuracy(model, batches, "pgd7", eps=EPS, seed=0, device="cpu", progress=False)
     assert clean == pytest.approx(_acc(model, x, y))
     assert 0.0 <= robust < clean
-    again = robust_accuracy(model, iter(batches), "pgd7", eps=EPS, seed=0, device="cpu",
-                            progress=True)
+    again = robust_accuracy(model, iter(batches), "pgd7", eps=EPS, seed=0, device="cpu", progress=True)
     assert again == (clean, robust)
-    clean0, robust0 = robust_accuracy(model, batches[:1], "fgsm", eps=0.0, seed=0, device="cpu",
-                                      progress=False)
+    clean0, robust0 = robust_accuracy(model, batches[:1], "fgsm", eps=0.0, seed=0, device="cpu", progress=False)
     assert robust0 == clean0
 
 
@@ -326,8 +323,11 @@ def test_robust_accuracy_autoattack_registry_entry(trained, monkeypatch):
     model, x, y = trained
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        clean, robust = robust_accuracy(model, [(x[:8], y[:8])], "autoattack", eps=EPS, seed=0,
-                                        device="cpu", progress=False)
+        clean, robust = robust_accuracy(
+            model, [(x[:8], y[:8])], "autoattack", eps=EPS, seed=0, device="cpu", progress=False
+        )
     assert 0.0 <= robust <= clean
     assert [c["loss"] for c in calls][:1] == ["ce"] and {c["loss"] for c in calls} <= {"ce", "dlr"}
-    assert all(c["steps"] == 100 and c["eot_iter"] == 20 and c["n_restarts"] == 1 and c["norm"] == "Linf" for c in calls)
+    assert all(
+        c["steps"] == 100 and c["eot_iter"] == 20 and c["n_restarts"] == 1 and c["norm"] == "Linf" for c in calls
+    )

@@ -40,7 +40,19 @@ def test_estimate_json_contract():
     assert set(data["totals"]) >= {"params", "weight_bytes", "macs", "flops", "delay_ns"}
     assert data["totals"]["macs"] == 1_159_402_496 and data["totals"]["flops"] == 2 * 1_159_402_496
     first = data["layers"][0]
-    for column in ("name", "op", "kernel_h", "in_channels", "out_h", "weight_params", "macs", "noisy", "density", "delay_ns", "delay_base_ns"):
+    for column in (
+        "name",
+        "op",
+        "kernel_h",
+        "in_channels",
+        "out_h",
+        "weight_params",
+        "macs",
+        "noisy",
+        "density",
+        "delay_ns",
+        "delay_base_ns",
+    ):
         assert column in first
     assert first["delay_ns"] == 221_526.0 and first["delay_base_ns"] == 221_310.0
     assert data["spec"]["timing"]["tau_read_ns"] == 9 and data["attribution"] == "paper"
@@ -131,7 +143,11 @@ def test_bad_model_one_line_exit_2(tmp_path, model_text, fragment):
 
 
 def test_missing_files_and_bad_options(tmp_path):
-    for args in (["estimate", tmp_path / "none.yaml"], ["estimate", FLOAT, "--spec", tmp_path / "none.yaml"], ["compare", FLOAT, tmp_path / "x.yaml"]):
+    for args in (
+        ["estimate", tmp_path / "none.yaml"],
+        ["estimate", FLOAT, "--spec", tmp_path / "none.yaml"],
+        ["compare", FLOAT, tmp_path / "x.yaml"],
+    ):
         result = run(*args)
         assert result.exit_code == 2 and "no such file" in result.output and "Traceback" not in result.output
     assert run("estimate", FLOAT, "-f", "xml").exit_code == 2
@@ -180,9 +196,16 @@ def test_report_output_is_a_file_and_out_dir_a_folder(tmp_path):
     result = run(*args, "-o", text)
     assert result.exit_code == 0, result.output
     assert result.stdout == "" and f"wrote {text}" in result.stderr
-    assert text.read_text() == shown.stdout and text.read_text().startswith("### accuracy and cost of 2 run(s) on asic-65nm")
+    assert text.read_text() == shown.stdout and text.read_text().startswith(
+        "### accuracy and cost of 2 run(s) on asic-65nm"
+    )
     assert not list(text.parent.glob(".*tmp"))  # written atomically
-    assert sorted(p.name for p in out.iterdir()) == ["report-seeds.csv", "report-seeds.json", "report.csv", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "report-seeds.csv",
+        "report-seeds.json",
+        "report.csv",
+        "report.json",
+    ]
     # the seed group float-seed0/1: mean CA at lambda_n = 0 (last checkpoint, PGD-7) of 99.444 and 99.722
     seeds = pd.read_csv(out / "report-seeds.csv")
     row = seeds[(seeds["checkpoint"] == "last") & (seeds["attack"] == "pgd7") & (seeds["lam"] == 0.0)].iloc[0]
@@ -254,8 +277,14 @@ def test_report_costs_each_run_on_its_model_spec(tmp_path, monkeypatch):
     "edits, fragment",
     [
         ({"points.0.clean_acc": "high"}, "results.json: points.0.clean_acc: Input should be a valid number"),
-        ({"points.3.checkpoint": "newest"}, "results.json: points.3.checkpoint: Input should be 'last' or 'best' (got 'newest')"),
-        ({"config.model.arch": "vgg16"}, "results.json: config.model.arch: Input should be 'resnet20', 'resnet34', 'wrn16_8' or 'wrn40_2' (got 'vgg16')"),
+        (
+            {"points.3.checkpoint": "newest"},
+            "results.json: points.3.checkpoint: Input should be 'last' or 'best' (got 'newest')",
+        ),
+        (
+            {"config.model.arch": "vgg16"},
+            "results.json: config.model.arch: Input should be 'resnet20', 'resnet34', 'wrn16_8' or 'wrn40_2' (got 'vgg16')",
+        ),
         ({"config.train.epochs": 0}, "results.json: config.train.epochs: Input should be greater than 0 (got 0)"),
         ({"config.train.colour": "red"}, "results.json: config.train.colour: unknown key"),
     ],
@@ -275,4 +304,6 @@ def test_train_option_errors_keep_pydantic_message():
     assert _option_error(info.value) == "--image-size: Input should be a valid integer (got 'big_one')"
     with pytest.raises(ValidationError) as info:
         TrainSettings(oat_lambdas=[0.0, "x_y"])
-    assert _option_error(info.value).startswith("--oat-lambdas.1: Input should be a valid number") and "'x_y'" in _option_error(info.value)
+    assert _option_error(info.value).startswith(
+        "--oat-lambdas.1: Input should be a valid number"
+    ) and "'x_y'" in _option_error(info.value)

@@ -7,17 +7,18 @@ import pytest
 import torch
 
 from hwsim.config import HardwareSpec, ModelConfig
+from hwsim.costs import count_frame
 from hwsim.costs.delay import delay_eq7, delay_eq8, delay_eq9, layer_delays, read_cycles
 from hwsim.costs.memory import memory_bits
 from hwsim.estimate import compare_estimates, estimate_model
 from hwsim.nets import build_network
-from hwsim.costs import count_frame
 from hwsim.workload.extract import extract_layers
 
 
 def walk(net, shape):
     """The layer table with the spec-free counts (MACs, ...) as a DataFrame."""
     return count_frame(extract_layers(net, shape))
+
 
 HW = dict(tau_read_ns=9.0, tau_mult_ns=4.0, io_bandwidth_bits=64, weight_bits=8, n_banks=16, n_multipliers=32)
 
@@ -42,9 +43,19 @@ def test_ceilings_are_exact_where_float_division_is_not():
     # (B_IO / B_W) N_bank = (8 / 3) * 5: 40 weights need exactly 3 reads. Naive float math says 4.
     assert math.ceil(40 / (8 / 3 * 5)) == 4
     assert read_cycles(40, 8, 3, 5) == 3
-    assert delay_eq7(40, 1, tau_read_ns=1.0, tau_mult_ns=0.0, io_bandwidth_bits=8, weight_bits=3, n_banks=5, n_multipliers=1) == 3
+    assert (
+        delay_eq7(
+            40, 1, tau_read_ns=1.0, tau_mult_ns=0.0, io_bandwidth_bits=8, weight_bits=3, n_banks=5, n_multipliers=1
+        )
+        == 3
+    )
     # multiplier ceiling: 33 weights on 32 multipliers take 2 rounds per output
-    assert delay_eq7(33, 10, tau_read_ns=0.0, tau_mult_ns=1.0, io_bandwidth_bits=64, weight_bits=8, n_banks=16, n_multipliers=32) == 20
+    assert (
+        delay_eq7(
+            33, 10, tau_read_ns=0.0, tau_mult_ns=1.0, io_bandwidth_bits=64, weight_bits=8, n_banks=16, n_multipliers=32
+        )
+        == 20
+    )
 
 
 def test_layer_delays_vectorize_over_hardware_points():
@@ -81,9 +92,9 @@ def test_compare_float_vs_oat_reproduces_paper_1_66x(default_spec):
     # the peak is the 256 -> 512 1x1 shortcut conv (K = 131,072, F = 1,049,600, H W = 16)
     ratios = oat.layer_frame().set_index("name")["delay_ns"] / flt.layer_frame().set_index("name")["delay_ns"]
     assert ratios.idxmax() == "layers.3.0.shortcut.0"
-    expected = (
-        math.ceil((131072 + 1049600) / 128) * 9 + 4096 * 16 * 4 + math.ceil(1049600 / 32) * 4
-    ) / (1024 * 9 + 4096 * 17 * 4)
+    expected = (math.ceil((131072 + 1049600) / 128) * 9 + 4096 * 16 * 4 + math.ceil(1049600 / 32) * 4) / (
+        1024 * 9 + 4096 * 17 * 4
+    )
     assert ratios.max() == pytest.approx(expected, rel=1e-12)
 
 
@@ -140,13 +151,27 @@ def test_rule_flops_are_two_macs_and_bias_is_free():
 def test_rule_bn_relu_pool_count_nothing():
     conv = lambda: torch.nn.Conv2d(3, 4, 3, padding=1)  # noqa: E731
     bare = _macs(torch.nn.Sequential(conv()))
-    dressed = torch.nn.Sequential(conv(), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.LeakyReLU(), torch.nn.MaxPool2d(2), torch.nn.AdaptiveAvgPool2d(1))
+    dressed = torch.nn.Sequential(
+        conv(),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.LeakyReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.AdaptiveAvgPool2d(1),
+    )
     assert _macs(dressed) == bare == 3 * 3 * 3 * 4 * 64
 
 
 def test_rule_residual_adds_count_nothing():
     table = walk(build_network("resnet20", "pgdat"), (3, 32, 32))
-    per_layer = (table["kernel_h"] * table["kernel_w"] * table["in_channels"] * table["out_channels"] * table["out_h"] * table["out_w"])
+    per_layer = (
+        table["kernel_h"]
+        * table["kernel_w"]
+        * table["in_channels"]
+        * table["out_channels"]
+        * table["out_h"]
+        * table["out_w"]
+    )
     assert table["macs"].sum() == per_layer.sum()
 
 

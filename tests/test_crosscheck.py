@@ -37,9 +37,9 @@ thop = pytest.importorskip("thop")
 torchinfo = pytest.importorskip("torchinfo")
 from thop.vision.basic_hooks import count_convNd, zero_ops  # noqa: E402
 
+from hwsim.costs import count_frame  # noqa: E402
 from hwsim.estimate import build_for_config, load_model_and_spec  # noqa: E402
 from hwsim.nets.conditioning import NoisyConv2d  # noqa: E402
-from hwsim.costs import count_frame  # noqa: E402
 from hwsim.workload.extract import extract_layers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,11 +78,7 @@ def _zero(inputs, outputs) -> int:
 
 
 def quiet_fvcore(net: nn.Module, x: torch.Tensor):
-    return (
-        fvcore_nn.FlopCountAnalysis(net, (x,))
-        .unsupported_ops_warnings(False)
-        .uncalled_modules_warnings(False)
-    )
+    return fvcore_nn.FlopCountAnalysis(net, (x,)).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
 
 
 def probe(case: Case) -> None:
@@ -178,9 +174,7 @@ def test_fvcore_mac_only_total_equals_hwsim(case: Case):
     ignore list that is consulted for ops *without* a handle, so the default BN / pool handles
     keep counting. A handle returning 0 replaces them.)
     """
-    fa = quiet_fvcore(case.net, case.x).set_op_handle(
-        "aten::batch_norm", _zero, "aten::adaptive_avg_pool2d", _zero
-    )
+    fa = quiet_fvcore(case.net, case.x).set_op_handle("aten::batch_norm", _zero, "aten::adaptive_avg_pool2d", _zero)
     assert fa.total() == case.macs
     assert set(fa.by_operator()) <= {"conv", "linear", "batch_norm", "adaptive_avg_pool2d"}
 

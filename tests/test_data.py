@@ -61,8 +61,11 @@ class _Py2Pickler(pickle._Pickler):  # type: ignore[name-defined]
     dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
 
     def save_bytes(self, obj: bytes) -> None:
-        op = pickle.SHORT_BINSTRING + bytes([len(obj)]) if len(obj) < 256 else (
-            pickle.BINSTRING + struct.pack("<i", len(obj)))
+        op = (
+            pickle.SHORT_BINSTRING + bytes([len(obj)])
+            if len(obj) < 256
+            else (pickle.BINSTRING + struct.pack("<i", len(obj)))
+        )
         self.write(op + obj)
         self.memoize(obj)
 
@@ -82,8 +85,12 @@ def _write_pickle(path: Path, obj: object, py2: bool = False, protocol: int = 4)
 
 
 def _cifar_batch(images: np.ndarray, labels: list[int], key: bytes) -> dict:
-    return {b"batch_label": b"x", b"data": images.reshape(len(images), -1), key: labels,
-            b"filenames": [b"f"] * len(images)}
+    return {
+        b"batch_label": b"x",
+        b"data": images.reshape(len(images), -1),
+        key: labels,
+        b"filenames": [b"f"] * len(images),
+    }
 
 
 @pytest.fixture
@@ -140,10 +147,17 @@ def test_cifar100(tmp_path: Path) -> None:
 def test_cifar_missing_file(cifar10) -> None:
     parent, _ = cifar10
     (parent / "cifar-10-batches-py" / "data_batch_3").unlink()
-    _raises(lambda: load_dataset("cifar10", "train", parent),
-            "cifar10", parent / "cifar-10-batches-py" / "data_batch_3", "data_batch_1..5")
-    _raises(lambda: load_dataset("cifar10", "test", parent / "nowhere"),
-            "cifar10: missing", parent / "nowhere" / "cifar-10-batches-py" / "test_batch")
+    _raises(
+        lambda: load_dataset("cifar10", "train", parent),
+        "cifar10",
+        parent / "cifar-10-batches-py" / "data_batch_3",
+        "data_batch_1..5",
+    )
+    _raises(
+        lambda: load_dataset("cifar10", "test", parent / "nowhere"),
+        "cifar10: missing",
+        parent / "nowhere" / "cifar-10-batches-py" / "test_batch",
+    )
 
 
 def test_cifar_truncated_pickle(cifar10) -> None:
@@ -182,17 +196,18 @@ def test_svhn(tmp_path: Path) -> None:
     for split, labels in (("train", [10, 1, 5]), ("test", [3, 10])):
         x = _images(len(labels), 32)
         # SVHN stores X as 32 x 32 x 3 x N (row, column, channel, image).
-        savemat(tmp_path / f"{split}_32x32.mat",
-                {"X": x.transpose(2, 3, 1, 0), "y": np.array(labels, np.uint8)[:, None]})
+        savemat(
+            tmp_path / f"{split}_32x32.mat", {"X": x.transpose(2, 3, 1, 0), "y": np.array(labels, np.uint8)[:, None]}
+        )
         _check(load_dataset("svhn", split, tmp_path), x, [v % 10 for v in labels])
 
 
 def test_svhn_missing_and_corrupt(tmp_path: Path) -> None:
-    _raises(lambda: load_dataset("svhn", "train", tmp_path),
-            "svhn: missing", tmp_path / "train_32x32.mat", "test_32x32.mat")
+    _raises(
+        lambda: load_dataset("svhn", "train", tmp_path), "svhn: missing", tmp_path / "train_32x32.mat", "test_32x32.mat"
+    )
     (tmp_path / "test_32x32.mat").write_bytes(b"not a matlab file at all" * 10)
-    _raises(lambda: load_dataset("svhn", "test", tmp_path),
-            "svhn: corrupt", tmp_path / "test_32x32.mat")
+    _raises(lambda: load_dataset("svhn", "test", tmp_path), "svhn: corrupt", tmp_path / "test_32x32.mat")
 
 
 # ------------------------------------------------------------------------------------ STL-10
@@ -228,8 +243,7 @@ def test_stl10_wrong_size_and_labels(tmp_path: Path) -> None:
     _write_stl(root, "train", _images(2, 96), [1, 2])
     with open(root / "train_X.bin", "ab") as f:
         f.write(b"\0" * 7)
-    _raises(lambda: load_dataset("stl10", "train", tmp_path),
-            "stl10: corrupt", root / "train_X.bin")
+    _raises(lambda: load_dataset("stl10", "train", tmp_path), "stl10: corrupt", root / "train_X.bin")
     _write_stl(root, "train", _images(2, 96), [1, 11])
     _raises(lambda: load_dataset("stl10", "train", tmp_path), root / "train_y.bin", "1..10")
     (root / "test_y.bin").write_bytes(b"\1")
@@ -242,9 +256,7 @@ def test_stl10_wrong_size_and_labels(tmp_path: Path) -> None:
 WNIDS = ["n03", "n01", "n02"]  # deliberately unsorted, as in the real wnids.txt
 
 
-def _save(
-    path: Path, rgb: tuple[int, int, int] | np.ndarray, fmt: str = "JPEG", mode: str = "RGB"
-) -> None:
+def _save(path: Path, rgb: tuple[int, int, int] | np.ndarray, fmt: str = "JPEG", mode: str = "RGB") -> None:
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,8 +280,7 @@ def tiny(tmp_path: Path) -> Path:
     pattern[5, 40] = (255, 0, 0)
     _save(root / "val" / "images" / "val_0.JPEG", pattern, fmt="PNG")  # PNG bytes, lossless
     _save(root / "val" / "images" / "val_1.JPEG", (90, 0, 0), mode="L")  # grayscale JPEG
-    (root / "val" / "val_annotations.txt").write_text(
-        "val_0.JPEG\tn02\t0\t0\t10\t10\nval_1.JPEG\tn03\t1\t2\t30\t40\n")
+    (root / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn02\t0\t0\t10\t10\nval_1.JPEG\tn03\t1\t2\t30\t40\n")
     return root
 
 
@@ -331,16 +342,21 @@ def test_digits() -> None:
 
 def test_table_and_defaults() -> None:
     sizes = {k: (v.image_size, v.num_classes) for k, v in DATASETS.items()}
-    assert sizes == {"cifar10": (32, 10), "cifar100": (32, 100), "svhn": (32, 10),
-                     "stl10": (96, 10), "tinyimagenet": (64, 200), "digits": (32, 10)}
+    assert sizes == {
+        "cifar10": (32, 10),
+        "cifar100": (32, 100),
+        "svhn": (32, 10),
+        "stl10": (96, 10),
+        "tinyimagenet": (64, 200),
+        "digits": (32, 10),
+    }
     assert all(isinstance(v, DatasetInfo) and v.name == k for k, v in DATASETS.items())
     augmented = [n for n in DATASETS if default_augment(n)]
     assert augmented == ["cifar10", "cifar100", "stl10", "tinyimagenet"]
 
 
 def test_bad_names_and_arguments(tmp_path: Path) -> None:
-    _raises(lambda: load_dataset("imagenet", "train", tmp_path),
-            "imagenet", "cifar10", "tinyimagenet")
+    _raises(lambda: load_dataset("imagenet", "train", tmp_path), "imagenet", "cifar10", "tinyimagenet")
     _raises(lambda: default_augment("mnist"), "mnist", "digits")
     _raises(lambda: load_dataset("digits", "val", None), "val", "train, test")
     _raises(lambda: load_dataset("cifar10", "train", None), "cifar10", "data directory")
@@ -359,8 +375,7 @@ def _batches(loader, epochs: int = 2) -> list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def _same(a, b) -> bool:
-    return len(a) == len(b) and all(torch.equal(x1, x2) and torch.equal(y1, y2)
-                                    for (x1, y1), (x2, y2) in zip(a, b))
+    return len(a) == len(b) and all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
 
 
 @pytest.mark.parametrize("augment", [False, True])
@@ -402,7 +417,7 @@ def test_augmentation_is_padded_crop_and_flip() -> None:
     padded = torch.nn.functional.pad(orig, (4, 4, 4, 4))
     flipped = []
     for i in range(16):  # every output is some 4-px-padded crop of its source, maybe flipped
-        crops = [padded[i, :, dy:dy + 32, dx:dx + 32] for dy in range(9) for dx in range(9)]
+        crops = [padded[i, :, dy : dy + 32, dx : dx + 32] for dy in range(9) for dx in range(9)]
         plain = any(torch.equal(x[i], c) for c in crops)
         mirrored = any(torch.equal(x[i], c.flip(-1)) for c in crops)
         assert plain != mirrored

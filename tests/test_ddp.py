@@ -129,9 +129,19 @@ def test_nproc_inside_torchrun_and_amp_on_cpu_are_one_line(tmp_path):
     from hwsim.cli import app
 
     base = ["train", str(MODELS / "resnet20-digits-float.yaml"), "--out-dir", str(tmp_path), *TINY]
-    torchrun_env = {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+    torchrun_env = {
+        "RANK": "0",
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "29500",
+    }
     for args, env, expected in [
-        ([*base, "--nproc", "2"], torchrun_env, "error: --nproc inside a torchrun-launched process: torchrun already started the processes; drop --nproc"),
+        (
+            [*base, "--nproc", "2"],
+            torchrun_env,
+            "error: --nproc inside a torchrun-launched process: torchrun already started the processes; drop --nproc",
+        ),
         ([*base, "--nproc", "0"], {}, "error: --nproc must be >= 1, got 0"),
         ([*base, "--amp"], {}, "error: --amp needs a CUDA device (--device cuda), not --device cpu"),
     ]:

@@ -18,11 +18,19 @@ def _specs():
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("method, attribution", [("float", "paper"), ("oat", "paper"), ("oat", "structural"), ("pgdat", "paper")])
+@pytest.mark.parametrize(
+    "method, attribution", [("float", "paper"), ("oat", "paper"), ("oat", "structural"), ("pgdat", "paper")]
+)
 def test_grid_totals_and_layers_equal_one_estimate_per_spec(method, attribution):
     config = ModelConfig(arch="resnet34", method=method, dataset="cifar10")
     specs = _specs()
-    grid = costs(layer_table(config), specs, method, attribution=attribution, noise_active=config.rule.noise_active(config.eval.knob))
+    grid = costs(
+        layer_table(config),
+        specs,
+        method,
+        attribution=attribution,
+        noise_active=config.rule.noise_active(config.eval.knob),
+    )
     assert len(grid) == 5
     for i, spec in enumerate(specs):
         one = estimate_model(config, spec, attribution=attribution)
@@ -34,7 +42,9 @@ def test_grid_totals_and_layers_equal_one_estimate_per_spec(method, attribution)
 
 
 def test_grid_from_arrays_broadcasts_and_validates_once():
-    grid = SpecGrid.from_arrays(tau_read_ns=[9.0, 4.5], tau_mult_ns=4.0, io_bandwidth_bits=64, weight_bits=[8, 4], n_banks=16, n_multipliers=32)
+    grid = SpecGrid.from_arrays(
+        tau_read_ns=[9.0, 4.5], tau_mult_ns=4.0, io_bandwidth_bits=64, weight_bits=[8, 4], n_banks=16, n_multipliers=32
+    )
     assert len(grid) == 2 and grid.arrays["weight_bits"].tolist() == [[8, 4]]
     assert grid.spec(1).tau_read_ns == 4.5 and grid.spec(1).weight_bits == 4
     groups, group_of = grid.count_groups()
@@ -44,7 +54,9 @@ def test_grid_from_arrays_broadcasts_and_validates_once():
         (dict(n_banks=[16, 0]), "n_banks must lie in [1, 2^53)"),
         (dict(weight_bits=7.5), "weight_bits must be whole numbers"),
     ]:
-        values = dict(tau_read_ns=9.0, tau_mult_ns=4.0, io_bandwidth_bits=64, weight_bits=8, n_banks=16, n_multipliers=32, **{})
+        values = dict(
+            tau_read_ns=9.0, tau_mult_ns=4.0, io_bandwidth_bits=64, weight_bits=8, n_banks=16, n_multipliers=32, **{}
+        )
         values.update(bad)
         with pytest.raises(HwsimError, match=fragment.replace("[", r"\[").replace("^", r"\^").replace(")", r"\)")):
             SpecGrid.from_arrays(**values)
@@ -64,7 +76,9 @@ def test_ceilings_stay_exact_on_a_large_random_grid():
     )  # fmt: skip
     grid = costs(table, SpecGrid.from_arrays(**arrays), "oat", attribution="structural")
     k = (table["kernel_h"] * table["kernel_w"] * table["in_channels"] * table["out_channels"]).astype(np.int64)[:, None]
-    film = 2 * table["film_channels"].astype(np.int64)[:, None] + 4 * table["film_channels"].astype(np.int64)[:, None] ** 2
+    film = (
+        2 * table["film_channels"].astype(np.int64)[:, None] + 4 * table["film_channels"].astype(np.int64)[:, None] ** 2
+    )
     reads = -(-((k + film) * arrays["weight_bits"]) // (arrays["io_bandwidth_bits"] * arrays["n_banks"]))
     n_mult = arrays["n_multipliers"]
     mults = -(-k // n_mult) * (table["out_h"] * table["out_w"])[:, None] + -(-film // n_mult)

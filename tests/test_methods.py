@@ -69,7 +69,14 @@ def test_every_method_trains_one_step(method):
     net = build_for_config(config)
     settings = TrainSettings(attack_steps=1, batch_size=8)
     before = [p.detach().clone() for p in net.parameters()]
-    loss = train_step(net, make_optimizer(net, settings), torch.rand(8, 3, 16, 16), torch.arange(8) % 10, settings, torch.Generator().manual_seed(0))
+    loss = train_step(
+        net,
+        make_optimizer(net, settings),
+        torch.rand(8, 3, 16, 16),
+        torch.arange(8) % 10,
+        settings,
+        torch.Generator().manual_seed(0),
+    )
     assert torch.isfinite(loss)
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
 
@@ -113,7 +120,9 @@ def test_a_new_method_flows_through_estimate_compare_and_training(noiseless_floa
     result = runner.invoke(app, ["estimate", str(model), "-f", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    flt = estimate_model(ModelConfig(arch="resnet20", method="float", dataset="digits", dual_bn=False), default_spec).totals
+    flt = estimate_model(
+        ModelConfig(arch="resnet20", method="float", dataset="digits", dual_bn=False), default_spec
+    ).totals
     # same network as single-BN FLOAT (noisy convs, alphas) but Eq. 7 delay: no noise is ever drawn
     assert data["totals"]["params"] == flt.params == 272_474 + 21  # ResNet20 (1 x 1 conv shortcuts) + 21 alphas
     assert data["totals"]["delay_ns"] == data["totals"]["delay_base_ns"] == flt.delay_base_ns

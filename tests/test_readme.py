@@ -20,7 +20,9 @@ def _readme_command(prefix: str) -> list[str]:
 
 
 def test_readme_setup_installs_what_the_runner_examples_need():
-    setup = next(line for line in README.splitlines() if line.startswith("python -m pip install") and "hwsim estimate" in line)
+    setup = next(
+        line for line in README.splitlines() if line.startswith("python -m pip install") and "hwsim estimate" in line
+    )
     assert '".[runner]"' in setup  # scikit-learn (digits) and scipy (SVHN) come with the runner extra
 
 
@@ -29,7 +31,19 @@ def test_readme_training_example_runs(tmp_path):
     hwsim = Path(sys.executable).parent / "hwsim"
     assert hwsim.exists(), "the hwsim console script is not installed next to this python"
     (tmp_path / "models").symlink_to(REPO / "models")
-    tiny = ["--limit-train", "64", "--limit-test", "32", "--eval-limit", "32", "--epochs", "1", "--batch-size", "32", "-q"]
+    tiny = [
+        "--limit-train",
+        "64",
+        "--limit-test",
+        "32",
+        "--eval-limit",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "-q",
+    ]
     done = subprocess.run([str(hwsim), *argv[1:], *tiny], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -12,8 +12,16 @@ from hwsim.config import EvalCondition, ModelConfig, load_spec
 from hwsim.errors import HwsimError
 from hwsim.estimate import estimate_model
 from hwsim.report import (
-    COLUMNS, SEED_COLUMNS, aggregate_seeds, boundary_points, plot_memory_accuracy, plot_tradeoff, plotted_rows,
-    report_frame, write_figure, write_report,
+    COLUMNS,
+    SEED_COLUMNS,
+    aggregate_seeds,
+    boundary_points,
+    plot_memory_accuracy,
+    plot_tradeoff,
+    plotted_rows,
+    report_frame,
+    write_figure,
+    write_report,
 )  # fmt: skip
 from hwsim.runfiles import AccuracyPoint, EvalResults, RunConfig
 
@@ -49,7 +57,9 @@ def make_run(
     and record ``best_epoch``. ``train`` / ``model`` update the train settings / model config."""
     checkpoints = (checkpoint,) if isinstance(checkpoint, str) else tuple(checkpoint)
     settings = {"epochs": max(len(epoch_times), 1), "seed": seed, **(train or {})}
-    run = RunConfig.model_validate({"name": name, "model": {**model_dict(name, method), **(model or {})}, "train": settings})
+    run = RunConfig.model_validate(
+        {"name": name, "model": {**model_dict(name, method), **(model or {})}, "train": settings}
+    )
     config = run.model_dump(mode="json", by_alias=True)
     run_dir = root / name
     run_dir.mkdir(parents=True)
@@ -65,8 +75,14 @@ def make_run(
             epoch = best_epoch if ckpt == "best" else None
             points += [
                 AccuracyPoint(
-                    lam=lam, lambda_th=lambda_th, attack=attack, clean_acc=ca + dca, robust_acc=ra - k + dra, images=512,
-                    checkpoint=ckpt, epoch=epoch,
+                    lam=lam,
+                    lambda_th=lambda_th,
+                    attack=attack,
+                    clean_acc=ca + dca,
+                    robust_acc=ra - k + dra,
+                    images=512,
+                    checkpoint=ckpt,
+                    epoch=epoch,
                 )  # fmt: skip
                 for k, attack in enumerate(attacks)
                 for lam, (ca, ra) in zip(lambdas, accs)
@@ -91,7 +107,11 @@ def spec():
 
 def expected_totals(method: str, lam: float, spec, lambda_th: float = 0.0):
     config = ModelConfig.model_validate(model_dict("x", method))
-    cond = EvalCondition(lambda_n=lam, lambda_th=lambda_th) if method == "float" else EvalCondition(lam=lam, lambda_th=lambda_th)
+    cond = (
+        EvalCondition(lambda_n=lam, lambda_th=lambda_th)
+        if method == "float"
+        else EvalCondition(lam=lam, lambda_th=lambda_th)
+    )
     return estimate_model(config.model_copy(update={"eval": cond}), spec, attribution="paper").totals
 
 
@@ -261,7 +281,9 @@ def seeded_runs(root, **kwargs):
         attacks = ("pgd7", "autoattack") if seed == 2 else ("pgd7",)
         # data_dir and device do not change results: they may differ between the seeds
         train = {"data_dir": f"/data/{seed}", "device": "cuda" if seed == 1 else "cpu", "epochs": 3}
-        dirs.append(make_run(root, name, "float", accs, (0.0, 1.0), times, attacks=attacks, seed=seed, train=train, **kwargs))
+        dirs.append(
+            make_run(root, name, "float", accs, (0.0, 1.0), times, attacks=attacks, seed=seed, train=train, **kwargs)
+        )
     dirs.append(make_run(root, "r20-oat", *RUNS["r20-oat"], seed=5, **kwargs))
     return dirs
 
@@ -296,7 +318,9 @@ def test_aggregate_seeds_mean_and_sample_std(tmp_path, spec):
     assert at0["robust_acc_mean"] == pytest.approx(22.0)  # 20, 21, 25
     assert at0["robust_acc_std"] == pytest.approx(math.sqrt(7.0))
     assert at1["clean_acc_mean"] == pytest.approx(239.0 / 3)  # 80, 81, 78
-    assert at1["clean_acc_std"] == pytest.approx(math.sqrt(7.0 / 3.0)) == pytest.approx(1.5275252)  # (1 + 16 + 25) / 9 / 2
+    assert (
+        at1["clean_acc_std"] == pytest.approx(math.sqrt(7.0 / 3.0)) == pytest.approx(1.5275252)
+    )  # (1 + 16 + 25) / 9 / 2
     assert at1["robust_acc_mean"] == pytest.approx(43.0) and at1["robust_acc_std"] == pytest.approx(math.sqrt(13.0))
     # costs are the per-run costs (equal across seeds); the epoch time is the mean of 11, 14 and 11 s
     per_run = frame[(frame["run"] == "r20-float-seed1") & (frame["attack"] == "pgd7")].set_index("lam")
@@ -329,7 +353,9 @@ def test_aggregate_seeds_keeps_checkpoints_apart(tmp_path, spec):
 
 def test_seed_group_differing_in_a_setting_is_refused(tmp_path, spec):
     a = make_run(tmp_path, "r20-float-seed0", "float", [(90.0, 20.0)], (0.0,), [1.0, 1.0, 1.0], seed=0)
-    b = make_run(tmp_path, "r20-float-seed1", "float", [(91.0, 21.0)], (0.0,), [1.0, 1.0], seed=1, model={"dropout": 0.3})
+    b = make_run(
+        tmp_path, "r20-float-seed1", "float", [(91.0, 21.0)], (0.0,), [1.0, 1.0], seed=1, model={"dropout": 0.3}
+    )
     frame = report_frame([a, b], spec)  # the per-run frame is fine
     with pytest.raises(HwsimError) as info:
         aggregate_seeds(frame)
@@ -349,7 +375,9 @@ def test_seed_group_differing_in_a_setting_is_refused(tmp_path, spec):
 
 def test_seed_group_with_a_repeated_seed_is_refused(tmp_path, spec):
     a = make_run(tmp_path, "r20-float-seed0", "float", [(90.0, 20.0)], (0.0,), [1.0], seed=0)
-    b = make_run(tmp_path, "r20-float-seed1", "float", [(91.0, 21.0)], (0.0,), [1.0], seed=0)  # named seed1, trained with 0
+    b = make_run(
+        tmp_path, "r20-float-seed1", "float", [(91.0, 21.0)], (0.0,), [1.0], seed=0
+    )  # named seed1, trained with 0
     with pytest.raises(HwsimError) as info:
         aggregate_seeds(report_frame([a, b], spec))
     message = str(info.value)
@@ -386,7 +414,9 @@ def test_write_report_aggregates_seeds(tmp_path, spec, monkeypatch):
     for p in paths:
         if p.suffix == ".png":
             assert p.read_bytes().startswith(PNG_MAGIC) and p.stat().st_size > 1000
-    assert len(pd.read_csv(out / "report.csv")) == 3 * 2 + 2 + 4  # per run: 3 seeds x 2 lambdas, AutoAttack of seed2, OAT
+    assert (
+        len(pd.read_csv(out / "report.csv")) == 3 * 2 + 2 + 4
+    )  # per run: 3 seeds x 2 lambdas, AutoAttack of seed2, OAT
     seeds = pd.read_csv(out / "report-seeds.csv")
     assert list(seeds.columns) == SEED_COLUMNS and len(seeds) == 2 + 2 + 4
     row = seeds[(seeds["run"] == "r20-float") & (seeds["attack"] == "pgd7") & (seeds["lam"] == 0.0)].iloc[0]
@@ -399,7 +429,10 @@ def test_write_report_aggregates_seeds(tmp_path, spec, monkeypatch):
     per_run, aggregated = text.split("\n### ")
     assert "| run | method | arch | checkpoint |" in per_run and "r20-float-seed2" in per_run
     assert aggregated.startswith("mean ± std over seeds: 2 series of 4 run(s)")
-    assert "| run | method | checkpoint | lam | lambda_th | attack | seeds | clean_acc_mean | clean_acc_std |" in aggregated
+    assert (
+        "| run | method | checkpoint | lam | lambda_th | attack | seeds | clean_acc_mean | clean_acc_std |"
+        in aggregated
+    )
     assert "| r20-float | float | last | 0 | 0 | pgd7 | 3 | 92 | 2.646 | 22 | 2.646 |" in aggregated
     # the plots draw the aggregated series: means with error bars, labelled with the seed count
     axes = {fig.axes[0].get_title(): fig.axes[0] for fig in figures}

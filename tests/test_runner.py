@@ -30,7 +30,9 @@ TINY = dict(batch_size=32, limit_train=64, limit_test=32, eval_limit=32, image_s
 
 
 def tiny_run(method, name=None, **overrides):
-    model = ModelConfig(arch="resnet20", method=method, dataset="digits", input={"height": 8, "width": 8}, num_classes=10)
+    model = ModelConfig(
+        arch="resnet20", method=method, dataset="digits", input={"height": 8, "width": 8}, num_classes=10
+    )
     return RunConfig(name=name or f"t-{method}", model=model, train=TrainSettings(**{**TINY, "epochs": 2, **overrides}))
 
 
@@ -76,7 +78,9 @@ def _weights(run_dir):
 
 
 def _losses(run_dir):
-    return [(h["loss"], h["clean_acc"], h["robust_acc"]) for h in json.loads((run_dir / "run.json").read_text())["history"]]
+    return [
+        (h["loss"], h["clean_acc"], h["robust_acc"]) for h in json.loads((run_dir / "run.json").read_text())["history"]
+    ]
 
 
 def test_same_seed_same_numbers_and_resume_matches_uninterrupted(tmp_path):
@@ -163,7 +167,9 @@ def test_cli_train_evaluate_and_errors(tmp_path):
     result = runner.invoke(app, ["evaluate", str(run_dir), "--lambdas", "0,1", "--attacks", "fgsm", "-q", "-f", "csv"])
     assert result.exit_code == 0 and result.output.count("resnet20-digits-oat,oat") == 2
     table = tmp_path / "eval" / "oat.csv"  # -o: the printed table goes to a file instead
-    written = runner.invoke(app, ["evaluate", str(run_dir), "--lambdas", "0,1", "--attacks", "fgsm", "-q", "-f", "csv", "-o", str(table)])
+    written = runner.invoke(
+        app, ["evaluate", str(run_dir), "--lambdas", "0,1", "--attacks", "fgsm", "-q", "-f", "csv", "-o", str(table)]
+    )
     assert written.exit_code == 0 and written.stdout == "" and table.read_text() == result.stdout
     for bad, fragment in [
         (["evaluate", str(run_dir), "--attacks", "deepfool"], "unknown attack 'deepfool'"),
@@ -171,7 +177,17 @@ def test_cli_train_evaluate_and_errors(tmp_path):
         (["evaluate", str(run_dir), "--lambdas", "1.5"], "must lie in [0, 1]"),
         (["evaluate", str(tmp_path / "nope")], "no such checkpoint"),
         (["train", str(MODELS / "resnet20-digits-oat.yaml"), "--batch-size", "0"], "--batch-size"),
-        (["train", str(MODELS / "resnet34-cifar10-float.yaml"), "--data-dir", str(tmp_path), "--out-dir", str(tmp_path)], "cifar10"),
+        (
+            [
+                "train",
+                str(MODELS / "resnet34-cifar10-float.yaml"),
+                "--data-dir",
+                str(tmp_path),
+                "--out-dir",
+                str(tmp_path),
+            ],
+            "cifar10",
+        ),
     ]:
         result = runner.invoke(app, bad)
         assert result.exit_code == 2, (bad, result.output)
@@ -192,7 +208,12 @@ def test_best_checkpoint_per_lambda_is_the_best_held_out_ra_epoch(tmp_path):
     res = evaluate_checkpoint(run_dir, lambdas=[0.0, 1.0], attacks=["fgsm"], progress=False, checkpoint_kind="best")
     assert [p.epoch for p in res.points] == [payload["best"]["0"]["epoch"], payload["best"]["1"]["epoch"]]
     evaluate_checkpoint(run_dir, lambdas=[0.0, 1.0], attacks=["fgsm"], progress=False)  # last: merged, not replaced
-    assert sorted({(p.checkpoint, p.lam) for p in read_results(run_dir).points}) == [("best", 0.0), ("best", 1.0), ("last", 0.0), ("last", 1.0)]
+    assert sorted({(p.checkpoint, p.lam) for p in read_results(run_dir).points}) == [
+        ("best", 0.0),
+        ("best", 1.0),
+        ("last", 0.0),
+        ("last", 1.0),
+    ]
     with pytest.raises(HwsimError, match=r"no best checkpoint for lambda 0.5; the run kept them for lambda 0, 1"):
         evaluate_checkpoint(run_dir, lambdas=[0.5], attacks=["fgsm"], progress=False, checkpoint_kind="best")
 
@@ -229,7 +250,12 @@ def test_paper_preset():
 
     wrn = ModelConfig(arch="wrn16_8", method="oat", dataset="svhn")
     model, values = apply_preset(wrn, {"epochs": 3}, "paper")
-    assert values == {"epochs": 3, "oat_lambdas": [0.0, 0.2, 0.7, 1.0], "preset": "paper"} and PAPER_OAT_LAMBDAS == [0.0, 0.2, 0.7, 1.0]
+    assert values == {"epochs": 3, "oat_lambdas": [0.0, 0.2, 0.7, 1.0], "preset": "paper"} and PAPER_OAT_LAMBDAS == [
+        0.0,
+        0.2,
+        0.7,
+        1.0,
+    ]
     assert model.dropout == 0.3 and wrn.dropout == 0.0
     r20 = ModelConfig(arch="resnet20", method="oat", dataset="digits")
     assert apply_preset(r20, {}, "paper")[0].dropout == 0.0

@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
-from hwsim.nets import build_network
 from hwsim.costs import count_frame
+from hwsim.nets import build_network
 from hwsim.workload.extract import extract_layers
 
 
@@ -27,7 +27,14 @@ def test_resnet34_totals_and_hand_checked_layers():
     assert (stem.kernel_h, stem.in_channels, stem.out_channels, stem.stride_h, stem.out_h) == (3, 3, 64, 1, 32)
     assert stem.macs == 3 * 3 * 3 * 64 * 32 * 32
     down = t.loc["layers.1.0.conv1"]
-    assert (down.in_channels, down.out_channels, down.stride_h, down.in_h, down.out_h, down.out_w) == (64, 128, 2, 32, 16, 16)
+    assert (down.in_channels, down.out_channels, down.stride_h, down.in_h, down.out_h, down.out_w) == (
+        64,
+        128,
+        2,
+        32,
+        16,
+        16,
+    )
     assert down.macs == 9 * 64 * 128 * 16 * 16 == 18_874_368
     short = t.loc["layers.3.0.shortcut.0"]
     assert (short.kernel_h, short.in_channels, short.out_channels, short.stride_h, short.out_h) == (1, 256, 512, 2, 4)
@@ -201,7 +208,14 @@ def test_geometry_columns_per_axis():
     )
     t = walk(net, (3, 9, 12)).set_index("name")
     first, same = t.loc["0"], t.loc["1"]
-    assert (first.stride_h, first.stride_w, first.padding_h, first.padding_w, first.dilation_h, first.dilation_w) == (2, 1, 1, 2, 1, 2)
+    assert (first.stride_h, first.stride_w, first.padding_h, first.padding_w, first.dilation_h, first.dilation_w) == (
+        2,
+        1,
+        1,
+        2,
+        1,
+        2,
+    )
     # H: (9 + 2 - 2 - 1) // 2 + 1 = 5; W: (12 + 4 - 8 - 1) // 1 + 1 = 8
     assert (first.out_h, first.out_w, same.out_h, same.out_w) == (5, 8, 5, 8)
     assert (same.padding_h, same.padding_w) == (2, 2)

@@ -91,7 +91,9 @@ def test_unknown_name_is_one_line_listing_the_builtins(tmp_path):
     with pytest.raises(HwsimError, match=r"^asic-7nm: no such file, and not a built-in spec \(built-in: asic-65nm\)$"):
         load_spec("asic-7nm")
     one_error_line(run("estimate", FLOAT, "--spec", "asic-7nm"), "asic-7nm: no such file", "built-in: asic-65nm")
-    one_error_line(run("compare", FLOAT, OAT, "--spec", tmp_path / "x.yaml"), "x.yaml: no such file", "built-in: asic-65nm")
+    one_error_line(
+        run("compare", FLOAT, OAT, "--spec", tmp_path / "x.yaml"), "x.yaml: no such file", "built-in: asic-65nm"
+    )
 
 
 def test_model_yaml_copied_elsewhere_finds_its_builtin_spec(tmp_path):
@@ -118,7 +120,9 @@ def test_model_yaml_spec_path_next_to_it_wins(tmp_path):
 def test_spec_option_takes_a_name():
     by_name = json.loads(run("estimate", FLOAT, "-f", "json", "--spec", "asic-65nm").output)
     by_path = json.loads(run("estimate", FLOAT, "-f", "json", "--spec", SPECS / "asic-65nm.yaml").output)
-    assert by_name["totals"] == by_path["totals"] and by_name["totals"]["conv_delay_ns"] == pytest.approx(149_077_014, abs=1)
+    assert by_name["totals"] == by_path["totals"] and by_name["totals"]["conv_delay_ns"] == pytest.approx(
+        149_077_014, abs=1
+    )
 
 
 # --- sections -----------------------------------------------------------------------------------
@@ -132,11 +136,15 @@ def test_flat_and_sectioned_files_load_to_the_same_values(tmp_path):
     assert a.flat() == b.flat() == VALUES
     assert a.model_dump(exclude={"name"}) == b.model_dump(exclude={"name"})
     assert a.weights_per_read == b.weights_per_read == 128
-    assert HardwareSpec(**VALUES, name="sectioned") == HardwareSpec.model_validate(b.model_dump())  # flat keyword construction
+    assert HardwareSpec(**VALUES, name="sectioned") == HardwareSpec.model_validate(
+        b.model_dump()
+    )  # flat keyword construction
     assert set(a.model_dump()) == {"name", "description", "calibration", "timing", "memory", "compute"}
     # flat and sectioned keys for different values may be combined
     half = tmp_path / "half.yaml"
-    half.write_text("tau_read_ns: 9\ntau_mult_ns: 4\nmemory: {io_bandwidth_bits: 64, weight_bits: 8, n_banks: 16}\nn_multipliers: 32\n")
+    half.write_text(
+        "tau_read_ns: 9\ntau_mult_ns: 4\nmemory: {io_bandwidth_bits: 64, weight_bits: 8, n_banks: 16}\nn_multipliers: 32\n"
+    )
     assert load_spec(half).flat() == VALUES
 
 
@@ -166,14 +174,23 @@ def test_flat_properties_and_model_copy_with_flat_keys():
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("n_banks: 16\n" + SECTIONED_TEXT, "memory.n_banks: given twice, as flat key n_banks and in section memory; keep one"),
+        (
+            "n_banks: 16\n" + SECTIONED_TEXT,
+            "memory.n_banks: given twice, as flat key n_banks and in section memory; keep one",
+        ),
         ("tau_read_ns: 9\n" + SECTIONED_TEXT, "timing.tau_read_ns: given twice"),
         (SECTIONED_TEXT.replace("tau_read_ns", "tau_raed_ns"), "timing.tau_raed_ns: unknown key"),
         (SECTIONED_TEXT.replace("n_banks: 16}", "n_banks: 16, n_lanes: 4}"), "memory.n_lanes: unknown key"),
         (SECTIONED_TEXT + "pipeline: {depth: 3}\n", "pipeline: unknown key"),
-        (SECTIONED_TEXT.replace("n_multipliers: 32", "n_multipliers: 0"), "compute.n_multipliers: Input should be greater than 0"),
+        (
+            SECTIONED_TEXT.replace("n_multipliers: 32", "n_multipliers: 0"),
+            "compute.n_multipliers: Input should be greater than 0",
+        ),
         (SECTIONED_TEXT.replace("compute: {n_multipliers: 32}\n", ""), "compute: Field required"),
-        (SECTIONED_TEXT.replace("compute: {n_multipliers: 32}", "compute: 32"), "compute: Input should be a valid dictionary"),
+        (
+            SECTIONED_TEXT.replace("compute: {n_multipliers: 32}", "compute: 32"),
+            "compute: Input should be a valid dictionary",
+        ),
         (FLAT_TEXT.replace("weight_bits: 8", "weight_bits: 0"), "memory.weight_bits: Input should be greater than 0"),
     ],
 )
@@ -192,10 +209,20 @@ def test_bad_sections_are_one_line_with_the_field_path(tmp_path, text, fragment)
 def test_specs_command_lists_builtins():
     table = run("specs")
     assert table.exit_code == 0, table.output
-    for text in ("asic-65nm", "timing.tau_read_ns", "memory.n_banks", "compute.n_multipliers", "65 nm Von-Neumann ASIC", "calibration of spec asic-65nm"):
+    for text in (
+        "asic-65nm",
+        "timing.tau_read_ns",
+        "memory.n_banks",
+        "compute.n_multipliers",
+        "65 nm Von-Neumann ASIC",
+        "calibration of spec asic-65nm",
+    ):
         assert text in table.output, text
     rows = run("specs", "-f", "csv").output.strip().splitlines()
-    assert rows[0] == "name,description,tau_read_ns,tau_mult_ns,io_bandwidth_bits,weight_bits,n_banks,n_multipliers,calibrated"
+    assert (
+        rows[0]
+        == "name,description,tau_read_ns,tau_mult_ns,io_bandwidth_bits,weight_bits,n_banks,n_multipliers,calibrated"
+    )
     assert rows[1].startswith("asic-65nm,") and rows[1].endswith(",9.0,4.0,64,8,16,32,True")
     data = json.loads(run("specs", "-f", "json").output)
     assert [d["name"] for d in data] == builtin_spec_names()
@@ -205,7 +232,15 @@ def test_specs_command_lists_builtins():
 
 def test_shipped_spec_states_its_calibration():
     spec = load_spec()
-    for key in ("io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers", "1.66x", "tau_read_ns = 9", "tau_mult_ns = 4"):
+    for key in (
+        "io_bandwidth_bits",
+        "weight_bits",
+        "n_banks",
+        "n_multipliers",
+        "1.66x",
+        "tau_read_ns = 9",
+        "tau_mult_ns = 4",
+    ):
         assert key in spec.calibration, key
 
 

@@ -73,7 +73,9 @@ def _record_bn_rows(net):
     for name, m in net.named_modules():
         if name.endswith("layers.0.0.bn1.bn_clean") or name.endswith("layers.0.0.bn1.bn_adv"):
             kind = name.rsplit(".", 1)[-1]
-            m.register_forward_pre_hook(lambda mod, args, kind=kind: rows[kind].append((mod.training, args[0].shape[0])))
+            m.register_forward_pre_hook(
+                lambda mod, args, kind=kind: rows[kind].append((mod.training, args[0].shape[0]))
+            )
     return rows
 
 

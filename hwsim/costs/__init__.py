@@ -10,4 +10,16 @@
 from .metrics import METRICS, CostGrid, Metric, Total, costs, count_columns, count_frame, register_metric, total_rules
 from .specgrid import SpecGrid, spec_grid
 
-__all__ = ["METRICS", "CostGrid", "Metric", "SpecGrid", "Total", "costs", "count_columns", "count_frame", "register_metric", "spec_grid", "total_rules"]
+__all__ = [
+    "METRICS",
+    "CostGrid",
+    "Metric",
+    "SpecGrid",
+    "Total",
+    "costs",
+    "count_columns",
+    "count_frame",
+    "register_metric",
+    "spec_grid",
+    "total_rules",
+]

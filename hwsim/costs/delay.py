@@ -61,7 +61,14 @@ def film_values(c_out):
 
 
 def _hw(hw: dict) -> tuple:
-    return (hw["tau_read_ns"], hw["tau_mult_ns"], hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"], hw["n_multipliers"])
+    return (
+        hw["tau_read_ns"],
+        hw["tau_mult_ns"],
+        hw["io_bandwidth_bits"],
+        hw["weight_bits"],
+        hw["n_banks"],
+        hw["n_multipliers"],
+    )
 
 
 def eq7_cycles(weights, outputs, hw: dict) -> Cycles:
@@ -74,7 +81,9 @@ def eq9_cycles(weights, outputs, film_c_out, hw: dict) -> Cycles:
     """Paper Eq. 9 as whole cycles, with a FiLM of width ``film_c_out`` (0 gives Eq. 7)."""
     film = film_values(film_c_out)
     reads = read_cycles(np.asarray(weights, np.int64) + film, hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"])
-    mults = _ceil_div(weights, hw["n_multipliers"]) * np.asarray(outputs, np.int64) + _ceil_div(film, hw["n_multipliers"])
+    mults = _ceil_div(weights, hw["n_multipliers"]) * np.asarray(outputs, np.int64) + _ceil_div(
+        film, hw["n_multipliers"]
+    )
     return Cycles(reads, mults)
 
 

@@ -40,7 +40,9 @@ def memory_bits(table, weight_bits) -> dict[str, np.ndarray]:
     Adds ``fig8b`` and ``full`` totals per row.
     """
     bits = np.asarray(weight_bits, dtype=np.float64)
-    parts = {name: params[:, None] * bits if bits.ndim else params * bits for name, params in component_params(table).items()}
+    parts = {
+        name: params[:, None] * bits if bits.ndim else params * bits for name, params in component_params(table).items()
+    }
     parts["fig8b"] = sum(parts[c] for c in FIG8B_COMPONENTS)
     parts["full"] = sum(parts[c] for c in COMPONENTS)
     return parts

@@ -16,8 +16,8 @@ whole cycles (exact integers) before multiplying by tau, so ceilings stay exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -112,7 +112,9 @@ class CostInputs:
         """The method's cycles per (row, group)."""
         return self.memo(
             "method",
-            lambda: self.method.cycles(self.terms, self.groups, attribution=self.attribution, noise_active=self.noise_active),
+            lambda: self.method.cycles(
+                self.terms, self.groups, attribution=self.attribution, noise_active=self.noise_active
+            ),
         )
 
 
@@ -231,7 +233,11 @@ class CostGrid:
     def _totals(self) -> dict[str, np.ndarray]:
         n = len(self.specs)
         is_conv = np.asarray(self.table["op"]) == "conv"
-        facts = {"params": self.table.attrs.get("model_params", 0), "layers": len(self.table), "conv_layers": int(is_conv.sum())}
+        facts = {
+            "params": self.table.attrs.get("model_params", 0),
+            "layers": len(self.table),
+            "conv_layers": int(is_conv.sum()),
+        }
         out = {t.name: np.full(n, facts[t.name], np.int64) for t in FACTS}
         weights = {rows: self._weights(rows) for rows in ("all", "conv")}
         for metric in self._metrics:
@@ -266,7 +272,9 @@ class CostGrid:
         """One row per spec: the spec's values, then every total (pandas, imported on demand)."""
         import pandas as pd
 
-        frame = pd.DataFrame({"spec": self.specs.names, **{k: v[0] for k, v in self.specs.arrays.items()}, **self.totals})
+        frame = pd.DataFrame(
+            {"spec": self.specs.names, **{k: v[0] for k, v in self.specs.arrays.items()}, **self.totals}
+        )
         frame.attrs.update(method=self.method.name, attribution=self.attribution, noise_active=self.noise_active)
         return frame
 
@@ -294,7 +302,11 @@ def costs(
 
 def count_columns(table) -> dict[str, np.ndarray]:
     """The spec-free metrics (MACs, FLOPs, extra ops) per layer: what thop or fvcore count."""
-    return {m.name: m.per_layer(CostInputs(table, {}, get_method("pgdat"), "paper", False)) for m in METRICS.values() if not m.per_spec}
+    return {
+        m.name: m.per_layer(CostInputs(table, {}, get_method("pgdat"), "paper", False))
+        for m in METRICS.values()
+        if not m.per_spec
+    }
 
 
 def count_frame(table):
@@ -305,4 +317,14 @@ def count_frame(table):
     return frame
 
 
-__all__ = ["METRICS", "CostGrid", "Metric", "Total", "costs", "count_columns", "count_frame", "register_metric", "total_rules"]
+__all__ = [
+    "METRICS",
+    "CostGrid",
+    "Metric",
+    "Total",
+    "costs",
+    "count_columns",
+    "count_frame",
+    "register_metric",
+    "total_rules",
+]

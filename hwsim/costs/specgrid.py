@@ -7,7 +7,8 @@ whole grid. Single specs and lists of :class:`~hwsim.config.HardwareSpec` conver
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -96,13 +97,17 @@ class SpecGrid:
             if key in TIMES:
                 array = array.astype(np.float64)
                 if not np.all(np.isfinite(array) & (array > 0)):
-                    raise HwsimError(f"spec grid: {key} must be finite and > 0 (got {array[~(np.isfinite(array) & (array > 0))][0]!r})")
+                    raise HwsimError(
+                        f"spec grid: {key} must be finite and > 0 (got {array[~(np.isfinite(array) & (array > 0))][0]!r})"
+                    )
             else:
                 if not np.all(np.equal(np.mod(array, 1), 0)):
                     raise HwsimError(f"spec grid: {key} must be whole numbers")
                 array = array.astype(np.int64)
                 if not np.all((array > 0) & (array < EXACT_LIMIT)):
-                    raise HwsimError(f"spec grid: {key} must lie in [1, 2^53) (got {array[(array <= 0) | (array >= EXACT_LIMIT)][0]})")
+                    raise HwsimError(
+                        f"spec grid: {key} must lie in [1, 2^53) (got {array[(array <= 0) | (array >= EXACT_LIMIT)][0]})"
+                    )
             arrays[key] = array.reshape(1, -1)
         size = arrays[FIELDS[0]].shape[1]
         if names is not None and len(names) != size:

@@ -219,7 +219,9 @@ class ConditionalNetwork(nn.Module):
         state.lam, state.bn, state.noise_scale = new.lam, new.bn, new.noise_scale
         return state
 
-    def set_state(self, *, lam: float | torch.Tensor = 0.0, bn: BnChoice = "clean", noise_scale: float = 0.0) -> ConditionState:
+    def set_state(
+        self, *, lam: float | torch.Tensor = 0.0, bn: BnChoice = "clean", noise_scale: float = 0.0
+    ) -> ConditionState:
         """Set the conditional layers directly, bypassing the method's lambda rule.
 
         Training steps need states no single lambda gives: FLOAT's clean pass of the reference code
@@ -253,4 +255,3 @@ __all__ = [
     "resolve_condition",
     "set_condition",
 ]
-

@@ -15,9 +15,7 @@ from .conditioning import ConditionalNetwork, Conditioning
 
 
 class WideBlock(nn.Module):
-    def __init__(
-        self, cond: Conditioning, in_ch: int, out_ch: int, stride: int, dropout: float
-    ) -> None:
+    def __init__(self, cond: Conditioning, in_ch: int, out_ch: int, stride: int, dropout: float) -> None:
         super().__init__()
         self.bn1 = cond.norm(in_ch)
         self.film1 = cond.film(in_ch)

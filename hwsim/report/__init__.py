@@ -22,13 +22,32 @@ imports the runner or torch (costing a model whose layer table is not cached wal
 from __future__ import annotations
 
 from .join import (
-    COLUMNS, COST_COLUMNS, SEED_COLUMNS, SEED_INSENSITIVE_MODEL, SEED_INSENSITIVE_TRAIN, aggregate_seeds,
-    boundary_points, check_seed_group, condition_config, cost_at, plotted_rows, report_frame, run_spec_path,
-    seed_base, seed_groups,
+    COLUMNS,
+    COST_COLUMNS,
+    SEED_COLUMNS,
+    SEED_INSENSITIVE_MODEL,
+    SEED_INSENSITIVE_TRAIN,
+    aggregate_seeds,
+    boundary_points,
+    check_seed_group,
+    condition_config,
+    cost_at,
+    plotted_rows,
+    report_frame,
+    run_spec_path,
+    seed_base,
+    seed_groups,
 )  # fmt: skip
-from .plots import METHOD_COLORS, METHOD_LABELS, plot_memory_accuracy, plot_training_time, plot_tradeoff, report_figures
+from .plots import METHOD_COLORS, METHOD_LABELS, plot_memory_accuracy, plot_tradeoff, plot_training_time, report_figures
 from .writer import (
-    REPORT_CSV, REPORT_JSON, REPORT_SEEDS_CSV, REPORT_SEEDS_JSON, REPORT_VIEW, SEED_VIEW, render_figure, write_figure,
+    REPORT_CSV,
+    REPORT_JSON,
+    REPORT_SEEDS_CSV,
+    REPORT_SEEDS_JSON,
+    REPORT_VIEW,
+    SEED_VIEW,
+    render_figure,
+    write_figure,
     write_report,
 )  # fmt: skip
 

@@ -92,7 +92,9 @@ def condition_config(config: ModelConfig, lam: float, lambda_th: float) -> Model
     return config.model_copy(update={"eval": cond})
 
 
-def cost_at(config: ModelConfig, lam: float, lambda_th: float, spec: HardwareSpec, attribution: str = "paper") -> dict[str, Any]:
+def cost_at(
+    config: ModelConfig, lam: float, lambda_th: float, spec: HardwareSpec, attribution: str = "paper"
+) -> dict[str, Any]:
     """Cost totals of ``config`` at one condition (params, weight_bytes, memory_mb, macs, flops, delays)."""
     return dict(_cost(condition_config(config, lam, lambda_th), spec, attribution))
 
@@ -120,7 +122,11 @@ def run_spec_path(run: str, run_dir: Path, config: ModelConfig) -> Path | str | 
     if stored.is_absolute():
         places = {"": stored}
     else:
-        places = {"the run directory": run_dir / stored, "the current directory": Path.cwd() / stored, f"{MODELS_DIR}": MODELS_DIR / stored}
+        places = {
+            "the run directory": run_dir / stored,
+            "the current directory": Path.cwd() / stored,
+            f"{MODELS_DIR}": MODELS_DIR / stored,
+        }
     for path in places.values():
         if path.is_file():
             return path
@@ -260,7 +266,9 @@ def check_seed_group(base: str, runs: list[str], configs: dict[str, dict]) -> No
     names = ", ".join(runs)
     missing = [r for r in runs if r not in configs]
     if missing:
-        raise HwsimError(f"runs {names}: no run config for {', '.join(missing)}; build the frame with report_frame to aggregate seeds")
+        raise HwsimError(
+            f"runs {names}: no run config for {', '.join(missing)}; build the frame with report_frame to aggregate seeds"
+        )
     flat = [_comparable(configs[r]) for r in runs]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     differing = []
@@ -269,12 +277,16 @@ def check_seed_group(base: str, runs: list[str], configs: dict[str, dict]) -> No
         if any(v != values[0] or (v is _MISSING) != (values[0] is _MISSING) for v in values[1:]):
             differing.append(f"{key} ({' vs '.join(_setting_text(v) for v in values)})")
     if differing:
-        raise HwsimError(f"runs {names} differ in more than the seed: {', '.join(differing)}; aggregate only runs that differ in seed")
+        raise HwsimError(
+            f"runs {names} differ in more than the seed: {', '.join(differing)}; aggregate only runs that differ in seed"
+        )
     seeds = [(configs[r].get("train") or {}).get("seed") for r in runs]
     repeated = sorted({s for s in seeds if seeds.count(s) > 1}, key=str)
     if repeated:
         twice = ", ".join(r for r, s in zip(runs, seeds) if s in repeated)
-        raise HwsimError(f"runs {twice} of series {base!r} have the same seed ({', '.join(map(str, repeated))}); each seed may appear once")
+        raise HwsimError(
+            f"runs {twice} of series {base!r} have the same seed ({', '.join(map(str, repeated))}); each seed may appear once"
+        )
 
 
 def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
@@ -338,7 +350,6 @@ def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-
 # ---------------------------------------------------------------------------------------------
 # what the figures draw
 
@@ -379,7 +390,6 @@ def plotted_rows(frame: pd.DataFrame, attack: str) -> tuple[pd.DataFrame, str]:
     return chosen, ""
 
 
-
 def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
     """Per run: CA at lambda = 0 and RA at lambda = 1 (the boundary conditions of OAT / FLOAT), or
     PGD-AT's single point, with the memory normalised to the largest run's. The lowest lambda_th is
@@ -412,7 +422,6 @@ def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
     points = pd.DataFrame(out)
     points.insert(4, "memory_norm", points["weight_bytes"] / points["weight_bytes"].max())
     return points
-
 
 
 __all__ = [

@@ -147,7 +147,6 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
     return fig
 
 
-
 def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
     """Paper Fig. 1: memory normalised to the largest compared model (x) vs accuracy (y), CA and RA
     as separate marker styles, one pair per run, annotated with the method. Returns the figure.
@@ -167,12 +166,41 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
         name = _method_label(p["method"])
         if dup:
             name += f" ({p['run']})"
-        ax.scatter([p["memory_norm"]], [p["clean_acc"]], marker="o", s=46, color=colour, edgecolors="black", linewidths=0.5, zorder=3)
-        ax.scatter([p["memory_norm"]], [p["robust_acc"]], marker="^", s=50, facecolors="white", edgecolors=colour, linewidths=1.5, zorder=3)
-        ax.plot([p["memory_norm"]] * 2, [p["robust_acc"], p["clean_acc"]], color=colour, linewidth=0.8, alpha=0.5, zorder=2)
+        ax.scatter(
+            [p["memory_norm"]],
+            [p["clean_acc"]],
+            marker="o",
+            s=46,
+            color=colour,
+            edgecolors="black",
+            linewidths=0.5,
+            zorder=3,
+        )
+        ax.scatter(
+            [p["memory_norm"]],
+            [p["robust_acc"]],
+            marker="^",
+            s=50,
+            facecolors="white",
+            edgecolors=colour,
+            linewidths=1.5,
+            zorder=3,
+        )
+        ax.plot(
+            [p["memory_norm"]] * 2, [p["robust_acc"], p["clean_acc"]], color=colour, linewidth=0.8, alpha=0.5, zorder=2
+        )
         for acc, std in ((p["clean_acc"], p["clean_acc_std"]), (p["robust_acc"], p["robust_acc_std"])):
             if math.isfinite(std):
-                ax.errorbar([p["memory_norm"]], [acc], yerr=[std], fmt="none", ecolor=colour, elinewidth=0.9, capsize=3, zorder=2.5)
+                ax.errorbar(
+                    [p["memory_norm"]],
+                    [acc],
+                    yerr=[std],
+                    fmt="none",
+                    ecolor=colour,
+                    elinewidth=0.9,
+                    capsize=3,
+                    zorder=2.5,
+                )
         # alternate sides so that runs of near-equal memory (FLOAT vs PGD-AT) keep readable labels
         side = 1 if k % 2 == 0 else -1
         ax.annotate(
@@ -190,16 +218,29 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
     ]  # fmt: skip
     spread = points[points["clean_acc_std"].notna() | points["robust_acc_std"].notna()]
     if not spread.empty:
-        handles.append(Line2D([], [], marker="|", linestyle="", color="grey", markersize=10, label=f"mean ± std over {_seed_text(spread['seeds'])}"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="|",
+                linestyle="",
+                color="grey",
+                markersize=10,
+                label=f"mean ± std over {_seed_text(spread['seeds'])}",
+            )
+        )
     ax.legend(handles=handles, fontsize=7, loc="best")
     lo = float(points["memory_norm"].min())
     ax.set_xlim(min(lo, 1.0) - 0.1 * max(1.0 - lo, 0.2), 1.0 + 0.25 * max(1.0 - lo, 0.2))
     ax.margins(y=0.12)
     ax.set_xlabel("Normalised memory (model / largest model)")
     ax.set_ylabel("Accuracy (%)")
-    ax.set_title(_with_note(f"Memory vs accuracy ({frame.attrs.get('weight_bits', '?')}-bit weights, {_attack_label(attack)})", note))
+    ax.set_title(
+        _with_note(
+            f"Memory vs accuracy ({frame.attrs.get('weight_bits', '?')}-bit weights, {_attack_label(attack)})", note
+        )
+    )
     return fig
-
 
 
 def plot_training_time(frame: pd.DataFrame) -> Figure | None:
@@ -216,14 +257,19 @@ def plot_training_time(frame: pd.DataFrame) -> Figure | None:
     colours = [_method_color(m) or "tab:gray" for m in times["method"]]
     bars = ax.bar(range(len(times)), ratios, color=colours, width=0.6)
     for bar, ratio, seconds in zip(bars, ratios, times["mean_epoch_time_s"]):
-        ax.annotate(f"{ratio:.2f}x\n({seconds:.1f} s)", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+        ax.annotate(
+            f"{ratio:.2f}x\n({seconds:.1f} s)",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize=7,
+        )
     ax.set_xticks(range(len(times)), labels, fontsize=7)
     ax.set_ylabel("Training time per epoch (normalised to fastest)")
     ax.set_ylim(0, float(ratios.max()) * 1.25)
     ax.set_title("Per-epoch training time (paper Fig. 8(a) style)")
     return fig
-
 
 
 def _safe_name(attack: str) -> str:
@@ -245,4 +291,11 @@ def report_figures(frame: pd.DataFrame) -> dict[str, Figure]:
     return figures
 
 
-__all__ = ["METHOD_LABELS", "METHOD_COLORS", "plot_tradeoff", "plot_memory_accuracy", "plot_training_time", "report_figures"]
+__all__ = [
+    "METHOD_LABELS",
+    "METHOD_COLORS",
+    "plot_tradeoff",
+    "plot_memory_accuracy",
+    "plot_training_time",
+    "report_figures",
+]

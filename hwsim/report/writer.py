@@ -117,7 +117,9 @@ def write_report(
         )
         written += [
             atomic_write_text(out_dir / REPORT_SEEDS_CSV, seeds.to_csv(index=False)),
-            atomic_write_text(out_dir / REPORT_SEEDS_JSON, render_frame(_json_ready(seeds), OutputFormat.json, seeds_title)),
+            atomic_write_text(
+                out_dir / REPORT_SEEDS_JSON, render_frame(_json_ready(seeds), OutputFormat.json, seeds_title)
+            ),
         ]
     else:
         for stale in (REPORT_SEEDS_CSV, REPORT_SEEDS_JSON):  # from an earlier report with seed groups

@@ -90,8 +90,7 @@ def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
     return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
 
 
-def _input_grad(model: Callable[[torch.Tensor], torch.Tensor], x_adv: torch.Tensor,
-                y: torch.Tensor) -> torch.Tensor:
+def _input_grad(model: Callable[[torch.Tensor], torch.Tensor], x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Gradient of the summed cross-entropy w.r.t. the input only (no parameter .grad touched)."""
     x_adv = x_adv.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -210,27 +209,26 @@ def fgsm_attack(
 
 
 @torch.no_grad()
-def _logits(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-            batch_size: int | None) -> torch.Tensor:
+def _logits(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int | None) -> torch.Tensor:
     if batch_size is None or x.shape[0] <= batch_size:
         out = model(x)
     else:
-        out = torch.cat([model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+        out = torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
     if out.dim() != 2:
         raise HwsimError(f"model must return N x classes logits, got shape {tuple(out.shape)}")
     return out
 
 
-def _predict(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-             batch_size: int | None) -> torch.Tensor:
+def _predict(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int | None) -> torch.Tensor:
     return _logits(model, x, batch_size).argmax(dim=1)
 
 
 def _apgd_chunks(apgd, x: torch.Tensor, y: torch.Tensor, batch_size: int | None) -> torch.Tensor:
     if batch_size is None or x.shape[0] <= batch_size:
         return apgd(x, y).detach()
-    return torch.cat([apgd(x[i:i + batch_size], y[i:i + batch_size]).detach()
-                      for i in range(0, x.shape[0], batch_size)])
+    return torch.cat(
+        [apgd(x[i : i + batch_size], y[i : i + batch_size]).detach() for i in range(0, x.shape[0], batch_size)]
+    )
 
 
 def autoattack_rand(
@@ -290,8 +288,7 @@ def autoattack_rand(
             losses = ["ce", "dlr"] if n_classes >= 3 else ["ce"]
             if n_classes < 3:
                 warnings.warn(
-                    f"autoattack: the model has {n_classes} classes, APGD-DLR needs >= 3; "
-                    "running APGD-CE only",
+                    f"autoattack: the model has {n_classes} classes, APGD-DLR needs >= 3; running APGD-CE only",
                     UserWarning,
                     stacklevel=2,
                 )
@@ -300,8 +297,15 @@ def autoattack_rand(
                 if idx.numel() == 0:
                     break
                 apgd = torchattacks.APGD(
-                    model, norm="Linf", eps=eps, steps=int(n_iter), n_restarts=int(n_restarts),
-                    seed=int(seed), loss=loss, eot_iter=int(eot_iter), rho=0.75,
+                    model,
+                    norm="Linf",
+                    eps=eps,
+                    steps=int(n_iter),
+                    n_restarts=int(n_restarts),
+                    seed=int(seed),
+                    loss=loss,
+                    eot_iter=int(eot_iter),
+                    rho=0.75,
                 )
                 apgd.set_device(x.device)
                 adv_curr = _apgd_chunks(apgd, x[idx], y[idx], batch_size)
@@ -323,8 +327,9 @@ def _pgd_entry(steps: int) -> AttackFn:
     def attack(model, x, y, *, eps: float = 8 / 255, seed: int = 0) -> torch.Tensor:
         with _seeded_rng(seed, x.device):
             gen = _make_generator(seed, x.device)
-            return pgd_attack(model, x, y, eps=eps, steps=steps, step_size=pgd_step_size(eps, steps),
-                              random_start=True, generator=gen)
+            return pgd_attack(
+                model, x, y, eps=eps, steps=steps, step_size=pgd_step_size(eps, steps), random_start=True, generator=gen
+            )
 
     attack.__name__ = f"pgd{steps}"
     attack.__doc__ = f"PGD-{steps}, OAT step size, uniform random start seeded with ``seed``."
@@ -343,25 +348,24 @@ def _autoattack_entry(model, x, y, *, eps: float = 8 / 255, seed: int = 0) -> to
 
 
 #: Attack name -> ``fn(model, x, y, *, eps, seed) -> x_adv`` (read-only).
-ATTACKS: Mapping[str, AttackFn] = MappingProxyType({
-    "pgd7": _pgd_entry(7),
-    "pgd20": _pgd_entry(20),
-    "fgsm": _fgsm_entry,
-    "autoattack": _autoattack_entry,
-})
+ATTACKS: Mapping[str, AttackFn] = MappingProxyType(
+    {
+        "pgd7": _pgd_entry(7),
+        "pgd20": _pgd_entry(20),
+        "fgsm": _fgsm_entry,
+        "autoattack": _autoattack_entry,
+    }
+)
 
 
 def _lookup(name: str) -> AttackFn:
     try:
         return ATTACKS[name]
     except (KeyError, TypeError):
-        raise HwsimError(
-            f"unknown attack {name!r}; known attacks: {', '.join(sorted(ATTACKS))}"
-        ) from None
+        raise HwsimError(f"unknown attack {name!r}; known attacks: {', '.join(sorted(ATTACKS))}") from None
 
 
-def run_attack(name: str, model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
-               seed: int = 0) -> torch.Tensor:
+def run_attack(name: str, model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255, seed: int = 0) -> torch.Tensor:
     """Run the registered attack ``name`` (see :data:`ATTACKS`); unknown names raise HwsimError."""
     return _lookup(name)(model, x, y, eps=eps, seed=seed)
 
@@ -371,8 +375,9 @@ def run_attack(name: str, model, x: torch.Tensor, y: torch.Tensor, eps: float = 
 # --------------------------------------------------------------------------------------------------
 
 
-def batch_correct(model, x: torch.Tensor, y: torch.Tensor, attack_name: str, *, eps: float = 8 / 255,
-                  seed: int = 0) -> tuple[int, int]:
+def batch_correct(
+    model, x: torch.Tensor, y: torch.Tensor, attack_name: str, *, eps: float = 8 / 255, seed: int = 0
+) -> tuple[int, int]:
     """``(clean correct, robust correct)`` counts of one batch, attacked with ``attack_name``.
 
     The clean pass and the attack run on a forked global RNG seeded with ``seed``, so a batch's
@@ -419,15 +424,20 @@ def robust_accuracy(
         total_batches = None
 
     n = clean_correct = robust_correct = 0
-    bar = tqdm(loader_or_batches, total=total_batches, disable=not progress,
-               desc=f"{attack_name} eps={eps * 255:g}/255", unit="batch", leave=False)
+    bar = tqdm(
+        loader_or_batches,
+        total=total_batches,
+        disable=not progress,
+        desc=f"{attack_name} eps={eps * 255:g}/255",
+        unit="batch",
+        leave=False,
+    )
     try:
         for i, batch in enumerate(bar):
             x, y = batch[0].to(device), batch[1].to(device)
             clean, robust = batch_correct(model, x, y, attack_name, eps=eps, seed=seed + i)
             clean_correct, robust_correct, n = clean_correct + clean, robust_correct + robust, n + int(y.shape[0])
-            bar.set_postfix(clean=f"{100.0 * clean_correct / n:.1f}%",
-                            robust=f"{100.0 * robust_correct / n:.1f}%")
+            bar.set_postfix(clean=f"{100.0 * clean_correct / n:.1f}%", robust=f"{100.0 * robust_correct / n:.1f}%")
     finally:
         bar.close()
     if n == 0:

@@ -26,7 +26,12 @@ from hwsim.datasets import DATASETS, DatasetInfo
 from hwsim.errors import HwsimError
 
 __all__ = [
-    "DATASETS", "DatasetInfo", "augment_batch", "default_augment", "load_dataset", "make_loader",
+    "DATASETS",
+    "DatasetInfo",
+    "augment_batch",
+    "default_augment",
+    "load_dataset",
+    "make_loader",
 ]
 
 SPLITS = ("train", "test")
@@ -166,9 +171,7 @@ def _check_labels(src: _Source, path: Path, labels: Any, n: int, lo: int, hi: in
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
-def _read_cifar(
-    src: _Source, files: list[str], label_key: str, classes: int, limit: int | None
-) -> Arrays:
+def _read_cifar(src: _Source, files: list[str], label_key: str, classes: int, limit: int | None) -> Arrays:
     xs, ys, total = [], [], 0
     for rel in files:
         if xs and limit is not None and total >= limit:
@@ -279,20 +282,26 @@ class _Format:
 
 _FORMATS: dict[str, _Format] = {
     "cifar10": _Format(
-        "cifar-10-batches-py", ("data_batch_1", "test_batch"),
-        "the CIFAR-10 python batches: data_batch_1..5, test_batch", _cifar10),
-    "cifar100": _Format(
-        "cifar-100-python", ("train", "test"),
-        "the CIFAR-100 python files: train, test", _cifar100),
-    "svhn": _Format(
-        None, (), "the SVHN cropped-digit files: train_32x32.mat, test_32x32.mat", _svhn),
+        "cifar-10-batches-py",
+        ("data_batch_1", "test_batch"),
+        "the CIFAR-10 python batches: data_batch_1..5, test_batch",
+        _cifar10,
+    ),
+    "cifar100": _Format("cifar-100-python", ("train", "test"), "the CIFAR-100 python files: train, test", _cifar100),
+    "svhn": _Format(None, (), "the SVHN cropped-digit files: train_32x32.mat, test_32x32.mat", _svhn),
     "stl10": _Format(
-        "stl10_binary", ("train_X.bin", "test_X.bin"),
-        "the STL-10 binary files: train_X.bin, train_y.bin, test_X.bin, test_y.bin", _stl10),
+        "stl10_binary",
+        ("train_X.bin", "test_X.bin"),
+        "the STL-10 binary files: train_X.bin, train_y.bin, test_X.bin, test_y.bin",
+        _stl10,
+    ),
     "tinyimagenet": _Format(
-        "tiny-imagenet-200", ("wnids.txt",),
+        "tiny-imagenet-200",
+        ("wnids.txt",),
         "the Tiny-ImageNet-200 folder: wnids.txt, train/<wnid>/images/*.JPEG, "
-        "val/images/*.JPEG, val/val_annotations.txt", _tinyimagenet),
+        "val/images/*.JPEG, val/val_annotations.txt",
+        _tinyimagenet,
+    ),
 }
 
 
@@ -303,11 +312,14 @@ _FORMATS: dict[str, _Format] = {
 def _digits(split: str, seed: int, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's 8x8 digits, 80/20 stratified split seeded by ``seed``, as 1-channel [0,1]."""
     load_digits = optional_import("sklearn.datasets", "scikit-learn", "the digits data set").load_digits
-    train_test_split = optional_import("sklearn.model_selection", "scikit-learn", "the digits data set").train_test_split
+    train_test_split = optional_import(
+        "sklearn.model_selection", "scikit-learn", "the digits data set"
+    ).train_test_split
 
     bunch = load_digits()
     idx_train, idx_test = train_test_split(
-        np.arange(len(bunch.target)), test_size=0.2, stratify=bunch.target, random_state=seed)
+        np.arange(len(bunch.target)), test_size=0.2, stratify=bunch.target, random_state=seed
+    )
     idx = (idx_train if split == "train" else idx_test)[:limit]
     x = torch.from_numpy(bunch.images[idx].astype(np.float32) / 16.0).unsqueeze(1)
     y = torch.from_numpy(bunch.target[idx].astype(np.int64))
@@ -318,8 +330,10 @@ def _resize(x: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
     """Bilinear resize of ``N x C x H x W`` to ``size x size`` in chunks, clamped to [0, 1]."""
     if x.shape[-2:] == (size, size):
         return x
-    parts = [F.interpolate(x[i : i + chunk], size=(size, size), mode="bilinear",
-                           align_corners=False) for i in range(0, x.shape[0], chunk)]
+    parts = [
+        F.interpolate(x[i : i + chunk], size=(size, size), mode="bilinear", align_corners=False)
+        for i in range(0, x.shape[0], chunk)
+    ]
     out = torch.cat(parts) if parts else x.new_empty((0, x.shape[1], size, size))
     return out.clamp_(0.0, 1.0)
 
@@ -382,8 +396,12 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = CROP_P
     flip = torch.rand(b, 1, generator=generator) < 0.5
     rows = oy + torch.arange(h)
     cols = ox + torch.where(flip, torch.arange(w - 1, -1, -1), torch.arange(w))
-    return padded[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None],
-                  rows[:, None, :, None], cols[:, None, None, :]]
+    return padded[
+        torch.arange(b)[:, None, None, None],
+        torch.arange(c)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
 
 
 class _AugmentingLoader(DataLoader):

@@ -82,10 +82,21 @@ def launch(nproc: int, argv: list[str]) -> int:
     import sys
 
     if launched_by_torchrun():
-        raise HwsimError("--nproc inside a torchrun-launched process: torchrun already started the processes; drop --nproc")
+        raise HwsimError(
+            "--nproc inside a torchrun-launched process: torchrun already started the processes; drop --nproc"
+        )
     if nproc < 1:
         raise HwsimError(f"--nproc must be >= 1, got {nproc}")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "hwsim.cli", *argv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "hwsim.cli",
+        *argv,
+    ]
     return subprocess.call(cmd)
 
 

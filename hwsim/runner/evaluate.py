@@ -8,11 +8,13 @@ since noise and BN choice depend only on the condition, never on train/eval mode
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
 from ..errors import HwsimError
 from ..io import atomic_write_text
+
 # The results schema and reader live in the torch-free hwsim.runfiles; re-exported from here.
 from ..runfiles import RESULTS_CSV, RESULTS_JSON, AccuracyPoint, EvalResults, read_results
 from .attacks import ATTACKS, robust_accuracy
@@ -24,9 +26,9 @@ DEFAULT_LAMBDAS = (0.0, 0.2, 0.7, 1.0)  # the paper's S_lambda_n
 def evaluate_checkpoint(
     checkpoint: Path | str,
     *,
-    lambdas: list[float] = list(DEFAULT_LAMBDAS),
+    lambdas: Sequence[float] = DEFAULT_LAMBDAS,
     lambda_th: float = 0.0,
-    attacks: list[str] = ["pgd7"],
+    attacks: Sequence[str] = ("pgd7",),
     data_dir: str | None = None,
     limit: int | None = None,
     batch_size: int = 256,
@@ -60,7 +62,14 @@ def evaluate_checkpoint(
     run_dir = Path(payload["path"]).parent
     s = run.train
     eps = s.eps if eps is None else eps
-    test = load_dataset(run.model.dataset, "test", data_dir or s.data_dir, image_size=s.image_size or run.model.input_shape[1], seed=s.seed, limit=limit or s.limit_test)
+    test = load_dataset(
+        run.model.dataset,
+        "test",
+        data_dir or s.data_dir,
+        image_size=s.image_size or run.model.input_shape[1],
+        seed=s.seed,
+        limit=limit or s.limit_test,
+    )
     x, y = test.tensors
     batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     points_lambda = run.model.rule.eval_lambdas(lambdas, s.pgdat_lambda)
@@ -96,10 +105,14 @@ def evaluate_checkpoint(
 def _best_weights(run_dir: Path, payload: dict, run, lam: float, lambda_th: float) -> tuple[int, dict]:
     """(epoch, state_dict) of the best held-out-RA checkpoint at ``lam``; one-line errors otherwise."""
     if not payload.get("best"):
-        raise HwsimError(f"{run_dir}: the run has no best checkpoints (trained before hwsim kept them, or no epoch was checked yet); use --checkpoint last")
+        raise HwsimError(
+            f"{run_dir}: the run has no best checkpoints (trained before hwsim kept them, or no epoch was checked yet); use --checkpoint last"
+        )
     known = ", ".join(sorted(payload["best"], key=float))
     if f"{lam:g}" not in payload["best"]:
-        raise HwsimError(f"{run_dir}: no best checkpoint for lambda {lam:g}; the run kept them for lambda {known} (train --eval-lambdas)")
+        raise HwsimError(
+            f"{run_dir}: no best checkpoint for lambda {lam:g}; the run kept them for lambda {known} (train --eval-lambdas)"
+        )
     best = load_best(run_dir, lam)
     chosen_th = float(best.get("lambda_th", 0.0))
     if run.model.rule.threshold_matters(lam) and chosen_th != lambda_th:
@@ -119,7 +132,9 @@ def write_results(run_dir: Path, results: EvalResults) -> None:
     path = run_dir / RESULTS_JSON
     merged = {_point_key(p): p for p in (read_results(run_dir).points if path.exists() else [])}
     merged.update({_point_key(p): p for p in results.points})
-    results = results.model_copy(update={"points": sorted(merged.values(), key=lambda p: (p.checkpoint, p.attack, p.lambda_th, p.lam))})
+    results = results.model_copy(
+        update={"points": sorted(merged.values(), key=lambda p: (p.checkpoint, p.attack, p.lambda_th, p.lam))}
+    )
     atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=2) + "\n")
     atomic_write_text(run_dir / RESULTS_CSV, results.frame().to_csv(index=False))
 

@@ -34,8 +34,9 @@ import contextlib
 import io
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -44,11 +45,12 @@ from .. import __version__
 from ..config import ModelConfig
 from ..errors import HwsimError
 from ..io import atomic_write_bytes, atomic_write_text
+from ..methods.oat import sample_oat_lambdas  # noqa: F401  (re-exported: the runner's public API)
+
 # The run-file schemas live in the torch-free hwsim.runfiles (the report reads them without torch);
 # re-exported here, where they were defined before.
 from ..runfiles import RUN_FILE, RunConfig, TrainSettings, parse_run_config, read_run_file  # noqa: F401
 from . import ddp
-from ..methods.oat import sample_oat_lambdas  # noqa: F401  (re-exported: the runner's public API)
 from .attacks import batch_correct, pgd_attack
 
 CHECKPOINT_FORMAT = "hwsim-checkpoint-v1"
@@ -143,7 +145,9 @@ def make_scaler(s: TrainSettings) -> torch.amp.GradScaler | None:
     return None
 
 
-def train_step(model, optimizer: torch.optim.Optimizer, x, y, s: TrainSettings, gen: torch.Generator, *, scaler=None) -> torch.Tensor:
+def train_step(
+    model, optimizer: torch.optim.Optimizer, x, y, s: TrainSettings, gen: torch.Generator, *, scaler=None
+) -> torch.Tensor:
     """One optimizer step; ``model`` is a network, a :class:`TrainingObjective` or its DDP wrapper.
     Returns the detached loss (no host sync: the loop sums losses on the device)."""
     if isinstance(model, nn.Module) and hasattr(model, "set_condition"):
@@ -230,7 +234,11 @@ def _safe_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         unsafe = "weights_only" in str(exc) and "Unsupported global" in str(exc)
-        why = "it holds objects that are not plain tensors or values; refusing to unpickle them" if unsafe else type(exc).__name__
+        why = (
+            "it holds objects that are not plain tensors or values; refusing to unpickle them"
+            if unsafe
+            else type(exc).__name__
+        )
         raise HwsimError(f"{path}: corrupt or unreadable checkpoint ({why})") from None
 
 
@@ -262,7 +270,9 @@ def network_from_checkpoint(payload: dict[str, Any], device: str = "cpu"):
     try:
         net.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError) as exc:
-        raise HwsimError(f"{payload.get('path')}: weights do not fit {run.model.arch}/{run.model.method} ({str(exc).splitlines()[0][:120]})") from None
+        raise HwsimError(
+            f"{payload.get('path')}: weights do not fit {run.model.arch}/{run.model.method} ({str(exc).splitlines()[0][:120]})"
+        ) from None
     return net.to(device), run
 
 
@@ -281,7 +291,9 @@ def _datasets(run: RunConfig):
     if m.dataset is None:
         raise HwsimError(f"{m.name}: training needs a dataset in the model file")
     size = s.image_size or m.input_shape[1]
-    train = load_dataset(m.dataset, "train", s.data_dir, image_size=size, seed=s.seed, limit=None if s.val_split else s.limit_train)
+    train = load_dataset(
+        m.dataset, "train", s.data_dir, image_size=size, seed=s.seed, limit=None if s.val_split else s.limit_train
+    )
     test = load_dataset(m.dataset, "test", s.data_dir, image_size=size, seed=s.seed, limit=s.limit_test)
     if s.val_split:
         x, y = train.tensors
@@ -403,7 +415,9 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
     if resume and ckpt_path.exists():
         payload = load_checkpoint(ckpt_path)
         stored = run_config_of(payload)
-        differs = [k for k in TrainSettings.model_fields if k not in RESUME_FREE and getattr(stored.train, k) != getattr(s, k)]
+        differs = [
+            k for k in TrainSettings.model_fields if k not in RESUME_FREE and getattr(stored.train, k) != getattr(s, k)
+        ]
         if stored.model != run.model or differs:
             what = ", ".join(differs) if differs else "the model"
             raise HwsimError(f"{ckpt_path}: --resume with a different config than the checkpoint's ({what})")
@@ -421,7 +435,9 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
 
     epoch = start
     last = s.epochs if stop_after is None else min(s.epochs, start + stop_after)
-    epochs_bar = tqdm(range(start, last), desc=run.name, unit="epoch", initial=start, total=s.epochs, disable=not progress)
+    epochs_bar = tqdm(
+        range(start, last), desc=run.name, unit="epoch", initial=start, total=s.epochs, disable=not progress
+    )
     try:
         for epoch in epochs_bar:
             seed = rank_seed(s.seed, epoch, info.rank)
@@ -445,13 +461,25 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
             epoch_time = time.perf_counter() - t0
             scheduler.step()
             mean_loss = ddp.all_sum([float(loss_sum)], info)[0] / max(steps * info.world, 1)
-            record: dict[str, Any] = {"epoch": epoch + 1, "loss": mean_loss, "lr": optimizer.param_groups[0]["lr"], "epoch_time_s": epoch_time}
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "loss": mean_loss,
+                "lr": optimizer.param_groups[0]["lr"],
+                "epoch_time_s": epoch_time,
+            }
             if (epoch + 1) % s.eval_every == 0 or epoch + 1 == s.epochs:
                 points = held_out_accuracy(net, held_out, s, info)
-                record.update(clean_acc=points[0]["clean_acc"], robust_acc=points[-1]["robust_acc"], eval=points, eval_set="val" if s.val_split else "test")
+                record.update(
+                    clean_acc=points[0]["clean_acc"],
+                    robust_acc=points[-1]["robust_acc"],
+                    eval=points,
+                    eval_set="val" if s.val_split else "test",
+                )
                 for p in points:
                     key = f"{p['lam']:g}"
-                    if key not in best or p["robust_acc"] >= best[key]["robust_acc"]:  # >=: OAT.py keeps the later epoch on ties
+                    if (
+                        key not in best or p["robust_acc"] >= best[key]["robust_acc"]
+                    ):  # >=: OAT.py keeps the later epoch on ties
                         best[key] = {**p, "epoch": epoch + 1, "lambda_th": s.eval_lambda_th}
                         if info.is_main:
                             save_best(run_dir, run, best[key], net)
@@ -461,10 +489,18 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
                 _write_run_file(run_dir, run, history, status="running")
             ddp.barrier(info)
             if "clean_acc" in record:
-                epochs_bar.set_postfix(loss=f"{record['loss']:.3f}", CA=f"{record['clean_acc']:.1f}%", RA=f"{record['robust_acc']:.1f}%")
+                epochs_bar.set_postfix(
+                    loss=f"{record['loss']:.3f}", CA=f"{record['clean_acc']:.1f}%", RA=f"{record['robust_acc']:.1f}%"
+                )
             if progress:
-                checked = f"  CA {record['clean_acc']:.2f}%  RA(PGD-7) {record['robust_acc']:.2f}%" if "clean_acc" in record else ""
-                tqdm.write(f"{run.name} epoch {epoch + 1}/{s.epochs}: loss {record['loss']:.4f}{checked}  {epoch_time:.1f}s")
+                checked = (
+                    f"  CA {record['clean_acc']:.2f}%  RA(PGD-7) {record['robust_acc']:.2f}%"
+                    if "clean_acc" in record
+                    else ""
+                )
+                tqdm.write(
+                    f"{run.name} epoch {epoch + 1}/{s.epochs}: loss {record['loss']:.4f}{checked}  {epoch_time:.1f}s"
+                )
             if on_epoch is not None:
                 on_epoch(record)
     except KeyboardInterrupt:
@@ -477,7 +513,12 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
     epochs_bar.close()
     done = len(history) >= s.epochs
     if info.is_main:
-        _write_run_file(run_dir, run, history, status="done" if done else f"stopped after epoch {len(history)} of {s.epochs}; continue with --resume")
+        _write_run_file(
+            run_dir,
+            run,
+            history,
+            status="done" if done else f"stopped after epoch {len(history)} of {s.epochs}; continue with --resume",
+        )
     return run_dir
 
 

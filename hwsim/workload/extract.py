@@ -25,8 +25,8 @@ columns are declared, with units, in :data:`hwsim.workload.table.SCHEMA`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -255,6 +255,7 @@ def extract_layers(
                 tied.bn_params += _own_params(module)
 
     film_target: dict[int, str] = {}
+
     # A FiLM's linears run inside its forward, before its hook: tie them to its input's producer
     # when the FiLM starts (a forward pre-hook), so their ``conditions`` is known when they run.
     def pre_hook(module: nn.Module, args) -> None:

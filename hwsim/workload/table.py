@@ -10,8 +10,9 @@ estimate needs neither torch nor pandas; :meth:`LayerTable.to_frame` gives a Dat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
