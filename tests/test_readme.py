@@ -50,3 +50,11 @@ def test_readme_training_example_runs(tmp_path):
     run_dir = tmp_path / "reports" / "runs" / "resnet20-digits-float"
     assert (run_dir / "checkpoint.pt").is_file() and (run_dir / "run.json").is_file()
     assert "Traceback" not in done.stderr
+
+
+def test_readme_layer_table_is_the_schema():
+    """The README's layer-table section is generated from the one declared schema."""
+    from hwsim.workload.table import schema_markdown
+
+    section = README.split("<!-- schema:start -->\n", 1)[1].split("<!-- schema:end -->", 1)[0]
+    assert section.strip() == schema_markdown().strip()

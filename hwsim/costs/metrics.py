@@ -81,7 +81,7 @@ class CostInputs:
 
     rows: dict[str, np.ndarray]
     hw: dict[str, np.ndarray]
-    method: Method
+    method: Method | None  # None: spec-free metrics only
     attribution: str
     noise_active: bool
     groups: dict[str, np.ndarray] | None = None
@@ -303,7 +303,7 @@ def costs(
 def count_columns(table) -> dict[str, np.ndarray]:
     """The spec-free metrics (MACs, FLOPs, extra ops) per layer: what thop or fvcore count."""
     return {
-        m.name: m.per_layer(CostInputs(table, {}, get_method("pgdat"), "paper", False))
+        m.name: m.per_layer(CostInputs(table, {}, None, "paper", False))
         for m in METRICS.values()
         if not m.per_spec
     }
