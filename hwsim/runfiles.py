@@ -130,17 +130,22 @@ def parse_run_config(data: Any, source: Path | str) -> RunConfig:
         raise HwsimError(_validation_line(source, err, "config")) from None
 
 
+def _read_json(path: Path, what: str) -> Any:
+    """A JSON file's content; unreadable or not JSON is one line naming the file."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HwsimError(f"{path}: corrupt {what} ({exc})") from None
+    except OSError as exc:
+        raise HwsimError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
 def read_run_file(run_dir: Path | str) -> dict[str, Any]:
     """``run.json`` as written (status, config, history); not validated beyond being a JSON mapping."""
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         raise HwsimError(f"{run_dir}: not a run directory (no {RUN_FILE})")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HwsimError(f"{path}: corrupt run file ({exc})") from None
-    except OSError as exc:
-        raise HwsimError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    data = _read_json(path, "run file")
     if not isinstance(data, dict):
         raise HwsimError(f"{path}: corrupt run file (expected a JSON mapping at the top level)")
     return data
@@ -151,12 +156,7 @@ def read_results(run_dir: Path | str) -> EvalResults:
     path = Path(run_dir) / RESULTS_JSON
     if not path.is_file():
         raise HwsimError(f"{run_dir}: no {RESULTS_JSON}; run 'hwsim evaluate {run_dir}' first")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HwsimError(f"{path}: corrupt results file ({exc})") from None
-    except OSError as exc:
-        raise HwsimError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    data = _read_json(path, "results file")
     try:  # parsed first, so that an error quotes the offending value, never the whole file
         return EvalResults.model_validate(data)
     except ValidationError as err:

@@ -303,9 +303,7 @@ def costs(
 def count_columns(table) -> dict[str, np.ndarray]:
     """The spec-free metrics (MACs, FLOPs, extra ops) per layer: what thop or fvcore count."""
     return {
-        m.name: m.per_layer(CostInputs(table, {}, None, "paper", False))
-        for m in METRICS.values()
-        if not m.per_spec
+        m.name: m.per_layer(CostInputs(table, {}, None, "paper", False)) for m in METRICS.values() if not m.per_spec
     }
 
 
