@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
-from .costs.metrics import total_rules
+from .costs.metrics import METRICS, total_rules
 from .estimate import Estimate
+from .methods import get_method
 
 
 class OutputFormat(str, Enum):
@@ -106,7 +107,7 @@ _CURATED = {
 
 def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
     t = estimate.totals
-    method = estimate.model["method"]
+    rule = get_method(estimate.model["method"])
     items = [
         ("parameters", f"{t.params:,}"),
         (f"weight memory ({estimate.spec.weight_bits}-bit, all params)", f"{t.weight_bytes / MB:.2f} MB"),
@@ -116,15 +117,15 @@ def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
             f"{t.conv_linear_bytes / MB:.3f} / {t.film_bytes / MB:.3f} / {t.bn_bytes / MB:.4f} / {t.alpha_bytes / MB:.6f} MB",
         ),
         ("MACs (FLOPs = 2 x MACs)", f"{t.macs:,}"),
-        ("FLOAT noise adds / FiLM modulation ops", f"{t.noise_add_ops:,} / {t.film_mod_ops:,}"),
-        (f"delay, {method} (Eq. 7-9, {estimate.attribution})", f"{t.delay_ns / 1e6:,.3f} ms"),
+        # the method's own extra ops (FLOAT's noise adds, OAT's FiLM modulation), never in MACs
+        *((METRICS[op].description, f"{getattr(t, op):,}") for op in rule.extra_ops),
+        (f"delay, {rule.label} ({rule.delay_rule}, {estimate.attribution} attribution)", f"{t.delay_ns / 1e6:,.3f} ms"),
         ("delay, baseline (Eq. 7)", f"{t.delay_base_ns / 1e6:,.3f} ms"),
         ("layers (conv)", f"{t.layers} ({t.conv_layers})"),
     ]
-    for rule in total_rules():
-        if rule.name not in _CURATED:
-            value = getattr(t, rule.name)
-            items.append((f"{rule.name.replace('_', ' ')} ({rule.unit})", _fmt(value)))
+    for total in total_rules():
+        if total.name not in _CURATED:
+            items.append((f"{total.name.replace('_', ' ')} ({total.unit})", _fmt(getattr(t, total.name))))
     return items
 
 

@@ -104,3 +104,11 @@ def test_a_new_metric_is_one_registration(default_spec):
         METRICS.pop("weight_reads")
     assert "weight_reads" not in [t.name for t in total_rules()]
     assert estimate_module.Totals.model_fields.keys() >= {"delay_ns", "weight_bytes"}
+
+
+def test_output_views_name_only_declared_columns_and_metrics():
+    """The formats' per-layer view reads only what the schema or the metric registry declares."""
+    from hwsim.formats import LAYER_VIEW
+    from hwsim.workload.table import COLUMNS
+
+    assert [c for c in LAYER_VIEW if c not in COLUMNS and c not in METRICS] == []

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..methods import Method, get_method
+from ..workload.table import SCHEMA
 from . import compute, memory
 from .delay import check_attribution, compute_rows, delay_terms, eq7_cycles
 from .specgrid import SpecGrid, spec_grid
@@ -187,21 +188,20 @@ for _metric in (
     register_metric(_metric)
 
 
-_KEY_COLUMNS = (
-    "kernel_h", "kernel_w", "in_channels", "out_channels", "groups", "out_h", "out_w", "weight_params",
-    "bias_params", "noisy", "alpha_params", "bn_params", "film_channels",
-)  # fmt: skip
-_OPS = ("conv", "linear", "film_linear")
+# Every non-text column of the schema: rows equal on all of them cost the same under any metric
+# (a metric reads only columns of the schema), so each distinct row is costed once.
+_KEY_COLUMNS = tuple(c.name for c in SCHEMA if c.dtype != "str")
 
 
 def _unique_rows(table) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Rows that agree on every column a metric reads, once each, and each row's unique index."""
-    op = np.asarray(table["op"])
-    op_code = np.select([op == o for o in _OPS], range(len(_OPS)), len(_OPS))
-    density = np.asarray(table["density"], np.float64)
-    key = np.column_stack([op_code, *(np.asarray(table[c], np.int64) for c in _KEY_COLUMNS), density.view(np.int64)])
+    """Rows that agree on ``op`` and every numeric column, once each, and each row's unique index."""
+    _, op_code = np.unique(np.asarray(table["op"]), return_inverse=True)
+    numbers = [np.asarray(table[c]) for c in _KEY_COLUMNS]
+    key = np.column_stack(
+        [op_code.reshape(-1), *(v.view(np.int64) if v.dtype == np.float64 else v.astype(np.int64) for v in numbers)]
+    )
     _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    rows = {c: np.asarray(table[c])[first] for c in ("op", "density", *_KEY_COLUMNS)}
+    rows = {c.name: np.asarray(table[c.name])[first] for c in SCHEMA}
     return rows, inverse.reshape(-1)
 
 
