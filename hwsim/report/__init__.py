@@ -38,7 +38,7 @@ from .join import (
     seed_base,
     seed_groups,
 )  # fmt: skip
-from .plots import METHOD_COLORS, METHOD_LABELS, plot_memory_accuracy, plot_tradeoff, plot_training_time, report_figures
+from .plots import plot_memory_accuracy, plot_tradeoff, plot_training_time, report_figures
 from .writer import (
     REPORT_CSV,
     REPORT_JSON,
@@ -53,8 +53,8 @@ from .writer import (
 
 __all__ = [
     "COLUMNS", "COST_COLUMNS", "REPORT_VIEW", "SEED_COLUMNS", "SEED_VIEW", "SEED_INSENSITIVE_TRAIN",
-    "SEED_INSENSITIVE_MODEL", "REPORT_CSV", "REPORT_JSON", "REPORT_SEEDS_CSV", "REPORT_SEEDS_JSON", "METHOD_LABELS",
-    "METHOD_COLORS", "report_frame", "run_spec_path", "cost_at", "condition_config", "seed_base", "seed_groups",
+    "SEED_INSENSITIVE_MODEL", "REPORT_CSV", "REPORT_JSON", "REPORT_SEEDS_CSV", "REPORT_SEEDS_JSON",
+    "report_frame", "run_spec_path", "cost_at", "condition_config", "seed_base", "seed_groups",
     "check_seed_group", "aggregate_seeds", "plotted_rows", "boundary_points", "plot_tradeoff", "plot_memory_accuracy",
     "plot_training_time", "report_figures", "render_figure", "write_figure", "write_report",
 ]  # fmt: skip

@@ -30,17 +30,14 @@ from .join import _accuracy_columns, boundary_points, plotted_rows
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the report package
     from matplotlib.figure import Figure
 
-# How each registered method is shown (hwsim.methods: label, color).
-METHOD_LABELS = {name: get_method(name).label for name in list_methods()}
-METHOD_COLORS = {name: get_method(name).color for name in list_methods()}
-
 
 def _method_label(method: str) -> str:
+    """How a method is shown (its registry label; runs of an unregistered method keep the name)."""
     return get_method(method).label if method in list_methods() else method
 
 
 def _method_color(method: str) -> str | None:
-    return METHOD_COLORS.get(method)
+    return get_method(method).color if method in list_methods() else None
 
 
 def _attack_label(attack: str) -> str:
@@ -68,7 +65,7 @@ def _run_styles(runs: list[str], methods: dict[str, str]) -> dict[str, tuple[str
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
-    reserved = {to_hex(c) for c in METHOD_COLORS.values()}
+    reserved = {to_hex(get_method(m).color) for m in list_methods()}
     palette = [to_hex(colormaps["tab10"](i)) for i in range(10)]
     spare = [c for c in palette if c not in reserved] + [c for c in palette if c in reserved]
     used: set[str] = set()
@@ -292,8 +289,6 @@ def report_figures(frame: pd.DataFrame) -> dict[str, Figure]:
 
 
 __all__ = [
-    "METHOD_LABELS",
-    "METHOD_COLORS",
     "plot_tradeoff",
     "plot_memory_accuracy",
     "plot_training_time",
