@@ -24,7 +24,9 @@ from .workload.table import LayerTable
 Totals = create_model(
     "Totals",
     __doc__="Whole-network totals, one field per total of the metric registry (hwsim.costs.metrics). "
-    "Bytes are counts of 8-bit bytes (bits / 8).",
+    "Bytes are counts of 8-bit bytes (bits / 8). A metric registered at run time adds its totals as "
+    "extra fields.",
+    __config__=ConfigDict(extra="allow"),
     **{t.name: (int if t.integer else float, ...) for t in total_rules()},
 )
 

@@ -100,6 +100,13 @@ def test_a_new_metric_is_one_registration(default_spec):
         reads = grid.layer("weight_reads")[:, 0]
         assert grid.totals["weight_reads"][0] == reads.sum() > 0
         assert "weight_reads" in [t.name for t in total_rules()]
+        # ... and flows into the estimate: totals, JSON and the summary, with no other edit
+        from hwsim.formats import OutputFormat, render_estimate
+
+        est = estimate_module.estimate_model(config, default_spec)
+        assert est.totals.weight_reads == grid.totals["weight_reads"][0]
+        assert '"weight_reads"' in render_estimate(est, OutputFormat.json, False)
+        assert "weight reads (read)" in render_estimate(est, OutputFormat.markdown, False)
     finally:
         METRICS.pop("weight_reads")
     assert "weight_reads" not in [t.name for t in total_rules()]
