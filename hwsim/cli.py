@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import typer
@@ -40,6 +40,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _python_show_warning = warnings.showwarning
 
 
+def one_line(text: str, limit: int = 1000) -> str:
+    """A message as one bounded line (the last guard: messages are built one-line already)."""
+    text = " ".join(text.split("\n"))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def user_errors(command: Callable) -> Callable:
     """Turn every HwsimError into one line on stderr and exit code 2 (never a traceback), and every
     HwsimWarning into one ``warning:`` line."""
@@ -50,7 +56,7 @@ def user_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except HwsimError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {one_line(str(exc))}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -59,15 +65,37 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
-def emit(text: str, output: Path | None) -> None:
-    """Print, or write atomically to ``output``."""
+def emit(text: str, output: Path | None, inputs: Iterable[Path | str] = ()) -> None:
+    """Print, or write atomically to ``output``: never onto a file the command reads (``inputs``; a
+    folder there stands for every file in it), never onto a folder or an empty name."""
     if output is None:
         sys.stdout.write(text)
         return
     from .io import atomic_write_text
 
+    check_output(output, inputs)
     atomic_write_text(output, text)
     typer.echo(f"wrote {output}", err=True)
+
+
+def check_output(output: Path | str, inputs: Iterable[Path | str]) -> None:
+    """One error line if ``output`` is empty, a folder, or (symlinks and hard links followed) one of
+    the files in ``inputs``."""
+    if str(output).strip() in ("", "."):
+        raise HwsimError("--output: empty file name")
+    target = Path(output)
+    if target.is_dir():
+        raise HwsimError(f"--output {output}: is a folder; give a file name")
+    real = os.path.realpath(target)
+    for item in inputs:
+        item = Path(item)
+        files = [p for p in item.rglob("*") if p.is_file()] if item.is_dir() else [item]
+        for read in files:
+            same = os.path.realpath(read) == real
+            if not same and target.exists() and read.exists():
+                same = os.path.samefile(read, target)  # a hard link
+            if same:
+                raise HwsimError(f"--output {output}: is {read}, which this command reads or writes; choose another file")
 
 
 def _attribution(value: str) -> str:
@@ -96,12 +124,12 @@ def estimate(
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
 ) -> None:
     """Per-layer and total cost of one model: params, memory, MACs/FLOPs, Eq. 7-9 delay."""
-    from .estimate import estimate_file
+    from .estimate import estimate_file, input_files
     from .formats import render_estimate
 
     out_fmt = _format(fmt)
     result = estimate_file(model, spec, attribution=_attribution(attribution))
-    emit(render_estimate(result, out_fmt, per_layer), output)
+    emit(render_estimate(result, out_fmt, per_layer), output, input_files(model, spec))
 
 
 @app.command()
@@ -119,11 +147,12 @@ def compare(
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
 ) -> None:
     """Models side by side, normalised to the first: params, memory, per-conv delay (Fig. 8(b), 8(c))."""
-    from .estimate import compare_estimates, estimate_file
+    from .estimate import compare_estimates, estimate_file, input_files
     from .formats import OutputFormat, render_frame
 
     out_fmt = _format(fmt)
     estimates = [estimate_file(m, spec, attribution=_attribution(attribution)) for m in models]
+    inputs = [path for m in models for path in input_files(m, spec)]
     frame = compare_estimates(estimates)
     title = (
         f"normalised to {frame['model'].iloc[0]} (spec {frame.attrs['spec']}, attribution {frame.attrs['attribution']})"
@@ -131,12 +160,13 @@ def compare(
     note = calibration_note([e.spec for e in estimates])
     if note:
         frame.attrs["calibration"] = note
+    note = "\n".join([*frame.attrs.get("notes", []), *([note] if note else [])])  # why a cell is n/a, first
     if out_fmt in (OutputFormat.table, OutputFormat.markdown):
         shown = frame.set_index("model").T.reset_index(names="quantity")
         shown.columns = [str(c) for c in shown.columns]
-        emit(render_frame(shown, out_fmt, title, note=note), output)
+        emit(render_frame(shown, out_fmt, title, note=note), output, inputs)
     else:
-        emit(render_frame(frame, out_fmt, title, note=note), output)
+        emit(render_frame(frame, out_fmt, title, note=note), output, inputs)
         if note and out_fmt is OutputFormat.csv:
             typer.echo(note, err=True)  # keep the CSV itself machine-readable
 
@@ -156,17 +186,15 @@ def specs_command(
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
     """The built-in hardware specs (use by name: --spec NAME, or 'spec: NAME' in a model YAML)."""
-    import json
-
     import pandas as pd
 
     from .config import FLAT_KEYS, builtin_spec_names, load_spec
-    from .formats import OutputFormat, render_frame
+    from .formats import OutputFormat, json_text, render_frame
 
     out_fmt = _format(fmt)
     loaded = [load_spec(name) for name in builtin_spec_names()]
     if out_fmt is OutputFormat.json:
-        emit(json.dumps([s.model_dump(mode="json") for s in loaded], indent=2) + "\n", None)
+        emit(json_text([s.model_dump(mode="json") for s in loaded]), None)
         return
     rows = [
         {"name": s.name, "description": s.description, **s.flat(), "calibrated": bool(s.calibration)} for s in loaded
@@ -322,6 +350,7 @@ def evaluate(
             results.frame(), out_fmt, f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"
         ),
         output,
+        [checkpoint.parent if checkpoint.is_file() else checkpoint],  # the run's files
     )
 
 
@@ -354,7 +383,7 @@ def report(
     text, paths = write_report(
         runs, out_dir, spec=chosen, attribution=_attribution(attribution), fmt=_format(fmt).value, plots=plots
     )
-    emit(text, output)
+    emit(text, output, [*runs, *([spec] if spec is not None else []), *paths])  # runs' files, spec, its own files
     for path in paths:
         typer.echo(f"wrote {path}", err=True)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
@@ -21,8 +21,50 @@ from .methods import Method, get_method, list_methods
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe_load's loader, in C if available
 
-PositiveCount = Annotated[StrictInt, Field(gt=0)]
-PositiveTime = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+MAX_YAML_BYTES = 1 << 20  # a config file is a few hundred bytes; anything near 1 MB is not one
+MAX_YAML_DEPTH = 32  # nesting levels of a config document (the deepest real one has 2)
+
+
+class Range(NamedTuple):
+    """Valid values of one hardware field: ``low < value`` (``low_open``) or ``low <= value``, and ``value <= high``."""
+
+    low: float
+    high: float
+    low_open: bool = False
+
+    def text(self) -> str:
+        high = (
+            f"2^{int(self.high).bit_length() - 1}"
+            if isinstance(self.high, int) and self.high > 4096
+            else f"{self.high:g}"
+        )
+        return f"{'>' if self.low_open else '>='} {self.low:g} and <= {high}"
+
+
+# THE ranges of the hardware fields (HardwareSpec sections and SpecGrid.from_arrays both read them).
+# They keep Eq. 7-9's integer arithmetic exact: for a layer of K <= 2^31 weights, K x weight_bits <= 2^37
+# and io_bandwidth_bits x n_banks <= 2^40 stay far below 2^53 (float64's exact-integer limit), and a
+# nanosecond time <= 1e9 keeps every sum finite. ceil(K / n_multipliers) x H_o W_o depends on the layer
+# too: hwsim.costs checks it (and every total) against 2^53 for the actual table, naming the field.
+HARDWARE_RANGES: dict[str, Range] = {
+    "tau_read_ns": Range(0.0, 1e9, low_open=True),
+    "tau_mult_ns": Range(0.0, 1e9, low_open=True),
+    "io_bandwidth_bits": Range(1, 1 << 20),
+    "weight_bits": Range(1, 64),
+    "n_banks": Range(1, 1 << 20),
+    "n_multipliers": Range(1, 1 << 31),
+}
+
+
+def _time(name: str, description: str):
+    r = HARDWARE_RANGES[name]
+    return Field(gt=r.low, le=r.high, allow_inf_nan=False, description=f"{description}; valid: {r.text()} ns")
+
+
+def _count(name: str, description: str):
+    r = HARDWARE_RANGES[name]
+    return Field(gt=r.low - 1, le=r.high, description=f"{description}; valid: {r.text()}")  # gt: integers
+
 
 BUILTIN_SPEC_PACKAGE = "hwsim"  # built-in specs ship as package data in hwsim/specs/*.yaml
 DEFAULT_SPEC = "asic-65nm"  # a built-in name: works from a wheel install, not only from a checkout
@@ -35,22 +77,22 @@ class Strict(BaseModel):
 class Timing(Strict):
     """Per-operation times of Eq. 7-9, nanoseconds."""
 
-    tau_read_ns: PositiveTime = Field(description="time of one memory read (paper, 65 nm: 9 ns)")
-    tau_mult_ns: PositiveTime = Field(description="time of one multiply (paper, 65 nm: 4 ns)")
+    tau_read_ns: float = _time("tau_read_ns", "time of one memory read (paper, 65 nm: 9 ns)")
+    tau_mult_ns: float = _time("tau_mult_ns", "time of one multiply (paper, 65 nm: 4 ns)")
 
 
 class Memory(Strict):
     """The weight memory of Eq. 7-9's read term (and the bit width of the memory totals)."""
 
-    io_bandwidth_bits: PositiveCount = Field(description="memory IO bandwidth B_IO per read, bits")
-    weight_bits: PositiveCount = Field(description="bit-width B_W of each stored weight")
-    n_banks: PositiveCount = Field(description="memory banks N_bank read in parallel")
+    io_bandwidth_bits: StrictInt = _count("io_bandwidth_bits", "memory IO bandwidth B_IO per read, bits")
+    weight_bits: StrictInt = _count("weight_bits", "bit-width B_W of each stored weight")
+    n_banks: StrictInt = _count("n_banks", "memory banks N_bank read in parallel")
 
 
 class Compute(Strict):
     """The multiply array of Eq. 7-9's multiply term."""
 
-    n_multipliers: PositiveCount = Field(description="parallel multiply units N_mult")
+    n_multipliers: StrictInt = _count("n_multipliers", "parallel multiply units N_mult")
 
 
 SECTIONS: dict[str, type[Strict]] = {"timing": Timing, "memory": Memory, "compute": Compute}
@@ -154,9 +196,12 @@ class HardwareSpec(Strict):
 
 
 class InputShape(Strict):
-    channels: PositiveCount = 3
-    height: PositiveCount
-    width: PositiveCount
+    """Input image shape. The bounds keep every layer-table count (H_o W_o <= 2^28 outputs, weights)
+    well inside exact integer arithmetic; real inputs are far smaller."""
+
+    channels: StrictInt = Field(3, ge=1, le=1 << 16)
+    height: StrictInt = Field(ge=1, le=1 << 14)
+    width: StrictInt = Field(ge=1, le=1 << 14)
 
 
 class EvalCondition(Strict):
@@ -184,10 +229,10 @@ class ModelConfig(Strict):
     method: str = Field(description="a registered method: hwsim.methods.list_methods()")
     dataset: str | None = None
     input: InputShape | None = None
-    num_classes: PositiveCount | None = None
+    num_classes: StrictInt | None = Field(None, ge=1, le=1 << 20)
     dual_bn: bool | None = Field(None, description="BN_C/BN_A pairs; default: the method's")
-    film_dim: PositiveCount = Field(1, description="OAT lambda-encoding width d (FiLM input)")
-    alpha_init: float = Field(0.25, description="FLOAT initial noise scale alpha")
+    film_dim: StrictInt = Field(1, ge=1, le=1 << 12, description="OAT lambda-encoding width d (FiLM input)")
+    alpha_init: float = Field(0.25, allow_inf_nan=False, description="FLOAT initial noise scale alpha")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="WRN dropout")
     eval: EvalCondition = Field(default_factory=EvalCondition)
     spec: str | None = Field(None, description="hardware spec: a YAML path relative to this file, or a built-in name")
@@ -236,48 +281,107 @@ class ModelConfig(Strict):
 M = TypeVar("M", bound=BaseModel)
 
 
+ECHO_CHARS = 80  # an echoed value or key is cut to this many characters in an error line
+
+
+def clip(value: Any, limit: int = ECHO_CHARS) -> str:
+    """``repr`` of a value for an error line: one line, at most ``limit`` characters."""
+    text = value if isinstance(value, str) and value.isprintable() else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    return ".".join(clip(part, 40) if isinstance(part, str) else str(part) for part in loc) or "(top level)"
 
 
 def describe_validation_error(path: Path | str, err: ValidationError) -> str:
-    """One line: ``file: field: problem (got value)`` for the first error (and a count of the rest)."""
+    """One line: ``file: field: problem (got value)`` for the first error (and a count of the rest).
+    Keys, values and messages are clipped (a huge or multi-line value never floods the terminal)."""
     # an unknown key first: a typo (tau_raed_ns) also makes the real key "missing", and the typo is the news
     first = min(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    msg = first["msg"].removeprefix("Value error, ")
+    msg = clip(first["msg"].removeprefix("Value error, "), 200)
     field = _field_path(first["loc"])
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     got = first.get("input")
-    shown = "" if first["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+    shown = (
+        "" if first["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {clip(repr(got))})"
+    )
     more = len(err.errors()) - 1
     tail = f" [+{more} more problem{'s' if more > 1 else ''}]" if more else ""
     return f"{path}: {field}: {msg}{shown}{tail}"
 
 
+def _check_nodes(root: yaml.Node | None, source: Path | str) -> None:
+    """Refuse aliases (a node reached twice: a 1 KB "billion laughs" file expands to gigabytes) and
+    nesting deeper than :data:`MAX_YAML_DEPTH`. Walks the composed node graph, never the expansion."""
+    seen: set[int] = set()
+    stack = [(root, 1)] if root is not None else []
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            raise HwsimError(f"{source}: YAML aliases (*name) are not supported in hwsim files; write the value out")
+        seen.add(id(node))
+        if depth > MAX_YAML_DEPTH:
+            raise HwsimError(f"{source}: YAML nested deeper than {MAX_YAML_DEPTH} levels")
+        if isinstance(node, yaml.MappingNode):
+            stack += [(part, depth + 1) for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, depth + 1) for item in node.value]
+
+
 def parse_yaml_text(text: str, source: Path | str) -> dict[str, Any]:
-    """Safe-load a YAML mapping from text; a failure is one HwsimError line naming ``source``."""
+    """Safe-load a YAML mapping from text; a failure is one HwsimError line naming ``source``.
+
+    Bounded: at most :data:`MAX_YAML_BYTES`, no aliases, at most :data:`MAX_YAML_DEPTH` levels."""
+    if len(text) > MAX_YAML_BYTES:
+        raise HwsimError(f"{source}: {len(text):,} characters; a hwsim YAML file may have at most {MAX_YAML_BYTES:,}")
+    loader = _SAFE_LOADER(text)  # safe_load's loader, in C when libyaml is there
     try:
-        data = yaml.load(text, Loader=_SAFE_LOADER)  # safe_load's loader, in C when libyaml is there
+        node = loader.get_single_node()
+        _check_nodes(node, source)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise HwsimError(f"{source}: malformed YAML{where}: {problem}") from None
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["unreadable"])[0]
+        raise HwsimError(f"{source}: malformed YAML{where}: {clip(problem, 200)}") from None
+    except RecursionError:
+        raise HwsimError(f"{source}: YAML nested deeper than {MAX_YAML_DEPTH} levels") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise HwsimError(f"{source}: expected a mapping of keys to values at the top level")
     return data
 
 
+def is_file(path: Path | str) -> bool:
+    """``Path.is_file`` that says False (not a traceback) for names the OS cannot take (NUL bytes, too long)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def read_yaml(path: Path | str) -> dict[str, Any]:
     """Safe-load a YAML mapping; every failure is one HwsimError line naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise HwsimError(f"{path}: no such file")
+    if not is_file(path):
+        raise HwsimError(f"{clip(str(path), 200)}: {'not a file' if _exists(path) else 'no such file'}")
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise HwsimError(f"{path}: {size:,} bytes; a hwsim YAML file may have at most {MAX_YAML_BYTES:,}")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise HwsimError(f"{path}: cannot read: {exc}") from None
+        raise HwsimError(f"{path}: cannot read: {clip(str(exc), 200)}") from None
     return parse_yaml_text(text, path)
 
 
@@ -314,17 +418,31 @@ def load_spec(source: Path | str | None = None) -> HardwareSpec:
     """
     source = DEFAULT_SPEC if source is None else source
     path = Path(source)
-    if path.is_file():
+    if is_file(path):
         data = read_yaml(path)
         data.setdefault("name", path.stem)
         return parse(HardwareSpec, data, path)
     names = builtin_spec_names()
     if str(source) not in names:
-        raise HwsimError(f"{source}: no such file, and not a built-in spec (built-in: {', '.join(names)})")
+        raise HwsimError(
+            f"{clip(str(source), 200)}: no such file, and not a built-in spec (built-in: {', '.join(names)})"
+        )
     label = f"hwsim/specs/{source}.yaml"
     data = parse_yaml_text(builtin_spec_text(str(source)), label)
     data.setdefault("name", str(source))
     return parse(HardwareSpec, data, label)
+
+
+def spec_file(source: Path | str | None) -> Path | None:
+    """The file :func:`load_spec` reads for ``source`` (a spec file, or a built-in's package file), if any:
+    what a command must never overwrite with its output."""
+    source = DEFAULT_SPEC if source is None else source
+    if is_file(source):
+        return Path(source)
+    if str(source) in builtin_spec_names():
+        entry = _builtin_dir() / f"{source}.yaml"
+        return Path(str(entry)) if is_file(str(entry)) else None
+    return None
 
 
 def load_model_config(path: Path | str) -> ModelConfig:
@@ -341,6 +459,6 @@ def resolve_spec_path(model_path: Path | str, config: ModelConfig) -> Path | str
         return None
     spec = Path(config.spec)
     path = spec if spec.is_absolute() else Path(model_path).parent / spec
-    if path.is_file() or config.spec not in builtin_spec_names():
+    if is_file(path) or config.spec not in builtin_spec_names():
         return path
     return config.spec

@@ -13,9 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, create_model
 
 from . import __version__
-from .config import HardwareSpec, ModelConfig, load_model_config, load_spec, resolve_spec_path
-from .costs.delay import Attribution
+from .config import HardwareSpec, ModelConfig, load_model_config, load_spec, resolve_spec_path, spec_file
+from .costs.delay import Attribution, InexactError
 from .costs.metrics import CostGrid, costs, total_rules
+from .errors import HwsimError
 from .workload.table import LayerTable
 
 # torch, the networks and the walk are imported lazily: a cached layer table needs none of them;
@@ -134,11 +135,25 @@ def load_model_and_spec(
     return config, spec
 
 
+def input_files(model_path: Path | str, spec_path: Path | str | None = None) -> list[Path]:
+    """The files an estimate of ``model_path`` reads: the model and, when it is a file, its spec (the
+    ``spec_path`` given, else the model's own ``spec:``, else the default built-in's package file)."""
+    config = load_model_config(model_path)
+    source = spec_path if spec_path is not None else resolve_spec_path(model_path, config)
+    return [Path(model_path), *filter(None, [spec_file(source)])]
+
+
 def estimate_file(
     model_path: Path | str, spec_path: Path | str | None = None, *, attribution: Attribution = "paper"
 ) -> Estimate:
-    config, spec = load_model_and_spec(model_path, spec_path)
-    return estimate_model(config, spec, attribution=attribution)
+    config = load_model_config(model_path)
+    source = spec_path if spec_path is not None else resolve_spec_path(model_path, config)
+    spec = load_spec(source)
+    try:
+        return estimate_model(config, spec, attribution=attribution)
+    except InexactError as exc:  # name the files: the spec's field, for this model's layer table
+        label = spec_file(source) or source or "the default spec"
+        raise HwsimError(f"{label}: {exc} (model {model_path})") from None
 
 
 def compare_estimates(estimates: list[Estimate]):
@@ -148,7 +163,9 @@ def compare_estimates(estimates: list[Estimate]):
     Per model: params and memory (full and Fig. 8(b) convention) with their ratios to the first
     model; per-conv delay normalised to the first model's matching conv (min / max / mean) and to
     the model's own Eq. 7 baseline (min / max / mean, Fig. 8(c)). Convs are matched by name, or by
-    position when the names differ; models with different conv counts get NaN per-conv ratios.
+    position when the names differ. Models whose conv count differs from the first model's have no
+    per-conv ratios to it: those cells are None (null in JSON, empty in CSV, "n/a" in the table view)
+    and ``frame.attrs["notes"]`` says why.
     """
     import numpy as np
     import pandas as pd
@@ -157,7 +174,7 @@ def compare_estimates(estimates: list[Estimate]):
         raise ValueError("nothing to compare")
     convs = [e.layer_frame().query("op == 'conv'") for e in estimates]
     first, ref = estimates[0], convs[0]
-    rows = []
+    rows, notes = [], []
     for est, conv in zip(estimates, convs):
         t = est.totals
         row = {
@@ -180,13 +197,18 @@ def compare_estimates(estimates: list[Estimate]):
                 mine = conv["delay_ns"].to_numpy()
             vs_first = mine / ref["delay_ns"].to_numpy()
         else:
-            vs_first = np.full(1, np.nan)
+            vs_first = None
+            notes.append(
+                f"n/a: conv_delay_vs_first_* of {row['model']}: conv counts differ "
+                f"({len(conv)} vs {len(ref)} in {first.model['name']}), so convs cannot be paired"
+            )
         for label, ratios in (("vs_first", vs_first), ("vs_eq7", own)):
-            row[f"conv_delay_{label}_min"] = float(np.min(ratios))
-            row[f"conv_delay_{label}_max"] = float(np.max(ratios))
-            row[f"conv_delay_{label}_mean"] = float(np.mean(ratios))
+            for stat, reduce in (("min", np.min), ("max", np.max), ("mean", np.mean)):
+                row[f"conv_delay_{label}_{stat}"] = None if ratios is None else float(reduce(ratios))
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame.attrs["attribution"] = first.attribution
     frame.attrs["spec"] = first.spec.name
+    if notes:
+        frame.attrs["notes"] = notes
     return frame

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any
@@ -37,8 +38,30 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _absent(value: Any) -> bool:
+    """None, NaN or an infinity: a value that is not there (and never printed as a number)."""
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy scalars made plain and NaN / infinities made None, all the way down."""
+    value = _plain(value)
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return None if _absent(value) else value
+
+
+def json_text(data: Any) -> str:
+    """THE JSON writer of hwsim's outputs: strict JSON (no NaN / Infinity tokens; absent values are null)."""
+    return json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n"
+
+
 def _fmt(value) -> str:
     value = _plain(value)
+    if _absent(value):
+        return "n/a"
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, float):
@@ -77,7 +100,7 @@ def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows([[_plain(v) for v in row] for row in rows])
+    writer.writerows([["" if _absent(_plain(v)) else _plain(v) for v in row] for row in rows])
     return buffer.getvalue()
 
 
@@ -132,7 +155,7 @@ def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
 def render_estimate(estimate: Estimate, fmt: OutputFormat, per_layer: bool) -> str:
     """Text of one estimate in the chosen format. JSON always carries every layer."""
     if fmt is OutputFormat.json:
-        return json.dumps(estimate.model_dump(mode="json"), indent=2) + "\n"
+        return json_text(estimate.model_dump(mode="json"))
     layer_columns = list(estimate.layers[0]) if estimate.layers else []
     if fmt is OutputFormat.csv:
         if per_layer:
@@ -158,9 +181,9 @@ def render_frame(frame, fmt: OutputFormat, title: str, note: str | None = None) 
     """A frame with its title; ``note`` (e.g. a spec's calibration) is printed under the table and
     Markdown views. JSON carries the frame's attrs (put the note there too); CSV stays bare."""
     if fmt is OutputFormat.json:
-        return json.dumps({"title": title, **frame.attrs, "rows": frame.to_dict(orient="records")}, indent=2) + "\n"
+        return json_text({"title": title, **frame.attrs, "rows": frame.to_dict(orient="records")})
     if fmt is OutputFormat.csv:
-        return frame.to_csv(index=False)
+        return csv_text([str(c) for c in frame.columns], list(frame.itertuples(index=False)))
     tail = f"{note}\n" if note else ""
     rows = list(frame.itertuples(index=False))
     if fmt is OutputFormat.markdown:
@@ -168,4 +191,4 @@ def render_frame(frame, fmt: OutputFormat, title: str, note: str | None = None) 
     return rich_table(list(frame.columns), rows, title) + tail
 
 
-__all__ = ["OutputFormat", "render_estimate", "render_frame", "totals_frame"]
+__all__ = ["OutputFormat", "json_text", "render_estimate", "render_frame", "totals_frame"]

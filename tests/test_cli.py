@@ -214,7 +214,7 @@ def test_report_output_is_a_file_and_out_dir_a_folder(tmp_path):
     assert row["robust_acc_mean"] == pytest.approx((83.33333333333333 + 84.44444444444444) / 2)
     assert "| float | float | last | 0 | 0 | pgd7 | 2 | 99.58 |" in text.read_text()
     # -o names a file: an existing folder is refused in one line, not written into
-    one_line_error(run(*args, "-o", out), out, "cannot write")
+    one_line_error(run(*args, "-o", out), out, "is a folder")
 
 
 def copy_run(root, name, spec=None, **edits):

@@ -1,5 +1,7 @@
 """Costs over many specs at once: the grid equals the per-spec estimates, exactly."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -50,15 +52,15 @@ def test_grid_from_arrays_broadcasts_and_validates_once():
     groups, group_of = grid.count_groups()
     assert groups["weight_bits"].shape == (1, 2) and sorted(group_of.tolist()) == [0, 1]
     for bad, fragment in [
-        (dict(tau_read_ns=[9.0, -1.0]), "tau_read_ns must be finite and > 0"),
-        (dict(n_banks=[16, 0]), "n_banks must lie in [1, 2^53)"),
+        (dict(tau_read_ns=[9.0, -1.0]), "tau_read_ns must be > 0 and <= 1e+09 (got -1.0)"),
+        (dict(n_banks=[16, 0]), "n_banks must be >= 1 and <= 2^20 (got 0)"),
         (dict(weight_bits=7.5), "weight_bits must be whole numbers"),
     ]:
         values = dict(
             tau_read_ns=9.0, tau_mult_ns=4.0, io_bandwidth_bits=64, weight_bits=8, n_banks=16, n_multipliers=32, **{}
         )
         values.update(bad)
-        with pytest.raises(HwsimError, match=fragment.replace("[", r"\[").replace("^", r"\^").replace(")", r"\)")):
+        with pytest.raises(HwsimError, match=re.escape(fragment)):
             SpecGrid.from_arrays(**values)
     with pytest.raises(HwsimError, match="missing fields"):
         SpecGrid.from_arrays(tau_read_ns=9.0)

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from ..config import HardwareSpec
+from ..errors import HwsimError
 from ..methods.base import Cycles, DelayTerms
 
 Attribution = Literal["paper", "structural"]
@@ -33,6 +34,28 @@ ATTRIBUTIONS: tuple[str, ...] = ("paper", "structural")
 
 
 EXACT_LIMIT = 2**53  # every integer below this is a float64, and ceil(fl(a / b)) == ceil(a / b)
+
+
+class InexactError(HwsimError):
+    """A cycle count would reach 2^53, where float64 (the delay sums) stops being exact: refused, never
+    rounded. ``field`` is the hardware field whose value drives the count."""
+
+    def __init__(self, field: str, what: str, value: float) -> None:
+        self.field = field
+        super().__init__(
+            f"{field}: {what} reaches {value:.4g} >= 2^53 for this layer table, beyond exact float64 "
+            "integer arithmetic; the delay would be rounded (use another value or a smaller model)"
+        )
+
+
+def check_exact(values, field: str, what: str) -> None:
+    """Raise :class:`InexactError` when any of ``values`` (exact integers, or their float64 upper
+    bound) reaches 2^53. Bounds are taken in float64, so a product that would wrap int64 is caught too."""
+    values = np.asarray(values)
+    if values.size:
+        top = float(np.max(values))
+        if not top < EXACT_LIMIT:
+            raise InexactError(field, what, top)
 
 
 def _ceil_div(num, den):
@@ -50,7 +73,10 @@ def _ceil_div(num, den):
 
 
 def read_cycles(values, io_bandwidth_bits, weight_bits, n_banks):
-    """ceil(values / ((B_IO / B_W) N_bank)), exactly."""
+    """ceil(values / ((B_IO / B_W) N_bank)), exactly (refused when K B_W would reach 2^53)."""
+    check_exact(
+        np.asarray(values, np.float64) * np.asarray(weight_bits, np.float64), "memory.weight_bits", "K x weight_bits"
+    )
     return _ceil_div(np.asarray(values, np.int64) * weight_bits, np.asarray(io_bandwidth_bits, np.int64) * n_banks)
 
 
@@ -74,16 +100,23 @@ def _hw(hw: dict) -> tuple:
 def eq7_cycles(weights, outputs, hw: dict) -> Cycles:
     """Paper Eq. 7 as whole cycles: ``ceil(K / R)`` reads and ``ceil(K / N_mult) H_o W_o`` multiplies."""
     reads = read_cycles(weights, hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"])
-    return Cycles(reads, _ceil_div(weights, hw["n_multipliers"]) * np.asarray(outputs, np.int64))
+    return Cycles(reads, _mult_cycles(weights, outputs, hw["n_multipliers"]))
+
+
+def _mult_cycles(weights, outputs, n_multipliers):
+    """ceil(K / N_mult) H_o W_o, exactly (refused when it would reach 2^53)."""
+    per_output = _ceil_div(weights, n_multipliers)
+    outputs = np.asarray(outputs, np.int64)
+    check_exact(per_output * outputs.astype(np.float64), "compute.n_multipliers", "ceil(K / n_multipliers) x H_o W_o")
+    return per_output * outputs
 
 
 def eq9_cycles(weights, outputs, film_c_out, hw: dict) -> Cycles:
     """Paper Eq. 9 as whole cycles, with a FiLM of width ``film_c_out`` (0 gives Eq. 7)."""
     film = film_values(film_c_out)
     reads = read_cycles(np.asarray(weights, np.int64) + film, hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"])
-    mults = _ceil_div(weights, hw["n_multipliers"]) * np.asarray(outputs, np.int64) + _ceil_div(
-        film, hw["n_multipliers"]
-    )
+    mults = _mult_cycles(weights, outputs, hw["n_multipliers"]) + _ceil_div(film, hw["n_multipliers"])
+    check_exact(mults, "compute.n_multipliers", "Eq. 9's multiply cycles")
     return Cycles(reads, mults)
 
 

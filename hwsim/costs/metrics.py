@@ -24,7 +24,7 @@ import numpy as np
 from ..methods import Method, get_method
 from ..workload.table import SCHEMA
 from . import compute, memory
-from .delay import check_attribution, compute_rows, delay_terms, eq7_cycles
+from .delay import check_attribution, check_exact, compute_rows, delay_terms, eq7_cycles
 from .specgrid import SpecGrid, spec_grid
 
 
@@ -133,7 +133,10 @@ def _cycle_total(cycles_of: Callable[[CostInputs], object]):
         c = cycles_of(inputs)
         w = (weights * inputs.compute_rows[:, 0]).astype(np.float64)  # exact: integer sums below 2^53
         at = inputs.group_of
-        return (w @ c.reads)[at] * inputs.hw["tau_read_ns"][0] + (w @ c.mults)[at] * inputs.hw["tau_mult_ns"][0]
+        reads, mults = w @ c.reads, w @ c.mults
+        check_exact(reads, "memory.weight_bits", "the network's total read cycles")  # sums stay exact too
+        check_exact(mults, "compute.n_multipliers", "the network's total multiply cycles")
+        return reads[at] * inputs.hw["tau_read_ns"][0] + mults[at] * inputs.hw["tau_mult_ns"][0]
 
     return total
 

@@ -12,13 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ..config import HardwareSpec
+from ..config import HARDWARE_RANGES, HardwareSpec, clip
 from ..errors import HwsimError
 
 TIMES = ("tau_read_ns", "tau_mult_ns")
 COUNTS = ("io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers")
 FIELDS = (*TIMES, *COUNTS)
-EXACT_LIMIT = 2**53  # integer arithmetic stays exact in float64 below this
 
 
 _DENSE_LIMIT = 1 << 22  # value ranges up to this are mapped with a lookup table, not a sort
@@ -94,20 +93,27 @@ class SpecGrid:
         shaped = np.broadcast_arrays(*(np.asarray(values[k]).reshape(-1) for k in FIELDS))
         arrays = {}
         for key, array in zip(FIELDS, shaped):
+            bounds = HARDWARE_RANGES[key]  # the same ranges as HardwareSpec's fields
             if key in TIMES:
+                if array.dtype.kind not in "iuf":
+                    raise HwsimError(f"spec grid: {key} must be numbers (got dtype {array.dtype})")
                 array = array.astype(np.float64)
-                if not np.all(np.isfinite(array) & (array > 0)):
-                    raise HwsimError(
-                        f"spec grid: {key} must be finite and > 0 (got {array[~(np.isfinite(array) & (array > 0))][0]!r})"
-                    )
+                bad = ~(np.isfinite(array) & (array > bounds.low) & (array <= bounds.high))
             else:
-                if not np.all(np.equal(np.mod(array, 1), 0)):
+                if array.dtype.kind == "O" and all(type(v) is int for v in array):  # Python ints beyond int64
+                    wild = [v for v in array if not bounds.low <= v <= bounds.high]
+                    if wild:
+                        raise HwsimError(f"spec grid: {key} must be {bounds.text()} (got {clip(repr(wild[0]))})")
+                    array = array.astype(np.int64)
+                if array.dtype.kind not in "iuf":
+                    raise HwsimError(f"spec grid: {key} must be whole numbers (got dtype {array.dtype})")
+                whole = np.isfinite(array) & np.equal(np.mod(array, 1), 0) if array.dtype.kind == "f" else True
+                if not np.all(whole):
                     raise HwsimError(f"spec grid: {key} must be whole numbers")
-                array = array.astype(np.int64)
-                if not np.all((array > 0) & (array < EXACT_LIMIT)):
-                    raise HwsimError(
-                        f"spec grid: {key} must lie in [1, 2^53) (got {array[(array <= 0) | (array >= EXACT_LIMIT)][0]})"
-                    )
+                bad = (array < bounds.low) | (array > bounds.high)  # compared before the int64 cast: no wrap
+                array = array.astype(np.int64) if not np.any(bad) else array
+            if np.any(bad):
+                raise HwsimError(f"spec grid: {key} must be {bounds.text()} (got {array[bad][0].item()!r})")
             arrays[key] = array.reshape(1, -1)
         size = arrays[FIELDS[0]].shape[1]
         if names is not None and len(names) != size:
