@@ -21,6 +21,26 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+def _flags_show_no_type() -> None:
+    """typer (0.2x) labels every option in the help panel with its type, flags too, so ``--help``
+    read ``--help <bool>`` as if it took a value. A flag takes none: show no type for it (other
+    options keep theirs). Patched once, on typer's own option class (there is no setting for it)."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "hwsim_patched", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) and not getattr(self, "count", False) else shown(self, ctx)
+
+    display_type_rich.hwsim_patched = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_show_no_type()
+
 FORMAT_HELP = "table (terminal), csv, json (full contract, every layer) or markdown."
 DEFAULT_SPEC_HELP = "the built-in asic-65nm"  # hwsim.config.DEFAULT_SPEC (not imported: keeps start-up light)
 ATTRIBUTION_HELP = (
@@ -95,7 +115,9 @@ def check_output(output: Path | str, inputs: Iterable[Path | str]) -> None:
             if not same and target.exists() and read.exists():
                 same = os.path.samefile(read, target)  # a hard link
             if same:
-                raise HwsimError(f"--output {output}: is {read}, which this command reads or writes; choose another file")
+                raise HwsimError(
+                    f"--output {output}: is {read}, which this command reads or writes; choose another file"
+                )
 
 
 def _attribution(value: str) -> str:

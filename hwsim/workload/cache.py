@@ -6,9 +6,12 @@ the source of *every* module of the installed ``hwsim`` package (found by walkin
 edited module is a new key, never a stale table). A cache hit spares ``import torch`` (most of a
 cold ``hwsim estimate``).
 
-Each entry stores its key and is checked against the table schema when read. A corrupt entry or
-an unwritable cache directory is reported once as a :class:`CacheWarning` (one line on stderr from
-the CLI) and the table is walked instead: never an error, never silent.
+Each entry stores its key and a SHA-256 checksum of its table, and is checked when read: the
+checksum, then the schema (:func:`~hwsim.workload.table.check_table_json`: types, whole non-negative
+counts, finite values, the attrs the costs read). A tampered, truncated or corrupt entry, or an
+unwritable cache directory, is reported once as a :class:`CacheWarning` (one line on stderr from the
+CLI) and the table is walked (and stored) again: never an error, never a silently wrong number. The
+checksum catches corruption and hand edits, not a deliberate forger (who could recompute it).
 
 Location: ``$HWSIM_CACHE_DIR`` or ``~/.cache/hwsim``; ``HWSIM_NO_CACHE=1`` turns it off.
 """
@@ -26,10 +29,10 @@ from .. import __version__
 from ..config import ModelConfig
 from ..errors import HwsimError, HwsimWarning
 from ..io import atomic_write_text
-from .table import LayerTable
+from .table import LayerTable, check_table_json
 
 PACKAGE = Path(__file__).resolve().parent.parent
-FORMAT = "hwsim-layer-table-v2"
+FORMAT = "hwsim-layer-table-v3"  # v3: with a checksum of the table
 
 
 class CacheWarning(HwsimWarning):
@@ -70,19 +73,32 @@ def load_table(key: str) -> LayerTable | None:
         return None
     try:
         data = json.loads(path.read_text())
-        if data.get("format") != FORMAT or data.get("key") != key:
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
             raise ValueError("written by another hwsim version or for another key")
+        if data.get("sha256") != checksum(data.get("table")):
+            raise ValueError("checksum mismatch (the table was changed after it was written)")
+        check_table_json(data["table"])
         return LayerTable.from_json(data["table"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        warnings.warn(f"ignoring corrupt layer-table cache entry {path}: {exc}", CacheWarning, stacklevel=2)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        reason = str(exc).replace("\n", " ")[:200]
+        warnings.warn(
+            f"ignoring corrupt layer-table cache entry {path}: {reason}; rebuilding it", CacheWarning, stacklevel=2
+        )
         return None
+
+
+def checksum(table_json) -> str:
+    """SHA-256 of a table's JSON form, canonical (sorted keys, no spaces): what is stored with it."""
+    text = json.dumps(table_json, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def store_table(key: str, table: LayerTable) -> None:
     folder = cache_dir()
     if folder is None:
         return
-    data = {"format": FORMAT, "key": key, "table": table.to_json()}
+    body = table.to_json()
+    data = {"format": FORMAT, "key": key, "sha256": checksum(body), "table": body}
     try:
         atomic_write_text(folder / f"{key}.json", json.dumps(data))
     except HwsimError as exc:  # a read-only home must not break an estimate, but is reported

@@ -10,6 +10,7 @@ estimate needs neither torch nor pandas; :meth:`LayerTable.to_frame` gives a Dat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +125,61 @@ class LayerTable:
 
     def __repr__(self) -> str:
         return f"<LayerTable {len(self)} rows x {len(self._columns)} columns>"
+
+
+OPS = ("conv", "linear", "film_linear")
+POSITIVE = ("kernel_h", "kernel_w", "in_channels", "out_channels", "groups", "stride_h", "stride_w",
+            "dilation_h", "dilation_w", "in_h", "in_w", "out_h", "out_w")  # fmt: skip
+INT_LIMIT = 2**53  # a count at or above this is no layer's (and would not stay exact in float64)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def check_table_json(data: Any) -> None:
+    """Raise ValueError naming the first column or attr of ``data`` (a :meth:`LayerTable.to_json`
+    dict, e.g. read back from a file) that breaks the schema: types per column, whole numbers in
+    [0, 2^53) (kernel, channels, groups, strides, dilations and map sizes >= 1), a known ``op``,
+    ``density`` finite in (0, 1], equal lengths, and the attrs the cost code reads."""
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("columns"), dict)
+        or not isinstance(data.get("attrs"), dict)
+    ):
+        raise ValueError("not a layer table (columns / attrs)")
+    columns, attrs = data["columns"], data["attrs"]
+    if sorted(columns) != sorted(COLUMNS):
+        raise ValueError(f"columns differ from the schema: {sorted(set(columns) ^ set(COLUMNS))}")
+    lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
+    if len(lengths) != 1 or -1 in lengths:
+        raise ValueError("columns are not lists of one length")
+    checks = {
+        "int": lambda v: _is_int(v) and 0 <= v < INT_LIMIT,
+        "bool": lambda v: type(v) is bool,
+        "str": lambda v: type(v) is str,
+        "float": lambda v: type(v) is float and math.isfinite(v) and 0 < v <= 1,  # density
+    }
+    for column in SCHEMA:
+        ok = checks[column.dtype]
+        if column.name in POSITIVE:
+            ok = lambda v: _is_int(v) and 1 <= v < INT_LIMIT  # noqa: E731
+        elif column.name == "op":
+            ok = lambda v: v in OPS  # noqa: E731
+        bad = next((v for v in columns[column.name] if not ok(v)), _NONE)
+        if bad is not _NONE:
+            raise ValueError(f"column {column.name}: bad value {bad!r:.40}")
+    for name in ("model_params", "other_params"):
+        if not (_is_int(attrs.get(name)) and 0 <= attrs[name] < INT_LIMIT):
+            raise ValueError(f"attrs.{name}: missing or not a whole number >= 0")
+    shape = attrs.get("input_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(v) and v >= 1 for v in shape)):
+        raise ValueError("attrs.input_shape: missing or not three whole numbers >= 1")
+    if not (isinstance(attrs.get("untied", []), list) and all(type(v) is str for v in attrs.get("untied", []))):
+        raise ValueError("attrs.untied: not a list of module names")
+
+
+_NONE = object()
 
 
 def schema_markdown() -> str:
