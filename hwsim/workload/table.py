@@ -169,17 +169,36 @@ def check_table_json(data: Any) -> None:
         bad = next((v for v in columns[column.name] if not ok(v)), _NONE)
         if bad is not _NONE:
             raise ValueError(f"column {column.name}: bad value {bad!r:.40}")
+    _check_consistent(columns)
     for name in ("model_params", "other_params"):
         if not (_is_int(attrs.get(name)) and 0 <= attrs[name] < INT_LIMIT):
             raise ValueError(f"attrs.{name}: missing or not a whole number >= 0")
     shape = attrs.get("input_shape")
     if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(v) and v >= 1 for v in shape)):
         raise ValueError("attrs.input_shape: missing or not three whole numbers >= 1")
+    if attrs["model_params"] != sum(sum(columns[c]) for c in PARAM_COLUMNS) + attrs["other_params"]:
+        raise ValueError("attrs.model_params: differs from the parameters of the rows")
     if not (isinstance(attrs.get("untied", []), list) and all(type(v) is str for v in attrs.get("untied", []))):
         raise ValueError("attrs.untied: not a list of module names")
 
 
 _NONE = object()
+
+
+def _check_consistent(columns: dict[str, list]) -> None:
+    """Rows whose columns contradict each other (a kernel edited without its weights, a map size that
+    no conv arithmetic gives) are not a walked table: each row's ``weight_params`` is 0 (a shared
+    layer's repeat) or k_h k_w (C_i / groups) C_o, and each output size is the conv formula's."""
+    c = columns
+    for i, name in enumerate(c["name"]):
+        weights = c["kernel_h"][i] * c["kernel_w"][i] * (c["in_channels"][i] // c["groups"][i]) * c["out_channels"][i]
+        if c["weight_params"][i] not in (0, weights):
+            raise ValueError(f"row {name!r:.40}: weight_params {c['weight_params'][i]} is not k_h k_w C_i/groups C_o")
+        for axis in "hw":
+            span = c[f"dilation_{axis}"][i] * (c[f"kernel_{axis}"][i] - 1) + 1
+            size = (c[f"in_{axis}"][i] + 2 * c[f"padding_{axis}"][i] - span) // c[f"stride_{axis}"][i] + 1
+            if size != c[f"out_{axis}"][i]:
+                raise ValueError(f"row {name!r:.40}: out_{axis} {c[f'out_{axis}'][i]} is not the conv formula's {size}")
 
 
 def schema_markdown() -> str:
