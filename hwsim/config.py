@@ -286,7 +286,7 @@ ECHO_CHARS = 80  # an echoed value or key is cut to this many characters in an e
 
 def clip(value: Any, limit: int = ECHO_CHARS) -> str:
     """``repr`` of a value for an error line: one line, at most ``limit`` characters."""
-    text = value if isinstance(value, str) and value.isprintable() else repr(value)
+    text = value if isinstance(value, str) and value.isprintable() and value else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
