@@ -160,6 +160,14 @@ def run_spec_path(run: str, run_dir: Path, config: ModelConfig) -> Path | str | 
     raise HwsimError(f"run {run} ({run_dir}): its model's spec {config.spec!r} is not found{where}; pass --spec")
 
 
+def _resolved(run_dir: Path) -> Path:
+    """The real path of a run directory; a symlink loop is one line naming it."""
+    try:
+        return run_dir.resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop, later OSError
+        raise HwsimError(f"{run_dir}: not a run directory (a symlink loop)") from None
+
+
 def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribution: str = "paper") -> pd.DataFrame:
     """One row per run x checkpoint x lambda x lambda_th x attack: CA / RA joined with the cost at
     that condition.
@@ -184,7 +192,7 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
     seen: dict[str, Path] = {}
     configs: dict[str, dict] = {}
     used: list[HardwareSpec] = []
-    for run_dir in dict.fromkeys(Path(d).resolve() for d in run_dirs):  # same dir twice counts once
+    for run_dir in dict.fromkeys(_resolved(Path(d)) for d in run_dirs):  # same dir twice counts once
         results = read_results(run_dir)
         if results.run in seen:
             raise HwsimError(f"{run_dir}: run name {results.run!r} is also the name of {seen[results.run]}; rename one")

@@ -253,8 +253,10 @@ def _safe_load(path: Path) -> Any:
         raise HwsimError(f"{path}: corrupt or unreadable checkpoint ({why})") from None
 
 
-def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    """Safe load (``weights_only=True``); any problem is one HwsimError line."""
+def load_checkpoint(path: Path | str, *, for_resume: bool = False) -> dict[str, Any]:
+    """Safe load (``weights_only=True``); any problem is one HwsimError line, a missing or mistyped
+    field included (evaluating needs config, epoch and model; resuming the optimizer, schedule and
+    history too)."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
@@ -265,7 +267,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise HwsimError(f"{path}: not an hwsim checkpoint (expected format {CHECKPOINT_FORMAT})")
     for key, kind in CHECKPOINT_FIELDS.items():
         value = payload.get(key)
-        if value is None and key in OPTIONAL_FIELDS:
+        if value is None and (key in OPTIONAL_FIELDS or (key in RESUME_FIELDS and not for_resume)):
             continue
         if not isinstance(value, kind) or isinstance(value, bool) or (key == "epoch" and value < 0):
             problem = "missing" if key not in payload else f"not {KIND_WORDS[kind]}"
@@ -280,6 +282,7 @@ CHECKPOINT_FIELDS: dict[str, type] = {
     "config": dict, "epoch": int, "model": dict, "optimizer": dict, "scheduler": dict, "history": list, "best": dict,
 }  # fmt: skip
 OPTIONAL_FIELDS = {"best"}  # absent in checkpoints written before hwsim kept best checkpoints
+RESUME_FIELDS = {"optimizer", "scheduler", "history"}  # needed to continue training, not to evaluate
 KIND_WORDS = {dict: "a mapping", int: "an integer >= 0", list: "a list"}
 
 
@@ -456,7 +459,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
     best: dict[str, dict] = {}
     start = 0
     if resume and ckpt_path.exists():
-        payload = load_checkpoint(ckpt_path)
+        payload = load_checkpoint(ckpt_path, for_resume=True)
         stored = run_config_of(payload)
         differs = [
             k for k in TrainSettings.model_fields if k not in RESUME_FREE and getattr(stored.train, k) != getattr(s, k)
@@ -639,6 +642,10 @@ def _out_of_memory(exc: BaseException) -> bool:
 def _check_run_dir(run_dir: Path, resume: bool) -> None:
     """Refuse a run another process is training now, and a finished or stopped run without --resume;
     a run whose process died (kill -9, a crash) is reported as interrupted at its last epoch."""
+    if run_dir.is_symlink() and not run_dir.exists():
+        raise HwsimError(
+            f"{run_dir}: a symlink that leads nowhere (or a symlink loop); choose another --name or --out-dir"
+        )
     if not (run_dir / RUN_FILE).exists() and not (run_dir / CHECKPOINT_NAME).exists():
         return
     data = read_run_file(run_dir) if (run_dir / RUN_FILE).exists() else {}
