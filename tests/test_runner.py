@@ -496,3 +496,14 @@ def test_stale_running_status_reads_as_interrupted(trained, tmp_path):
     data = json.loads((run_dir / "run.json").read_text())
     (run_dir / "run.json").write_text(json.dumps({**data, "status": "running", "trainer": owner()}))
     one_line(CliRunner().invoke(app, [*args, "--resume", "--epochs", "3"]), "the run is being trained now")
+
+
+def test_long_evaluations_print_a_time_estimate_unless_quiet(trained, monkeypatch):
+    import hwsim.runner.evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "ESTIMATE_AFTER_S", 0.0)  # every evaluation counts as long
+    args = ["evaluate", str(trained / "float"), "--attacks", "fgsm", "--lambdas", "0,1", "--limit", "16"]
+    loud = CliRunner().invoke(app, args)
+    assert loud.exit_code == 0 and "fgsm: about 0 min for 16 images x 2 lambda(s)" in loud.stderr
+    quiet = CliRunner().invoke(app, [*args, "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""

@@ -212,7 +212,9 @@ class _Estimate:
             return
         minutes = total / 60
         amount = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
-        print(
+        from tqdm.auto import tqdm
+
+        tqdm.write(  # above the progress bar, not inside it
             f"{attack}: about {amount} for {self.images} images x {self.lambdas} lambda(s) "
             f"(timed on the first batch; --limit N evaluates fewer images)",
             file=sys.stderr,
