@@ -42,6 +42,14 @@ def _flags_show_no_type() -> None:
 _flags_show_no_type()
 
 FORMAT_HELP = "table (terminal), csv, json (full contract, every layer) or markdown."
+EVAL_FORMAT_HELP = (
+    "table (terminal), csv, json (every accuracy point with the run, checkpoint and epoch) or markdown; "
+    "results.json/csv in the run folder are written either way."
+)
+REPORT_FORMAT_HELP = (
+    "table (terminal: the main columns), csv or json (every column of report.csv), or markdown; "
+    "report.csv/json are written either way."
+)
 DEFAULT_SPEC_HELP = "the built-in asic-65nm"  # hwsim.config.DEFAULT_SPEC (not imported: keeps start-up light)
 ATTRIBUTION_HELP = (
     "Where Eq. 9's FiLM term is charged: 'paper' (every conv, as Fig. 8(c)) or 'structural' "
@@ -81,6 +89,23 @@ def user_errors(command: Callable) -> Callable:
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def runner_errors(command: Callable) -> Callable:
+    """For train / evaluate / report: what the machine refuses (a name too long for the file system,
+    a full disk, no memory for the tensors asked for) is one user-error line too, naming the file."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise HwsimError(f"{where}{exc.strerror or exc}") from None
+        except MemoryError:
+            raise HwsimError("out of memory; use a smaller --batch-size, image size or model") from None
 
     return wrapper
 
@@ -235,6 +260,7 @@ def specs_command(
 
 @app.command()
 @user_errors
+@runner_errors
 def train(
     model: Path = typer.Argument(..., help="Model YAML with a dataset, e.g. models/resnet20-digits-float.yaml."),
     data_dir: Path | None = typer.Option(
@@ -295,17 +321,14 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train a PGD-AT, OAT or FLOAT network (checkpoint every epoch, best checkpoint per lambda, resumable, DDP under torchrun)."""
-    from pydantic import ValidationError
-
     from .config import load_model_config
-    from .runner.train import RunConfig, TrainSettings, apply_preset, train_run
+    from .runfiles import check_run_name, check_trainable, validate_options
+    from .runner.train import RunConfig, TrainSettings, apply_preset, check_device, train_run
 
-    if nproc is not None:
-        from .runner.ddp import launch, strip_option
-
-        load_model_config(model)  # bad input fails here, once, not in every process
-        raise typer.Exit(launch(nproc, strip_option(sys.argv[1:], "--nproc")))
     config = load_model_config(model)
+    run_name = check_run_name(name, "--name") if name is not None else check_run_name(config.name, f"{model}: name")
+    if stop_after is not None and stop_after < 1:
+        raise HwsimError(f"--stop-after must be >= 1, got {stop_after}")
     values = dict(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, eps=eps,
         attack_steps=attack_steps, pgdat_lambda=pgdat_lambda,
@@ -317,13 +340,14 @@ def train(
     config, values = apply_preset(config, values, preset)
     if oat_lambdas is not None:  # an explicit S_lambda wins over the preset's
         values["oat_lambdas"] = _parse_list(oat_lambdas, what="--oat-lambdas")
-    if stop_after is not None and stop_after < 1:
-        raise HwsimError(f"--stop-after must be >= 1, got {stop_after}")
-    try:
-        settings = TrainSettings(**values)
-    except ValidationError as err:
-        raise HwsimError(_option_error(err)) from None
-    run = RunConfig(name=name or config.name, model=config, train=settings)
+    settings = validate_options(TrainSettings, values)
+    check_trainable(config, model)
+    check_device(settings)  # before any data is read: a CPU-only torch fails here, at once
+    if nproc is not None:  # bad input failed above, once, not in every process
+        from .runner.ddp import launch, strip_option
+
+        raise typer.Exit(launch(nproc, strip_option(sys.argv[1:], "--nproc")))
+    run = RunConfig(name=run_name, model=config, train=settings)
     run_dir = train_run(run, out_dir, resume=resume, progress=not quiet, stop_after=stop_after)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
         typer.echo(f"trained {run.name}: {run_dir}", err=True)
@@ -331,6 +355,7 @@ def train(
 
 @app.command()
 @user_errors
+@runner_errors
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A run directory or its checkpoint.pt."),
     lambdas: str = typer.Option(
@@ -351,15 +376,15 @@ def evaluate(
         "-c",
         help="'last': the last epoch's weights; 'best': per lambda, the epoch with the best held-out PGD-7 RA (as the paper reports).",
     ),
-    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    fmt: str = typer.Option("table", "--format", "-f", help=EVAL_FORMAT_HELP),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the printed table to this file (atomically) instead of stdout."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no time estimate."),
 ) -> None:
     """Clean (CA) and robust (RA) accuracy per lambda and attack; saved as results.json/csv in the run."""
     from .formats import render_frame
-    from .runner.evaluate import evaluate_checkpoint
+    from .runner.evaluate import evaluate_checkpoint, results_note
 
     out_fmt = _format(fmt)
     results = evaluate_checkpoint(
@@ -367,10 +392,9 @@ def evaluate(
         attacks=_parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
         limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet, checkpoint_kind=checkpoint_kind,
     )  # fmt: skip
+    title = f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"
     emit(
-        render_frame(
-            results.frame(), out_fmt, f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"
-        ),
+        render_frame(results.frame(), out_fmt, title, note=results_note(results)),
         output,
         [checkpoint.parent if checkpoint.is_file() else checkpoint],  # the run's files
     )
@@ -378,6 +402,7 @@ def evaluate(
 
 @app.command()
 @user_errors
+@runner_errors
 def report(
     runs: list[Path] = typer.Argument(..., help="Run directories (evaluated with 'hwsim evaluate')."),
     spec: Path | None = typer.Option(
@@ -390,7 +415,7 @@ def report(
     out_dir: Path = typer.Option(
         Path("reports/figures"), "--out-dir", help="Folder for report.csv/json and the plots."
     ),
-    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    fmt: str = typer.Option("table", "--format", "-f", help=REPORT_FORMAT_HELP),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the printed report text to this file (atomically) instead of stdout."
     ),
@@ -411,13 +436,10 @@ def report(
 
 
 def _option_error(err) -> str:
-    """A pydantic error of the train settings as one line about the command-line option: the field
-    name becomes the option (``limit_test`` -> ``--limit-test``), pydantic's message stays as it is."""
-    from .config import describe_validation_error
+    """A pydantic error of the train settings as one line about the command-line option."""
+    from .runfiles import option_error
 
-    field, _, problem = describe_validation_error("options", err).removeprefix("options: ").partition(": ")
-    name, dot, rest = field.partition(".")  # a list item: --eval-lambdas.0
-    return f"--{name.replace('_', '-')}{dot}{rest}: {problem}"
+    return option_error(err)
 
 
 def _parse_list(text: str, kind=float, what: str = "value") -> list:

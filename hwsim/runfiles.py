@@ -16,36 +16,65 @@ content, pydantic's field path (``results.json: points.0.clean_acc: ...``).
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field, StrictInt, ValidationError
+from pydantic import BaseModel, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from . import __version__
 from .config import ModelConfig, Strict, describe_validation_error
 from .errors import HwsimError
+from .methods import get_method
 
 RUN_FILE = "run.json"
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 
 
+# Bounds checked where options enter (the CLI and the library entry points), so that a bad value is
+# one line naming the option, never a NaN run or a traceback deep inside torch.
+#: Every float option is finite: inf / nan would train or evaluate to NaN and exit 0.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+#: A point on the accuracy-robustness knob.
+Lambda = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+#: Seeds feed torch.manual_seed (seed x 100003 + epoch, see hwsim.runner.train.rank_seed) and
+#: numpy's random_state (the digits split), which takes 0 <= seed < 2**32.
+Seed = Annotated[int, Field(strict=True, ge=0, lt=2**32)]
+#: Larger images or class counts than any supported data set, by far; beyond them a model would not
+#: fit in memory, and the allocation would fail deep inside torch.
+MAX_IMAGE_SIZE = 1024
+MAX_BATCH_SIZE = 1 << 20
+DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def check_device(value: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N``; anything else is refused before any data is read."""
+    if not DEVICE.fullmatch(value):
+        raise ValueError("use cpu, cuda or cuda:N")
+    return value
+
+
 class TrainSettings(Strict):
     """Training hyper-parameters (paper section 4.1 and the OAT reference settings)."""
 
     epochs: StrictInt = Field(200, gt=0)
-    batch_size: StrictInt = Field(128, gt=1, description="per process; the global batch is batch_size x world_size")
-    lr: float = Field(0.1, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    eps: float = Field(8 / 255, gt=0, le=1, description="L_inf budget of the training attack")
+    batch_size: StrictInt = Field(
+        128, gt=1, le=MAX_BATCH_SIZE, description="per process; the global batch is batch_size x world_size"
+    )
+    lr: Finite = Field(0.1, gt=0)
+    momentum: Finite = Field(0.9, ge=0, lt=1)
+    weight_decay: Finite = Field(5e-4, ge=0)
+    eps: Finite = Field(8 / 255, gt=0, le=1, description="L_inf budget of the training attack")
     attack_steps: StrictInt = Field(7, gt=0, description="PGD-k steps during training")
-    pgdat_lambda: float = Field(0.5, ge=0, le=1, description="PGD-AT's fixed lambda in Eq. 3")
-    oat_lambdas: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 1.0])
-    seed: StrictInt = 0
+    pgdat_lambda: Lambda = Field(0.5, description="PGD-AT's fixed lambda in Eq. 3")
+    oat_lambdas: list[Lambda] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 1.0], min_length=1)
+    seed: Seed = 0
     data_dir: str | None = None
-    image_size: StrictInt | None = Field(None, gt=0)
+    image_size: StrictInt | None = Field(None, gt=0, le=MAX_IMAGE_SIZE)
     augment: bool | None = Field(None, description="crop + flip; default per data set")
     limit_train: StrictInt | None = Field(None, gt=0)
     limit_test: StrictInt | None = Field(None, gt=0)
@@ -55,11 +84,12 @@ class TrainSettings(Strict):
         description="hold out the last N training images for per-epoch CA/RA and best-checkpoint selection; 0: the first eval_limit test images",
     )
     eval_limit: StrictInt = Field(512, gt=0, description="held-out images for the per-epoch CA/RA")
-    eval_lambdas: list[float] = Field(
+    eval_lambdas: list[Lambda] = Field(
         default_factory=lambda: [0.0, 0.2, 0.7, 1.0],
+        min_length=1,
         description="lambdas (FLOAT: lambda_n) checked each epoch; a best checkpoint is kept for each",
     )
-    eval_lambda_th: float = Field(0.0, ge=0, lt=1, description="FLOAT's lambda_th for the per-epoch check (Eq. 6)")
+    eval_lambda_th: Finite = Field(0.0, ge=0, lt=1, description="FLOAT's lambda_th for the per-epoch check (Eq. 6)")
     eval_every: StrictInt = Field(1, gt=0, description="check CA/RA every N epochs (and always after the last)")
     device: str = "cpu"
     amp: bool = Field(False, description="CUDA mixed precision (bf16 where supported, else fp16 with loss scaling)")
@@ -67,6 +97,11 @@ class TrainSettings(Strict):
     workers: StrictInt = Field(0, ge=0, description="DataLoader worker processes")
     world_size: StrictInt = Field(1, gt=0, description="DDP processes (set by torchrun)")
     preset: Literal["paper"] | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        return check_device(value)
 
 
 class RunConfig(Strict):
@@ -78,13 +113,128 @@ class RunConfig(Strict):
     hwsim_version: str = __version__
 
 
+# ---------------------------------------------------------------------------------------------
+# checks at the boundary: options, run names, what a training run can be built from
+
+
+def option_error(err: ValidationError, renamed: dict[str, str] | None = None) -> str:
+    """A pydantic error of command-line settings as one line about the option: the field name
+    becomes the option (``limit_test`` -> ``--limit-test``), pydantic's message stays as it is."""
+    field, _, problem = describe_validation_error("options", err).removeprefix("options: ").partition(": ")
+    name, dot, rest = field.partition(".")  # a list item: --eval-lambdas.0
+    name = (renamed or {}).get(name, name)
+    return f"--{name.replace('_', '-')}{dot}{rest}: {problem}"
+
+
+def validate_options(model: type[Strict], values: dict[str, Any], renamed: dict[str, str] | None = None):
+    """``model(**values)``; the first invalid value is one HwsimError line naming its option."""
+    try:
+        return model(**values)
+    except ValidationError as err:
+        raise HwsimError(option_error(err, renamed)) from None
+
+
+#: A run name is one folder name under the runs folder, never a path (no separators, no leading dot, no
+#: ``..``), short enough for every file system (NAME_MAX is 255 bytes on Linux and macOS).
+RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
+
+
+def check_run_name(name: str, what: str = "run name") -> str:
+    """``name`` if it is a valid run name; else one HwsimError line naming where it came from."""
+    if not RUN_NAME.fullmatch(name) or ".." in name:
+        shown = name if len(name) <= 60 else f"{name[:40]}... ({len(name)} characters)"
+        raise HwsimError(
+            f"{what}: {shown!r} is not a run name; use 1 to 200 letters, digits, '.', '_' or '-' "
+            "(not starting with '.', no '..'): the run is written to OUT_DIR/NAME"
+        )
+    return name
+
+
+def check_trainable(model: ModelConfig, source: Path | str) -> None:
+    """What training needs of a model file beyond what costing needs (the config already bounds
+    sizes and keeps alpha_init finite): a data set whose images and classes fit the network, and
+    images small enough to train on. One line naming ``source`` and the field."""
+    from .datasets import DATASETS
+
+    if model.dataset is None:
+        raise HwsimError(f"{source}: dataset: training needs a data set in the model file")
+    info = DATASETS[model.dataset]
+    if model.classes != info.num_classes:
+        raise HwsimError(
+            f"{source}: num_classes: {model.classes} does not match data set {info.name} ({info.num_classes} classes)"
+        )
+    channels, height, width = model.input_shape
+    if channels != info.channels:
+        raise HwsimError(
+            f"{source}: input.channels: {channels} does not match data set {info.name} ({info.channels}-channel images)"
+        )
+    if max(height, width) > MAX_IMAGE_SIZE:
+        raise HwsimError(
+            f"{source}: input: {height} x {width} images are too large to train on (at most {MAX_IMAGE_SIZE} px a side)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# run status: a run that says "running" but whose process is gone was interrupted
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux /proc), which tells a reused pid from the original."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner() -> dict[str, Any]:
+    """Who is training: recorded in run.json while the status is "running"."""
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "pid_start": _process_start(pid)}
+
+
+def _alive(pid: Any, pid_start: Any) -> bool:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        pass
+    except OSError:
+        return False
+    return pid_start is None or _process_start(pid) in (None, pid_start)
+
+
+def run_status(data: dict[str, Any]) -> str:
+    """The status in ``run.json``, with a stale "running" (its process is gone: kill -9, a crash, a
+    reboot) read as "interrupted". A run training on another host is taken at its word."""
+    status = data.get("status")
+    if not isinstance(status, str):
+        return "unknown"
+    if status != "running":
+        return status
+    trainer = data.get("trainer")
+    if not isinstance(trainer, dict):
+        return "interrupted"  # written before hwsim recorded the process, or damaged
+    if trainer.get("host") != socket.gethostname():
+        return "running"
+    return "running" if _alive(trainer.get("pid"), trainer.get("pid_start")) else "interrupted"
+
+
+def finished_epochs(data: dict[str, Any]) -> int:
+    history = data.get("history")
+    return len(history) if isinstance(history, list) else 0
+
+
 class AccuracyPoint(BaseModel):
-    lam: float
-    lambda_th: float
+    lam: Lambda
+    #: None where the method has no lambda_n (PGD-AT, OAT): Eq. 6's threshold does not apply
+    lambda_th: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None
     attack: str
-    clean_acc: float
-    robust_acc: float
-    images: int
+    clean_acc: Finite = Field(ge=0, le=100)
+    robust_acc: Finite = Field(ge=0, le=100)
+    images: int = Field(ge=0)
     #: which weights: the last epoch's, or the epoch with the best held-out RA at this lambda
     checkpoint: Literal["last", "best"] = "last"
     #: the training epoch of those weights (None in results written before hwsim recorded it)
@@ -102,6 +252,22 @@ class EvalResults(BaseModel):
     seed: int
     eps: float
     points: list[AccuracyPoint]
+
+    @model_validator(mode="after")
+    def _no_threshold_without_lambda_n(self) -> EvalResults:
+        """lambda_th (Eq. 6) belongs to lambda_n: for a method without it (PGD-AT, OAT) the points
+        carry None, also in results written before hwsim said so (their 0 / 0.5 meant nothing; the
+        points they duplicate are the same model at the same lambda, the later one kept)."""
+        method = (self.config.get("model") or {}).get("method") if isinstance(self.config, dict) else None
+        try:
+            has_lambda_n = get_method(method).has_lambda_n if isinstance(method, str) else True
+        except Exception:  # an unknown method is reported where the config is validated
+            has_lambda_n = True
+        if has_lambda_n or all(p.lambda_th is None for p in self.points):
+            return self
+        kept = {(p.checkpoint, p.lam, p.attack): p.model_copy(update={"lambda_th": None}) for p in self.points}
+        object.__setattr__(self, "points", list(kept.values()))
+        return self
 
     def frame(self) -> pd.DataFrame:
         frame = pd.DataFrame([p.model_dump() for p in self.points])
@@ -165,5 +331,6 @@ def read_results(run_dir: Path | str) -> EvalResults:
 
 __all__ = [
     "RUN_FILE", "RESULTS_JSON", "RESULTS_CSV", "TrainSettings", "RunConfig", "AccuracyPoint", "EvalResults",
-    "parse_run_config", "read_run_file", "read_results",
+    "parse_run_config", "read_run_file", "read_results", "option_error", "validate_options", "check_run_name",
+    "check_trainable", "check_device", "owner", "run_status", "finished_epochs",
 ]  # fmt: skip

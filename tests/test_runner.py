@@ -174,7 +174,7 @@ def test_cli_train_evaluate_and_errors(tmp_path):
     for bad, fragment in [
         (["evaluate", str(run_dir), "--attacks", "deepfool"], "unknown attack 'deepfool'"),
         (["evaluate", str(run_dir), "--lambdas", "0,x"], "cannot read --lambdas"),
-        (["evaluate", str(run_dir), "--lambdas", "1.5"], "must lie in [0, 1]"),
+        (["evaluate", str(run_dir), "--lambdas", "1.5"], "--lambdas.0: Input should be less than or equal to 1"),
         (["evaluate", str(tmp_path / "nope")], "no such checkpoint"),
         (["train", str(MODELS / "resnet20-digits-oat.yaml"), "--batch-size", "0"], "--batch-size"),
         (
@@ -242,7 +242,7 @@ def test_best_request_on_a_run_without_best_checkpoints_is_one_line(tmp_path):
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert "the run has no best checkpoints" in result.output and "--checkpoint last" in result.output
     result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--checkpoint", "newest", "-q"])
-    assert result.exit_code == 2 and "--checkpoint: use last or best" in result.output
+    assert result.exit_code == 2 and "--checkpoint: Input should be 'last' or 'best'" in result.output
 
 
 def test_paper_preset():
@@ -261,3 +261,249 @@ def test_paper_preset():
     assert apply_preset(r20, {}, "paper")[0].dropout == 0.0
     with pytest.raises(HwsimError, match="--preset: unknown 'fast'"):
         apply_preset(r20, {}, "fast")
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 8: bad input is one line naming the option / file / field, exit 2, nothing written outside --out-dir
+
+TINY_ARGS = ["--epochs", "1", "--batch-size", "32", "--limit-train", "64", "--limit-test", "32", "--eval-limit", "32",
+             "--image-size", "8", "-q"]  # fmt: skip
+DIGITS = str(MODELS / "resnet20-digits-float.yaml")
+
+
+def one_line(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny FLOAT run and one PGD-AT run on digits (1 epoch)."""
+    root = tmp_path_factory.mktemp("runs")
+    for model in ("float", "pgdat"):
+        result = CliRunner().invoke(app, ["train", str(MODELS / f"resnet20-digits-{model}.yaml"), "--out-dir", str(root), "--name", model, *TINY_ARGS])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (["--lr", "inf"], "--lr: Input should be a finite number"),
+        (["--lr", "nan"], "--lr: Input should be a finite number"),
+        (["--eps", "nan"], "--eps: Input should be a finite number"),
+        (["--weight-decay", "inf"], "--weight-decay: Input should be a finite number"),
+        (["--eval-lambda-th", "nan"], "--eval-lambda-th"),
+        (["--seed", "-1"], "--seed: Input should be greater than or equal to 0"),
+        (["--seed", str(2**64)], "--seed: Input should be less than 4294967296"),
+        (["--oat-lambdas", "5,-3"], "--oat-lambdas.0: Input should be less than or equal to 1"),
+        (["--oat-lambdas", ""], "--oat-lambdas: List should have at least 1 item"),
+        (["--eval-lambdas", ""], "--eval-lambdas: List should have at least 1 item"),
+        (["--batch-size", "-3"], "--batch-size: Input should be greater than 1"),
+        (["--image-size", "100000"], "--image-size: Input should be less than or equal to 1024"),
+        (["--device", "tpu"], "--device: use cpu, cuda or cuda:N (got 'tpu')"),
+        (["--device", "cuda:x"], "--device: use cpu, cuda or cuda:N (got 'cuda:x')"),
+        (["--amp"], "--amp needs a CUDA device"),
+        (["--name", "../../x"], "--name: '../../x' is not a run name"),
+        (["--name", "/tmp/abs"], "--name: '/tmp/abs' is not a run name"),
+        (["--name", ".hidden"], "--name: '.hidden' is not a run name"),
+        (["--name", "a" * 300], "--name: 'aaaa"),
+    ],
+)
+def test_train_bad_options_are_one_line(tmp_path, options, fragment):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["train", DIGITS, "--out-dir", str(out), "--name", "r", *TINY_ARGS, *options])
+    one_line(result, fragment)
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing written, not even outside --out-dir
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a CPU-only torch")
+def test_cuda_on_a_cpu_torch_fails_before_the_data(tmp_path):
+    # the README's paper command: the device is checked before the (missing) CIFAR-10 files, and before --amp
+    args = ["train", str(MODELS / "resnet34-cifar10-float.yaml"), "--data-dir", str(tmp_path / "none"),
+            "--device", "cuda", "--val-split", "5000", "--preset", "paper", "--amp", "--out-dir", str(tmp_path)]  # fmt: skip
+    one_line(CliRunner().invoke(app, args), "--device cuda: no CUDA device is visible")
+    one_line(CliRunner().invoke(app, [*args[:6], "--device", "cuda:1"]), "--device cuda:1")
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        ("alpha_init: .nan", "alpha_init: Input should be a finite number"),
+        ("num_classes: 3", "num_classes: 3 does not match data set digits (10 classes)"),
+        ("num_classes: 1000000000000", "num_classes: Input should be less than or equal to 1048576"),
+        ("input: {channels: 1, height: 8, width: 8}", "input.channels: 1 does not match data set digits"),
+        ("input: {height: 100000, width: 100000}", "input.height: Input should be less than or equal to 16384"),
+        ("name: /any/dir", "name: '/any/dir' is not a run name"),
+        ("name: ../up", "name: '../up' is not a run name"),
+    ],
+)
+def test_train_bad_model_files_are_one_line(tmp_path, extra, fragment):
+    model = tmp_path / "m.yaml"
+    model.write_text(f"arch: resnet20\nmethod: float\ndataset: digits\n{extra}\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["train", str(model), "--out-dir", str(out), *TINY_ARGS])
+    one_line(result, str(model), fragment)
+    assert not out.exists()  # nothing written: in particular no run.json left saying "running"
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (["--batch-size", "0"], "--batch-size: Input should be greater than or equal to 1"),
+        (["--batch-size", "-3"], "--batch-size: Input should be greater than or equal to 1"),
+        (["--limit", "0"], "--limit: Input should be greater than or equal to 1"),
+        (["--attacks", ""], "--attacks: List should have at least 1 item"),
+        (["--attacks", "deepfool"], "--attacks: unknown attack 'deepfool'"),
+        (["--lambdas", ""], "--lambdas: List should have at least 1 item"),
+        (["--lambda-th", "nan"], "--lambda-th: Input should be a finite number"),
+        (["--seed", str(2**64)], "--seed: Input should be less than 4294967296"),
+        (["--device", "tpu"], "--device: use cpu, cuda or cuda:N"),
+    ],
+)
+def test_evaluate_bad_options_are_one_line(trained, options, fragment):
+    before = sorted(p.name for p in (trained / "float").iterdir())
+    one_line(CliRunner().invoke(app, ["evaluate", str(trained / "float"), "-q", *options]), fragment)
+    assert sorted(p.name for p in (trained / "float").iterdir()) == before  # no results written
+
+
+def test_evaluate_pgdat_records_no_lambda_th(trained):
+    result = CliRunner().invoke(app, ["evaluate", str(trained / "pgdat"), "--attacks", "fgsm", "--lambda-th", "0.5", "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "lambda_th is blank: the method has no lambda_n" in result.stdout
+    assert all(p.lambda_th is None for p in read_results(trained / "pgdat").points)
+    as_json = CliRunner().invoke(app, ["evaluate", str(trained / "pgdat"), "--attacks", "fgsm", "-q", "-f", "json"])
+    assert [r["lambda_th"] for r in json.loads(as_json.stdout)["rows"]] == [None]
+
+
+def test_damaged_checkpoint_and_run_files_are_one_line(trained, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "float"
+    shutil.copytree(trained / "float", run_dir)
+    payload = load_checkpoint(run_dir)
+    for field, command in [("epoch", ["evaluate", str(run_dir), "-q"]),
+                           ("optimizer", ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "float", "--resume", *TINY_ARGS])]:  # fmt: skip
+        torch.save({k: v for k, v in payload.items() if k not in ("path", field)}, run_dir / "checkpoint.pt")
+        one_line(CliRunner().invoke(app, command), "checkpoint.pt: damaged checkpoint", f"'{field}' is missing")
+    torch.save({k: v for k, v in payload.items() if k != "path"}, run_dir / "checkpoint.pt")
+    assert CliRunner().invoke(app, ["evaluate", str(run_dir), "--attacks", "fgsm", "-q"]).exit_code == 0
+    (run_dir / "run.json").write_text("[1, 2]")
+    for command in (["evaluate", str(run_dir), "-q", "--attacks", "fgsm"], ["report", str(run_dir), "--out-dir", str(tmp_path / "r")],
+                    ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "float", "--resume", *TINY_ARGS]):  # fmt: skip
+        one_line(CliRunner().invoke(app, command), "run.json: corrupt run file")
+
+
+def test_report_refuses_out_of_range_results_and_symlink_loops(trained, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "float"
+    shutil.copytree(trained / "float", run_dir)
+    assert CliRunner().invoke(app, ["evaluate", str(run_dir), "--attacks", "fgsm", "-q"]).exit_code == 0
+    data = json.loads((run_dir / "results.json").read_text())
+    data["points"][0]["lam"] = 5
+    (run_dir / "results.json").write_text(json.dumps(data))
+    one_line(CliRunner().invoke(app, ["report", str(run_dir), "--out-dir", str(tmp_path / "r")]), "results.json: points.0.lam")  # fmt: skip
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    one_line(CliRunner().invoke(app, ["report", str(loop), "--out-dir", str(tmp_path / "r")]), "symlink loop")
+    one_line(CliRunner().invoke(app, ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "loop", *TINY_ARGS]), "symlink")  # fmt: skip
+
+
+def test_non_finite_loss_stops_keeping_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import hwsim.runner.train as train_module
+
+    result = CliRunner().invoke(app, ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "hot", "--lr", "1000",
+                                      *TINY_ARGS[:-1], "--limit-train", "640", "-q"])  # fmt: skip
+    line = one_line(result, "epoch 1, step", "the loss is nan", "the learning rate 1000 is likely too high")
+    assert "no epoch finished, so no checkpoint was written" in line
+    data = json.loads((tmp_path / "hot" / "run.json").read_text())
+    assert data["status"] == "failed" and data["reason"] == line.removeprefix("error: ")
+    assert not (tmp_path / "hot" / "checkpoint.pt").exists()
+
+    real = train_module.train_step
+    calls = []
+
+    def nan_in_epoch_2(*args, **kwargs):  # the loss turns nan at the 2nd step of the 2nd epoch
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 4 else loss
+
+    monkeypatch.setattr(train_module, "train_step", nan_in_epoch_2)
+    with pytest.raises(
+        HwsimError, match=r"epoch 2, step 2: the loss is nan; .*the last good checkpoint \(epoch 1\) is kept"
+    ):
+        train_run(tiny_run("float", name="late", epochs=3), tmp_path, progress=False)
+    assert load_checkpoint(tmp_path / "late")["epoch"] == 1
+    assert all(
+        torch.isfinite(v).all() for v in load_checkpoint(tmp_path / "late")["model"].values() if v.is_floating_point()
+    )
+    assert json.loads((tmp_path / "late" / "run.json").read_text())["status"] == "failed"
+
+
+def test_a_crash_records_failed(tmp_path, monkeypatch):
+    import hwsim.runner.train as train_module
+
+    def boom(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(train_module, "train_step", boom)
+    with pytest.raises(ValueError, match="boom"):
+        train_run(tiny_run("pgdat", name="crash"), tmp_path, progress=False)
+    data = json.loads((tmp_path / "crash" / "run.json").read_text())
+    assert data["status"] == "failed" and data["reason"] == "epoch 1: ValueError: boom"
+
+
+def test_stale_running_status_reads_as_interrupted(trained, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "float"
+    shutil.copytree(trained / "float", run_dir)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    data = json.loads((run_dir / "run.json").read_text())
+    from hwsim.runfiles import owner, run_status
+
+    assert run_status({**data, "status": "running", "trainer": owner()}) == "running"  # this process is alive
+    data.update(status="running", trainer={**owner(), "pid": int(gone.stdout)})  # as after kill -9
+    (run_dir / "run.json").write_text(json.dumps(data))
+    assert run_status(data) == "interrupted"
+    # evaluate: works on the last checkpoint and says so in one stderr line
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--attacks", "fgsm", "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        "warning: run float was interrupted at epoch 1 (run.json says running, its process is gone); evaluating its "
+        "last checkpoint (epoch 1); continue training with 'hwsim train ... --resume'"
+    )
+    # report: the status column and one warning line
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--out-dir", str(tmp_path / "r"), "--no-plots", "-f", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert {r["status"] for r in json.loads(result.stdout)["rows"]} == {"interrupted"}
+    assert "training was interrupted after epoch 1" in result.stderr
+    # train without --resume: refused, naming the state; with --resume: continues and rewrites the status
+    args = ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "float", *TINY_ARGS]
+    one_line(CliRunner().invoke(app, args), "run exists (interrupted after epoch 1); pass --resume")
+    result = CliRunner().invoke(app, [*args, "--resume", "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "done"
+    # a run another live process trains is refused
+    data = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**data, "status": "running", "trainer": owner()}))
+    one_line(CliRunner().invoke(app, [*args, "--resume", "--epochs", "3"]), "the run is being trained now")
+
+
+def test_long_evaluations_print_a_time_estimate_unless_quiet(trained, monkeypatch):
+    import hwsim.runner.evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "ESTIMATE_AFTER_S", 0.0)  # every evaluation counts as long
+    args = ["evaluate", str(trained / "float"), "--attacks", "fgsm", "--lambdas", "0,1", "--limit", "16"]
+    loud = CliRunner().invoke(app, args)
+    assert loud.exit_code == 0 and "fgsm: about 0 min for 16 images x 2 lambda(s)" in loud.stderr
+    quiet = CliRunner().invoke(app, [*args, "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""

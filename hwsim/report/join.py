@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,25 @@ import pandas as pd
 from .. import __version__
 from ..config import EvalCondition, HardwareSpec, ModelConfig, builtin_spec_names, load_spec
 from ..costs.delay import ATTRIBUTIONS
-from ..errors import HwsimError
+from ..errors import HwsimError, HwsimWarning
 from ..estimate import estimate_model
-from ..runfiles import RESULTS_JSON, RUN_FILE, RunConfig, parse_run_config, read_results, read_run_file
+from ..runfiles import (
+    RESULTS_JSON,
+    RUN_FILE,
+    RunConfig,
+    finished_epochs,
+    parse_run_config,
+    read_results,
+    read_run_file,
+    run_status,
+)
 
 MB = 1e6  # decimal megabytes, as in the README and the paper's "21.28 MB"
 
 COLUMNS = [
     "run", "arch", "method", "dataset", "seed", "checkpoint", "lam", "lambda_th", "attack", "clean_acc",
     "robust_acc", "images", "epoch", "params", "weight_bytes", "memory_mb", "macs", "flops", "delay_ns",
-    "delay_base_ns", "mean_epoch_time_s", "spec",
+    "delay_base_ns", "mean_epoch_time_s", "spec", "status",
 ]  # fmt: skip
 
 # Cost columns: a function of the model config, the condition and the spec, so equal across seeds.
@@ -86,9 +96,10 @@ def _cost(config: ModelConfig, spec: HardwareSpec, attribution: str) -> dict[str
     }
 
 
-def condition_config(config: ModelConfig, lam: float, lambda_th: float) -> ModelConfig:
-    """``config`` evaluated at ``lam`` by its method's rule (FLOAT reads it as lambda_n, Eq. 6)."""
-    cond = EvalCondition.model_validate(config.rule.eval_condition(lam, lambda_th))
+def condition_config(config: ModelConfig, lam: float, lambda_th: float | None) -> ModelConfig:
+    """``config`` evaluated at ``lam`` by its method's rule (FLOAT reads it as lambda_n, Eq. 6; a
+    method without lambda_n has no threshold, None)."""
+    cond = EvalCondition.model_validate(config.rule.eval_condition(lam, 0.0 if lambda_th is None else lambda_th))
     return config.model_copy(update={"eval": cond})
 
 
@@ -99,8 +110,21 @@ def cost_at(
     return dict(_cost(condition_config(config, lam, lambda_th), spec, attribution))
 
 
+def _status_text(run_dir: Path, status: str) -> str:
+    """A run that is not done, in words: its accuracy is that of an unfinished training."""
+    data = read_run_file(run_dir)
+    done = finished_epochs(data)
+    if status == "interrupted":
+        return f"training was interrupted after epoch {done} (run.json says running, its process is gone); resume with 'hwsim train ... --resume'"
+    if status == "failed":
+        return f"training failed after epoch {done}: {data.get('reason', 'no reason recorded')}"
+    return f"status {status!r} after epoch {done}"
+
+
 def _mean_epoch_time(run_dir: Path) -> float:
     history = read_run_file(run_dir).get("history") or []
+    if not isinstance(history, list):
+        raise HwsimError(f"{run_dir / RUN_FILE}: history: expected a list of epochs")
     try:
         times = [float(h["epoch_time_s"]) for h in history]
     except (KeyError, TypeError, ValueError):
@@ -136,6 +160,14 @@ def run_spec_path(run: str, run_dir: Path, config: ModelConfig) -> Path | str | 
     raise HwsimError(f"run {run} ({run_dir}): its model's spec {config.spec!r} is not found{where}; pass --spec")
 
 
+def _resolved(run_dir: Path) -> Path:
+    """The real path of a run directory; a symlink loop is one line naming it."""
+    try:
+        return run_dir.resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop, later OSError
+        raise HwsimError(f"{run_dir}: not a run directory (a symlink loop)") from None
+
+
 def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribution: str = "paper") -> pd.DataFrame:
     """One row per run x checkpoint x lambda x lambda_th x attack: CA / RA joined with the cost at
     that condition.
@@ -160,7 +192,7 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
     seen: dict[str, Path] = {}
     configs: dict[str, dict] = {}
     used: list[HardwareSpec] = []
-    for run_dir in dict.fromkeys(Path(d).resolve() for d in run_dirs):  # same dir twice counts once
+    for run_dir in dict.fromkeys(_resolved(Path(d)) for d in run_dirs):  # same dir twice counts once
         results = read_results(run_dir)
         if results.run in seen:
             raise HwsimError(f"{run_dir}: run name {results.run!r} is also the name of {seen[results.run]}; rename one")
@@ -181,7 +213,10 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
             "eval": {"eps": results.eps},  # the attack budget of every RA in the results
         }
         epoch_time = _mean_epoch_time(run_dir)
-        order = lambda p: (CHECKPOINT_ORDER.get(p.checkpoint, 2), p.checkpoint, p.attack, p.lambda_th, p.lam)  # noqa: E731
+        status = run_status(read_run_file(run_dir))
+        if status != "done":
+            warnings.warn(f"run {results.run} ({run_dir}): {_status_text(run_dir, status)}", HwsimWarning, stacklevel=2)
+        order = lambda p: (CHECKPOINT_ORDER.get(p.checkpoint, 2), p.checkpoint, p.attack, p.lambda_th or 0.0, p.lam)  # noqa: E731
         for p in sorted(results.points, key=order):
             rows.append(
                 {
@@ -192,7 +227,7 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
                     "seed": run_config.train.seed,
                     "checkpoint": p.checkpoint,
                     "lam": p.lam,
-                    "lambda_th": p.lambda_th,
+                    "lambda_th": math.nan if p.lambda_th is None else p.lambda_th,
                     "attack": p.attack,
                     "clean_acc": p.clean_acc,
                     "robust_acc": p.robust_acc,
@@ -201,6 +236,7 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
                     **cost_at(config, p.lam, p.lambda_th, run_spec, attribution),
                     "mean_epoch_time_s": epoch_time,
                     "spec": run_spec.name,
+                    "status": status,
                 }
             )
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -402,7 +438,8 @@ def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
     out = []
     for run in dict.fromkeys(rows["run"]):
         mine = rows[rows["run"] == run]
-        mine = mine[mine["lambda_th"] == mine["lambda_th"].min()].sort_values("lam")
+        th = mine["lambda_th"]
+        mine = mine[th.isna() | (th == th.min())].sort_values("lam")  # NaN: a method without lambda_th
         clean, robust = mine.iloc[0], mine.iloc[-1]  # lowest / highest lambda (equal for PGD-AT)
         out.append(
             {

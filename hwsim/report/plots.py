@@ -110,9 +110,9 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
     curve_index = 0
     for run in runs:
         mine = rows[rows["run"] == run]
-        thresholds = sorted(mine["lambda_th"].unique())
+        thresholds = sorted(mine["lambda_th"].dropna().unique()) or [None]  # None: no lambda_th (PGD-AT, OAT)
         for k, th in enumerate(thresholds):
-            curve = mine[mine["lambda_th"] == th].sort_values("lam")
+            curve = (mine if th is None else mine[mine["lambda_th"] == th]).sort_values("lam")
             colour, marker = styles[run]
             label = f"{run} ({_method_label(methods[run])})"
             if len(thresholds) > 1:

@@ -8,19 +8,73 @@ since noise and BN choice depend only on the condition, never on train/eval mode
 from __future__ import annotations
 
 import json
+import sys
+import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictInt, field_validator
 
 from .. import __version__
-from ..errors import HwsimError
+from ..config import Strict
+from ..errors import HwsimError, HwsimWarning
 from ..io import atomic_write_text
 
 # The results schema and reader live in the torch-free hwsim.runfiles; re-exported from here.
-from ..runfiles import RESULTS_CSV, RESULTS_JSON, AccuracyPoint, EvalResults, read_results
+from ..runfiles import (
+    MAX_BATCH_SIZE,
+    RESULTS_CSV,
+    RESULTS_JSON,
+    RUN_FILE,
+    AccuracyPoint,
+    EvalResults,
+    Finite,
+    Lambda,
+    Seed,
+    check_device,
+    finished_epochs,
+    read_results,
+    read_run_file,
+    run_status,
+    validate_options,
+)
 from .attacks import ATTACKS, robust_accuracy
-from .train import load_best, load_checkpoint, network_from_checkpoint
+from .train import check_cuda, load_best, load_checkpoint, network_from_checkpoint
 
 DEFAULT_LAMBDAS = (0.0, 0.2, 0.7, 1.0)  # the paper's S_lambda_n
+#: An evaluation expected to take longer than this gets a time estimate on stderr before it goes on.
+ESTIMATE_AFTER_S = 60.0
+
+
+class EvalOptions(Strict):
+    """The options of ``hwsim evaluate`` (and :func:`evaluate_checkpoint`), checked before any work:
+    a bad value is one line naming the option."""
+
+    lambdas: list[Lambda] = Field(min_length=1)
+    lambda_th: Finite = Field(0.0, ge=0, lt=1)
+    attacks: list[str] = Field(min_length=1)
+    data_dir: str | None = None
+    limit: StrictInt | None = Field(None, ge=1, description="the first N test images; at least 1")
+    batch_size: StrictInt = Field(256, ge=1, le=MAX_BATCH_SIZE)
+    seed: Seed = 0
+    eps: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    device: str = "cpu"
+    checkpoint: Literal["last", "best"] = "last"
+
+    @field_validator("attacks")
+    @classmethod
+    def _known_attacks(cls, names: list[str]) -> list[str]:
+        unknown = [a for a in names if a not in ATTACKS]
+        if unknown:
+            raise ValueError(f"unknown attack {unknown[0]!r}; known: {', '.join(ATTACKS)}")
+        return names
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        return check_device(value)
 
 
 def evaluate_checkpoint(
@@ -47,19 +101,23 @@ def evaluate_checkpoint(
     """
     from .data import load_dataset
 
-    unknown = [a for a in attacks if a not in ATTACKS]
-    if unknown:
-        raise HwsimError(f"unknown attack {unknown[0]!r}; known: {', '.join(ATTACKS)}")
-    if not 0.0 <= lambda_th < 1.0:
-        raise HwsimError(f"--lambda-th must lie in [0, 1), got {lambda_th}")
-    bad = [v for v in lambdas if not 0.0 <= v <= 1.0]
-    if bad:
-        raise HwsimError(f"--lambdas must lie in [0, 1], got {bad[0]}")
-    if checkpoint_kind not in ("last", "best"):
-        raise HwsimError(f"--checkpoint: use last or best, not {checkpoint_kind!r}")
+    opts = validate_options(
+        EvalOptions,
+        dict(lambdas=list(lambdas), lambda_th=lambda_th, attacks=list(attacks), data_dir=data_dir, limit=limit,
+             batch_size=batch_size, seed=seed, eps=eps, device=device, checkpoint=checkpoint_kind),
+    )  # fmt: skip
+    lambdas, lambda_th, attacks, limit, batch_size = (
+        opts.lambdas,
+        opts.lambda_th,
+        opts.attacks,
+        opts.limit,
+        opts.batch_size,
+    )
+    check_cuda(device)
     payload = load_checkpoint(checkpoint)
     net, run = network_from_checkpoint(payload, device)
     run_dir = Path(payload["path"]).parent
+    _say_status(run_dir, int(payload["epoch"]))
     s = run.train
     eps = s.eps if eps is None else eps
     test = load_dataset(
@@ -78,14 +136,18 @@ def evaluate_checkpoint(
         weights = {lam: _best_weights(run_dir, payload, run, lam, lambda_th) for lam in points_lambda}
     net.eval()
     points = []
+    recorded_th = lambda_th if run.model.rule.has_lambda_n else None  # Eq. 6's threshold: FLOAT's lambda_n only
+    clock = _Estimate(len(x), len(points_lambda), attacks, len(batches), progress)
     for lam in points_lambda:
         epoch, state = weights[lam]
         if state is not None:
             net.load_state_dict(state)
         net.set_condition(lam, lambda_th)
         for attack in attacks:
-            ca, ra = robust_accuracy(net, batches, attack, eps=eps, seed=seed, device=device, progress=progress)
-            points.append(AccuracyPoint(lam=lam, lambda_th=lambda_th, attack=attack, clean_acc=ca, robust_acc=ra,
+            ca, ra = robust_accuracy(
+                net, clock.timed(attack, batches), attack, eps=eps, seed=seed, device=device, progress=progress
+            )
+            points.append(AccuracyPoint(lam=lam, lambda_th=recorded_th, attack=attack, clean_acc=ca, robust_acc=ra,
                                         images=len(x), checkpoint=checkpoint_kind, epoch=epoch))  # fmt: skip
     results = EvalResults(
         hwsim_version=__version__,
@@ -100,6 +162,89 @@ def evaluate_checkpoint(
     if write:
         write_results(Path(payload["path"]).parent, results)
     return results
+
+
+def _say_status(run_dir: Path, epoch: int) -> None:
+    """One warning line when the run did not finish cleanly: its last checkpoint is what is evaluated."""
+    if not (run_dir / RUN_FILE).exists():
+        return
+    data = read_run_file(run_dir)
+    status = run_status(data)
+    where = f"run {run_dir.name}"
+    if status == "interrupted":
+        warnings.warn(
+            f"{where} was interrupted at epoch {finished_epochs(data)} (run.json says running, its process is gone); "
+            f"evaluating its last checkpoint (epoch {epoch}); continue training with 'hwsim train ... --resume'",
+            HwsimWarning,
+            stacklevel=3,
+        )
+    elif status == "running":
+        warnings.warn(
+            f"{where} is still training; evaluating its last checkpoint (epoch {epoch})", HwsimWarning, stacklevel=3
+        )
+    elif status == "failed":
+        warnings.warn(
+            f"{where} failed ({data.get('reason', 'no reason recorded')}); evaluating its last good checkpoint (epoch {epoch})",
+            HwsimWarning,
+            stacklevel=3,
+        )
+
+
+class _Estimate:
+    """Times the first batch of each attack and, when that attack looks long (over
+    :data:`ESTIMATE_AFTER_S` for every image and lambda), says so up front on stderr: "about N min for
+    M images x K lambdas"; silent with -q."""
+
+    def __init__(self, images: int, lambdas: int, attacks: Sequence[str], batches: int, progress: bool) -> None:
+        self.images, self.lambdas, self.batches, self.progress = images, lambdas, batches, progress
+        self.attacks = list(dict.fromkeys(attacks))
+        self.timed_attacks: set[str] = set()
+
+    def timed(self, attack: str, batches: list) -> _Timed:
+        return _Timed(self, attack, batches)
+
+    def first_batch(self, attack: str, seconds: float) -> None:
+        if attack in self.timed_attacks:
+            return
+        self.timed_attacks.add(attack)
+        total = seconds * self.batches * self.lambdas
+        if not self.progress or total < ESTIMATE_AFTER_S:
+            return
+        minutes = total / 60
+        amount = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+        from tqdm.auto import tqdm
+
+        tqdm.write(  # above the progress bar, not inside it
+            f"{attack}: about {amount} for {self.images} images x {self.lambdas} lambda(s) "
+            f"(timed on the first batch; --limit N evaluates fewer images)",
+            file=sys.stderr,
+        )
+
+
+class _Timed:
+    """The batches of one attack at one lambda, timing the first (see :class:`_Estimate`)."""
+
+    def __init__(self, clock: _Estimate, attack: str, batches: list) -> None:
+        self.clock, self.attack, self.batches = clock, attack, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for i, batch in enumerate(self.batches):
+            t0 = time.perf_counter()
+            yield batch
+            if i == 0:
+                self.clock.first_batch(self.attack, time.perf_counter() - t0)
+
+
+def results_note(results: EvalResults) -> str:
+    """Why a column is blank: lambda_th (Eq. 6) belongs to FLOAT's lambda_n; other methods have none."""
+    if any(p.lambda_th is None for p in results.points):
+        return (
+            "lambda_th is blank: the method has no lambda_n, so FLOAT's BN_C -> BN_A threshold (Eq. 6) does not apply"
+        )
+    return ""
 
 
 def _best_weights(run_dir: Path, payload: dict, run, lam: float, lambda_th: float) -> tuple[int, dict]:
@@ -133,7 +278,7 @@ def write_results(run_dir: Path, results: EvalResults) -> None:
     merged = {_point_key(p): p for p in (read_results(run_dir).points if path.exists() else [])}
     merged.update({_point_key(p): p for p in results.points})
     results = results.model_copy(
-        update={"points": sorted(merged.values(), key=lambda p: (p.checkpoint, p.attack, p.lambda_th, p.lam))}
+        update={"points": sorted(merged.values(), key=lambda p: (p.checkpoint, p.attack, p.lambda_th or 0.0, p.lam))}
     )
     atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=2) + "\n")
     atomic_write_text(run_dir / RESULTS_CSV, results.frame().to_csv(index=False))

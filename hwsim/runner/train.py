@@ -49,7 +49,18 @@ from ..methods.oat import sample_oat_lambdas  # noqa: F401  (re-exported: the ru
 
 # The run-file schemas live in the torch-free hwsim.runfiles (the report reads them without torch);
 # re-exported here, where they were defined before.
-from ..runfiles import RUN_FILE, RunConfig, TrainSettings, parse_run_config, read_run_file  # noqa: F401
+from ..runfiles import (  # noqa: F401
+    RUN_FILE,
+    RunConfig,
+    TrainSettings,
+    check_run_name,
+    check_trainable,
+    finished_epochs,
+    owner,
+    parse_run_config,
+    read_run_file,
+    run_status,
+)
 from . import ddp
 from .attacks import batch_correct, pgd_attack
 
@@ -242,8 +253,10 @@ def _safe_load(path: Path) -> Any:
         raise HwsimError(f"{path}: corrupt or unreadable checkpoint ({why})") from None
 
 
-def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    """Safe load (``weights_only=True``); any problem is one HwsimError line."""
+def load_checkpoint(path: Path | str, *, for_resume: bool = False) -> dict[str, Any]:
+    """Safe load (``weights_only=True``); any problem is one HwsimError line, a missing or mistyped
+    field included (evaluating needs config, epoch and model; resuming the optimizer, schedule and
+    history too)."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
@@ -252,8 +265,25 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     payload = _safe_load(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise HwsimError(f"{path}: not an hwsim checkpoint (expected format {CHECKPOINT_FORMAT})")
+    for key, kind in CHECKPOINT_FIELDS.items():
+        value = payload.get(key)
+        if value is None and (key in OPTIONAL_FIELDS or (key in RESUME_FIELDS and not for_resume)):
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool) or (key == "epoch" and value < 0):
+            problem = "missing" if key not in payload else f"not {KIND_WORDS[kind]}"
+            raise HwsimError(f"{path}: damaged checkpoint: field {key!r} is {problem}")
     payload["path"] = path
     return payload
+
+
+#: What every checkpoint holds (written by :func:`save_checkpoint`), checked on load so that a damaged
+#: file is one line naming the field, not a KeyError in the middle of a resume or an evaluation.
+CHECKPOINT_FIELDS: dict[str, type] = {
+    "config": dict, "epoch": int, "model": dict, "optimizer": dict, "scheduler": dict, "history": list, "best": dict,
+}  # fmt: skip
+OPTIONAL_FIELDS = {"best"}  # absent in checkpoints written before hwsim kept best checkpoints
+RESUME_FIELDS = {"optimizer", "scheduler", "history"}  # needed to continue training, not to evaluate
+KIND_WORDS = {dict: "a mapping", int: "an integer >= 0", list: "a list"}
 
 
 def run_config_of(payload: dict[str, Any]) -> RunConfig:
@@ -356,13 +386,28 @@ def held_out_accuracy(net, dataset, s: TrainSettings, info: ddp.Dist, batch_size
     return points
 
 
-def _check_device(s: TrainSettings) -> None:
-    if s.device.startswith("cuda") and not torch.cuda.is_available():
-        raise HwsimError(f"--device {s.device}: no CUDA device is visible to torch {torch.__version__}")
+def check_cuda(device: str) -> None:
+    """``cuda`` / ``cuda:N`` must name a device torch sees (the syntax is checked by the settings)."""
+    if not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        raise HwsimError(
+            f"--device {device}: no CUDA device is visible to torch {torch.__version__} ({build}); use --device cpu"
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise HwsimError(f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s), numbered from 0")
+
+
+def check_device(s: TrainSettings) -> None:
+    """The device first (before any data is read), then what needs it: --amp is CUDA mixed precision."""
+    check_cuda(s.device)
     if s.amp and not s.device.startswith("cuda"):
         raise HwsimError(f"--amp needs a CUDA device (--device cuda), not --device {s.device}")
-    if not (s.device == "cpu" or s.device.startswith("cuda")):
-        raise HwsimError(f"--device: use cpu or cuda, not {s.device!r}")
+
+
+_check_device = check_device
 
 
 def train_run(
@@ -379,7 +424,9 @@ def train_run(
     ``stop_after`` ends this invocation after that many epochs (the schedule still spans
     ``epochs``; continue with ``resume``). Under torchrun every process calls this.
     """
-    _check_device(run.train)
+    check_run_name(run.name)
+    check_trainable(run.model, f"model {run.model.name or run.model.arch}")
+    check_device(run.train)
     info = ddp.setup(run.train.device)
     try:
         if run.train.world_size != info.world:
@@ -399,8 +446,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
     device = info.device
     run_dir = out_dir / run.name
     ckpt_path = run_dir / CHECKPOINT_NAME
-    if ckpt_path.exists() and not resume:
-        raise HwsimError(f"{ckpt_path}: run exists; pass --resume to continue it or choose another --name")
+    _check_run_dir(run_dir, resume)
     train_set, held_out, _ = _datasets(run)
     torch.manual_seed(s.seed)
     net = build_for_config(run.model, device="cpu").to(device)
@@ -413,7 +459,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
     best: dict[str, dict] = {}
     start = 0
     if resume and ckpt_path.exists():
-        payload = load_checkpoint(ckpt_path)
+        payload = load_checkpoint(ckpt_path, for_resume=True)
         stored = run_config_of(payload)
         differs = [
             k for k in TrainSettings.model_fields if k not in RESUME_FREE and getattr(stored.train, k) != getattr(s, k)
@@ -421,9 +467,12 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
         if stored.model != run.model or differs:
             what = ", ".join(differs) if differs else "the model"
             raise HwsimError(f"{ckpt_path}: --resume with a different config than the checkpoint's ({what})")
-        net.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
+        try:
+            net.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            raise HwsimError(f"{ckpt_path}: damaged checkpoint ({_first_line(exc)})") from None
         scheduler.T_max = s.epochs
         if scaler is not None and payload.get("scaler"):
             scaler.load_state_dict(payload["scaler"])
@@ -447,15 +496,25 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
             bar = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not progress, leave=False)
             t0 = time.perf_counter()
             loss_sum, steps = torch.zeros((), device=device), 0
+            # the first step whose loss is not finite (0: none) and that loss, kept on the device: the host
+            # looks every 25 steps (the time the bar syncs anyway) and at the end of the epoch
+            bad_step, bad_loss = torch.zeros((), dtype=torch.long, device=device), torch.zeros((), device=device)
             for x, y in bar:
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 if s.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                loss_sum += train_step(model, optimizer, x, y, s, gen, scaler=scaler)
+                loss = train_step(model, optimizer, x, y, s, gen, scaler=scaler)
+                loss_sum += loss
                 ddp.average_buffers(net, info)
                 steps += 1
-                if progress and steps % 25 == 0:  # one host sync per 25 steps, only for the bar
-                    bar.set_postfix(loss=f"{float(loss_sum) / steps:.3f}")
+                first = (bad_step == 0) & ~torch.isfinite(loss)
+                bad_step = torch.where(first, steps, bad_step)
+                bad_loss = torch.where(first, loss.float(), bad_loss)
+                if steps % 25 == 0:  # one host sync per 25 steps
+                    _stop_if_not_finite(bad_step, bad_loss, epoch, steps, info)
+                    if progress:
+                        bar.set_postfix(loss=f"{float(loss_sum) / steps:.3f}")
+            _stop_if_not_finite(bad_step, bad_loss, epoch, steps, info)
             if device.startswith("cuda"):
                 torch.cuda.synchronize(device)
             epoch_time = time.perf_counter() - t0
@@ -510,6 +569,27 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
         raise HwsimError(
             f"interrupted in epoch {epoch + 1}; {len(history)} epochs are saved in {ckpt_path}, continue with --resume"
         ) from None
+    except _NotFinite as exc:
+        epochs_bar.close()
+        kept = (
+            f"the last good checkpoint (epoch {len(history)}) is kept in {ckpt_path}"
+            if history
+            else "no epoch finished, so no checkpoint was written"
+        )
+        reason = f"epoch {epoch + 1}, step {exc.step}: the loss is {exc.value}; {_likely_cause(run)}; {kept}"
+        if info.is_main:
+            _write_run_file(run_dir, run, history, status="failed", reason=reason)
+        raise HwsimError(reason) from None
+    except BaseException as exc:  # any crash: run.json says so (a KeyboardInterrupt was handled above)
+        epochs_bar.close()
+        reason = f"epoch {epoch + 1}: {_first_line(exc)}"
+        if _out_of_memory(exc):
+            reason = f"epoch {epoch + 1}: out of memory ({_first_line(exc)[:160]}); use a smaller --batch-size or --image-size"
+        if info.is_main:
+            _write_run_file(run_dir, run, history, status="failed", reason=reason)
+        if isinstance(exc, HwsimError) or _out_of_memory(exc):
+            raise HwsimError(reason if not isinstance(exc, HwsimError) else str(exc)) from None
+        raise
     epochs_bar.close()
     done = len(history) >= s.epochs
     if info.is_main:
@@ -522,6 +602,75 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
     return run_dir
 
 
-def _write_run_file(run_dir: Path, run: RunConfig, history: list[dict], status: str) -> None:
-    data = {"status": status, "config": run.model_dump(mode="json", by_alias=True), "history": history}
+class _NotFinite(Exception):
+    def __init__(self, step: int, value: str) -> None:
+        super().__init__(f"step {step}: loss {value}")
+        self.step, self.value = step, value
+
+
+def _stop_if_not_finite(bad_step: torch.Tensor, bad_loss: torch.Tensor, epoch: int, steps: int, info: ddp.Dist) -> None:
+    """Stop at the first non-finite loss (every rank at once under DDP): the weights are ruined from
+    that step on, so this epoch is never saved."""
+    step = int(bad_step)
+    if info.active and not ddp.all_sum([1.0 if step else 0.0], info)[0]:
+        return
+    if not info.active and not step:
+        return
+    value = str(float(bad_loss)) if step else "not finite on another process"
+    raise _NotFinite(step or steps, value)
+
+
+def _likely_cause(run: RunConfig) -> str:
+    s = run.train
+    if s.lr >= 1:
+        return f"the learning rate {s.lr:g} is likely too high (the paper's is 0.1)"
+    return f"the learning rate {s.lr:g} may be too high for this model and batch size"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("allocate" in text or "out of memory" in text)
+
+
+def _check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse a run another process is training now, and a finished or stopped run without --resume;
+    a run whose process died (kill -9, a crash) is reported as interrupted at its last epoch."""
+    if run_dir.is_symlink() and not run_dir.exists():
+        raise HwsimError(
+            f"{run_dir}: a symlink that leads nowhere (or a symlink loop); choose another --name or --out-dir"
+        )
+    if not (run_dir / RUN_FILE).exists() and not (run_dir / CHECKPOINT_NAME).exists():
+        return
+    data = read_run_file(run_dir) if (run_dir / RUN_FILE).exists() else {}
+    status = run_status(data) if data else "unknown"
+    done = finished_epochs(data)
+    if status == "running":
+        trainer = data.get("trainer") or {}
+        raise HwsimError(
+            f"{run_dir / RUN_FILE}: the run is being trained now (pid {trainer.get('pid')} on {trainer.get('host')}); "
+            "wait for it or choose another --name"
+        )
+    if not resume and (run_dir / CHECKPOINT_NAME).exists():
+        said = f" ({status} after epoch {done})" if status in ("interrupted", "failed") else ""
+        raise HwsimError(
+            f"{run_dir / CHECKPOINT_NAME}: run exists{said}; pass --resume to continue it or choose another --name"
+        )
+
+
+def _write_run_file(run_dir: Path, run: RunConfig, history: list[dict], status: str, reason: str | None = None) -> None:
+    """``run.json``; while "running" it names the process (pid, host), so that a reader can tell a
+    run whose process died (kill -9, power loss) from one still training."""
+    data: dict[str, Any] = {"status": status}
+    if reason is not None:
+        data["reason"] = reason
+    if status == "running":
+        data["trainer"] = owner()
+    data.update(config=run.model_dump(mode="json", by_alias=True), history=history)
     atomic_write_text(run_dir / RUN_FILE, json.dumps(data, indent=2) + "\n")
