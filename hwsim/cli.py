@@ -387,17 +387,16 @@ def evaluate(
     from .runner.evaluate import evaluate_checkpoint, results_note
 
     out_fmt = _format(fmt)
+    run_files = [checkpoint.parent if checkpoint.is_file() else checkpoint]
+    if output is not None:  # refused before the (long) evaluation, not after it
+        check_output(output, run_files)
     results = evaluate_checkpoint(
         checkpoint, lambdas=_parse_list(lambdas, what="--lambdas"), lambda_th=lambda_th,
         attacks=_parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
         limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet, checkpoint_kind=checkpoint_kind,
     )  # fmt: skip
     title = f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"
-    emit(
-        render_frame(results.frame(), out_fmt, title, note=results_note(results)),
-        output,
-        [checkpoint.parent if checkpoint.is_file() else checkpoint],  # the run's files
-    )
+    emit(render_frame(results.frame(), out_fmt, title, note=results_note(results)), output, run_files)
 
 
 @app.command()
@@ -427,6 +426,11 @@ def report(
     from .report import write_report
 
     chosen = load_spec(spec) if spec is not None else None
+    if output is not None:  # refused before anything is written: the runs, the spec, the report's own tables
+        from .report import REPORT_CSV, REPORT_JSON, REPORT_SEEDS_CSV, REPORT_SEEDS_JSON
+
+        tables = [out_dir / name for name in (REPORT_CSV, REPORT_JSON, REPORT_SEEDS_CSV, REPORT_SEEDS_JSON)]
+        check_output(output, [*runs, *([spec] if spec is not None else []), *tables])
     text, paths = write_report(
         runs, out_dir, spec=chosen, attribution=_attribution(attribution), fmt=_format(fmt).value, plots=plots
     )

@@ -215,6 +215,15 @@ def test_report_output_is_a_file_and_out_dir_a_folder(tmp_path):
     assert "| float | float | last | 0 | 0 | pgd7 | 2 | 99.58 |" in text.read_text()
     # -o names a file: an existing folder is refused in one line, not written into
     one_line_error(run(*args, "-o", out), out, "is a folder")
+    # -o onto a file the report reads or writes is refused before anything is written
+    copied = tmp_path / "runs" / "float-seed0"
+    shutil.copytree(RUNS / "float-seed0", copied)
+    before = (copied / "results.json").read_bytes()
+    fresh = tmp_path / "fresh"
+    for target in (copied / "results.json", fresh / "report.csv"):
+        base = ["report", copied, "--out-dir", fresh, "--no-plots"]
+        one_line_error(run(*base, "-o", target), target, "which this command reads or writes")
+    assert (copied / "results.json").read_bytes() == before and not fresh.exists()
 
 
 def copy_run(root, name, spec=None, **edits):

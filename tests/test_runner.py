@@ -172,6 +172,7 @@ def test_cli_train_evaluate_and_errors(tmp_path):
     )
     assert written.exit_code == 0 and written.stdout == "" and table.read_text() == result.stdout
     for bad, fragment in [
+        (["evaluate", str(run_dir), "-o", str(run_dir / "run.json")], "which this command reads or writes"),
         (["evaluate", str(run_dir), "--attacks", "deepfool"], "unknown attack 'deepfool'"),
         (["evaluate", str(run_dir), "--lambdas", "0,x"], "cannot read --lambdas"),
         (["evaluate", str(run_dir), "--lambdas", "1.5"], "--lambdas.0: Input should be less than or equal to 1"),
