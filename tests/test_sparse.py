@@ -1,0 +1,77 @@
+"""FLOATS-i masking (sparse momentum): Eq. 5 at every step, hand-checked prune / redistribute / regrow."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from hwsim.nets import build_network
+from hwsim.runner.sparse import SparseMomentum, _whole_shares, masked_weights, prune_rate
+from hwsim.runner.train import TrainSettings, make_optimizer, train_step
+
+
+def test_masks_cover_every_conv_weight_and_nothing_else():
+    net = build_network("resnet20", "float", dual_bn=True)
+    names = masked_weights(net)
+    assert len(names) == 21 and all(name.endswith(".weight") and p.ndim == 4 for name, p in names.items())
+    assert "fc.weight" not in names and not any("alpha" in n or "bn" in n for n in names)
+
+
+def test_eq5_holds_at_init_after_every_step_and_after_prune_regrow():
+    torch.manual_seed(0)
+    net = build_network("resnet20", "float", dual_bn=True)
+    sparse = SparseMomentum(net, 0.1, generator=torch.Generator().manual_seed(1))
+    total = sum(w.numel() for w in sparse.weights.values())
+    kept = sum(math.floor(0.1 * w.numel()) for w in sparse.weights.values())
+    assert sparse.nonzeros() == kept <= sparse.budget == pytest.approx(0.1 * total)
+    settings = TrainSettings(attack_steps=1, batch_size=8)
+    opt = make_optimizer(net, settings)
+    x, y = torch.rand(8, 3, 16, 16), torch.arange(8) % 10
+    for epoch in range(3):
+        for _ in range(2):
+            train_step(net, opt, x, y, settings, torch.Generator().manual_seed(epoch))
+            sparse.apply()
+            for name, weight in sparse.weights.items():  # masked weights are exactly zero
+                assert not weight[~sparse.masks[name]].any()
+            assert sum(int((w != 0).sum()) for w in sparse.weights.values()) <= sparse.budget
+        stats = sparse.prune_and_regrow(opt, prune_rate(epoch, 3))
+        assert sum(stats.removed.values()) == sum(stats.regrown.values())
+        assert sparse.nonzeros() == kept  # the kept total never changes: Eq. 5 with the same slack
+    assert prune_rate(0, 3) == 0.5 and prune_rate(1, 3) == 0.25 and prune_rate(2, 3) == 0.0
+
+
+def test_prune_redistribute_regrow_by_hand():
+    """Two 1 x 1 convs of 4 and 8 weights, 2 and 4 kept. Rate 0.5 removes the smallest active weight
+    of layer a (1) and the two smallest of layer b (2); the 3 regrown go by mean |momentum| of the
+    active weights: a 0.6, b 0.2 -> shares 0.75 / 0.25 -> 2.25 / 0.75 -> 2 / 1 by largest remainder."""
+    net = nn.Sequential(nn.Conv2d(4, 1, 1, bias=False), nn.Conv2d(8, 1, 1, bias=False))
+    sparse = SparseMomentum(net, 0.5)
+    a, b = sparse.weights["0.weight"], sparse.weights["1.weight"]
+    with torch.no_grad():
+        a.copy_(torch.tensor([0.9, 0.1, 0.0, 0.0]).view_as(a))
+        b.copy_(torch.tensor([0.8, 0.7, 0.2, 0.3, 0, 0, 0, 0]).view_as(b))
+    sparse.masks["0.weight"] = (a != 0).clone()
+    sparse.masks["1.weight"] = (b != 0).clone()
+    opt = torch.optim.SGD([a, b], lr=0.1, momentum=0.9)
+    opt.state[a]["momentum_buffer"] = torch.tensor([0.6, -0.6, 0.5, -0.9]).view_as(a)
+    opt.state[b]["momentum_buffer"] = torch.tensor([0.2, -0.2, 0.2, 0.2, 0.1, -0.4, 0.3, 0.0]).view_as(b)
+    stats = sparse.prune_and_regrow(opt, 0.5)
+    assert stats.removed == {"0.weight": 1, "1.weight": 2}
+    assert stats.shares == pytest.approx({"0.weight": 0.75, "1.weight": 0.25})
+    assert stats.regrown == {"0.weight": 2, "1.weight": 1}
+    # a: keeps 0.9, drops 0.1 (index 1); regrows its 2 inactive positions of largest |momentum|:
+    # indices 3 (0.9) and 1 (0.6) over 2 (0.5)
+    assert sparse.masks["0.weight"].flatten().tolist() == [True, True, False, True]
+    # b: drops 0.2 and 0.3 (indices 2, 3); regrows index 5 (|-0.4|, the largest inactive momentum)
+    assert sparse.masks["1.weight"].flatten().tolist() == [True, True, False, False, False, True, False, False]
+    assert a.flatten().tolist() == pytest.approx([0.9, 0.0, 0.0, 0.0])  # regrown weights start from zero
+    assert sparse.nonzeros() == 6
+
+
+def test_whole_shares_respect_capacity_and_total():
+    assert _whole_shares(3, [0.75, 0.25], [5, 5]) == [2, 1]
+    assert _whole_shares(10, [0.9, 0.1], [4, 20]) == [4, 6]  # a full layer passes its surplus on
+    assert _whole_shares(5, [0.5, 0.5], [1, 1]) == [1, 1]  # no room left: never over capacity
+    with pytest.raises(ValueError, match="density"):
+        SparseMomentum(nn.Conv2d(1, 1, 1), 0.0)
