@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
@@ -220,6 +220,41 @@ class EvalCondition(Strict):
         return self.lam if self.lambda_n is None else self.lambda_n
 
 
+class SparsityConfig(Strict):
+    """FLOATS sparsity (paper Sec. 3.2, Eq. 5): which kind, the global density d, its schedule.
+
+    ``density`` is the fraction of conv weights kept (CR = 1/d). The prune rate p and its linear
+    decay to 0, and the dense noise over pruned weights, follow the published FLOAT code (the paper
+    does not give them): they are choices, kept as options.
+    """
+
+    kind: Literal["irregular", "channel", "slim"]
+    density: float = Field(gt=0.0, le=1.0, allow_inf_nan=False, description="global fraction d of conv weights kept")
+    slim_factors: list[Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: [1.0]
+    )
+    eval_slim_factor: float = Field(1.0, gt=0.0, le=1.0, allow_inf_nan=False)
+    prune_rate: float = Field(
+        0.5, ge=0.0, lt=1.0, description="fraction p of each layer's kept weights pruned per epoch"
+    )
+    prune_schedule: Literal["linear", "constant"] = Field("linear", description="p decays linearly to 0, or stays")
+    noise_on_pruned: bool = Field(
+        True, description="FLOAT noise on pruned weights too (the published code: dense noise)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SparsityConfig:
+        if 1.0 not in self.slim_factors or len(set(self.slim_factors)) != len(self.slim_factors):
+            raise ValueError("slim_factors: list each factor once, 1.0 included (the full network)")
+        if self.eval_slim_factor not in self.slim_factors:
+            raise ValueError(
+                f"eval_slim_factor: {self.eval_slim_factor} is not one of slim_factors {self.slim_factors}"
+            )
+        if self.kind != "slim" and self.slim_factors != [1.0]:
+            raise ValueError(f"slim_factors: only kind slim has slim factors (kind is {self.kind})")
+        return self
+
+
 class ModelConfig(Strict):
     """A network to cost (and train): family, method, data set and conditioning options."""
 
@@ -236,6 +271,7 @@ class ModelConfig(Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="WRN dropout")
     eval: EvalCondition = Field(default_factory=EvalCondition)
     spec: str | None = Field(None, description="hardware spec: a YAML path relative to this file, or a built-in name")
+    sparsity: SparsityConfig | None = Field(None, description="FLOATS sparsity (methods that support it)")
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -249,6 +285,13 @@ class ModelConfig(Strict):
         if self.eval.lambda_n is not None and not rule.has_lambda_n:
             having = " / ".join(get_method(m).label for m in list_methods() if get_method(m).has_lambda_n)
             raise ValueError(f"eval.lambda_n: only {having} has lambda_n; use eval.lambda")
+        if self.sparsity is None and rule.requires_sparsity:
+            raise ValueError(f"sparsity: {rule.name} needs a sparsity block (kind, density)")
+        if self.sparsity is not None and self.sparsity.kind not in rule.sparse_kinds:
+            can = ", ".join(rule.sparse_kinds) or "none"
+            raise ValueError(f"sparsity.kind: {rule.name} does not support {self.sparsity.kind!r} (supported: {can})")
+        if self.sparsity is not None and not self.sparsity.noise_on_pruned:
+            raise ValueError("sparsity.noise_on_pruned: false (masked noise) is not implemented yet; use true")
         return self
 
     @property

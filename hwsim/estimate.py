@@ -76,8 +76,10 @@ def noise_active(config: ModelConfig) -> bool:
 
 
 def layer_table(config: ModelConfig, *, use_cache: bool = True) -> LayerTable:
-    """The model's layer table: from the on-disk cache when present, else walked (and cached)."""
+    """The model's layer table: from the on-disk cache when present, else walked (and cached); the
+    model's ``sparsity`` sets each row's density (the cached table is the dense walk)."""
     from .workload.cache import load_table, store_table, table_key
+    from .workload.sparsity import with_sparsity
 
     key = table_key(config) if use_cache else None
     table = load_table(key) if key else None
@@ -88,7 +90,7 @@ def layer_table(config: ModelConfig, *, use_cache: bool = True) -> LayerTable:
         table = extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th)
         if key:
             store_table(key, table)
-    return table
+    return with_sparsity(table, config.sparsity)
 
 
 def model_costs(

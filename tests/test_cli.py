@@ -128,7 +128,7 @@ def test_bad_spec_one_line_exit_2(tmp_path, spec_text, fragment):
         ("arch: resnet34\nmethod: float\n", "give either dataset"),
         ("arch: resnet34\nmethod: oat\ndataset: cifar10\nfilm_dim: 0\n", "film_dim"),
         ("arch: resnet34\nmethod: oat\ndataset: cifar10\neval: {lambda: 2}\n", "eval.lambda"),
-        ("arch: resnet34\nmethod: oat\ndataset: cifar10\neval: {lambda_n: 0.5}\n", "only FLOAT has lambda_n"),
+        ("arch: resnet34\nmethod: oat\ndataset: cifar10\neval: {lambda_n: 0.5}\n", "only FLOAT / FLOATS has lambda_n"),
         ("arch: resnet34\nmethod: float\ndataset: cifar10\nspec: nowhere.yaml\n", "nowhere.yaml: no such file"),
         ("arch: resnet34\n  method: float\n", "malformed YAML"),
     ],

@@ -24,6 +24,13 @@ FAMILIES = sorted(ARCHS)
 SMALL = {"input": {"channels": 3, "height": 16, "width": 16}, "num_classes": 10}
 
 
+def small_config(method: str, arch: str = "resnet20") -> ModelConfig:
+    """A small model of ``method``, with a sparsity block of its first kind when it needs one."""
+    rule = get_method(method)
+    sparsity = {"sparsity": {"kind": rule.sparse_kinds[0], "density": 0.5}} if rule.requires_sparsity else {}
+    return ModelConfig(arch=arch, method=method, **SMALL, **sparsity)
+
+
 def test_registry_lists_the_paper_methods():
     assert list_methods()[:3] == ["pgdat", "oat", "float"]
     assert [get_method(m).delay_rule for m in ("pgdat", "float", "oat")] == ["Eq. 7", "Eq. 8", "Eq. 9"]
@@ -37,7 +44,7 @@ def test_every_method_and_family_walks_costs_and_sums(method, arch, default_spec
     """Every parameter lands on a row, norms and FiLMs are tied by data flow, the layers the method
     asks for are there, and every registered total is the sum of its per-layer metric."""
     rule = get_method(method)
-    config = ModelConfig(arch=arch, method=method, **SMALL)
+    config = small_config(method, arch)
     table = layer_table(config, use_cache=False)
     assert table.attrs["other_params"] == 0 and table.attrs["untied"] == []
     op = table["op"]
@@ -65,7 +72,7 @@ def test_every_method_and_family_walks_costs_and_sums(method, arch, default_spec
 @pytest.mark.parametrize("method", list_methods())
 def test_every_method_trains_one_step(method):
     torch.manual_seed(0)
-    config = ModelConfig(arch="resnet20", method=method, **SMALL)
+    config = small_config(method)
     net = build_for_config(config)
     settings = TrainSettings(attack_steps=1, batch_size=8)
     before = [p.detach().clone() for p in net.parameters()]

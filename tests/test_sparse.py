@@ -75,3 +75,86 @@ def test_whole_shares_respect_capacity_and_total():
     assert _whole_shares(5, [0.5, 0.5], [1, 1]) == [1, 1]  # no room left: never over capacity
     with pytest.raises(ValueError, match="density"):
         SparseMomentum(nn.Conv2d(1, 1, 1), 0.0)
+
+
+# ---- FLOATS-i through the commands: costing and a real (tiny) training run ---------------------
+
+from typer.testing import CliRunner  # noqa: E402
+
+from hwsim.cli import app  # noqa: E402
+from hwsim.config import ModelConfig, load_model_config, load_spec  # noqa: E402
+from hwsim.errors import HwsimError  # noqa: E402
+from hwsim.estimate import estimate_model  # noqa: E402
+from hwsim.runner.train import RunConfig, load_checkpoint, train_run  # noqa: E402
+
+from .conftest import MODELS  # noqa: E402
+
+
+def test_floats_i_estimate_stores_the_kept_weights_and_costs_dense_compute():
+    """ResNet34 FLOATS-i at d = 0.1: every conv keeps floor(0.1 x its weights); the classifier, BN and
+    alphas stay dense; MACs and Eq. 7-9 are FLOAT's (no zero skipping: Table 1's "no speed-up")."""
+    config = load_model_config(MODELS / "resnet34-cifar10-floats-i.yaml")
+    spec = load_spec()
+    sparse = estimate_model(config, spec)
+    dense = estimate_model(config.model_copy(update={"method": "float", "sparsity": None}), spec)
+    kept = sum(math.floor(0.1 * layer["weight_params"]) for layer in dense.layers if layer["op"] == "conv")
+    fc = next(layer for layer in dense.layers if layer["name"] == "fc")
+    assert kept == 2_125_979
+    assert sparse.totals.conv_linear_bytes == kept + fc["weight_params"] + fc["bias_params"]  # 8-bit: 1 byte each
+    assert sparse.totals.bn_bytes == dense.totals.bn_bytes and sparse.totals.alpha_bytes == dense.totals.alpha_bytes
+    assert (sparse.totals.macs, sparse.totals.delay_ns) == (dense.totals.macs, dense.totals.delay_ns)
+    assert dense.totals.conv_linear_bytes / sparse.totals.conv_linear_bytes == pytest.approx(9.98, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "block, fragment",
+    [
+        ("{kind: irregular, density: 0}", "sparsity.density: Input should be greater than 0"),
+        ("{kind: irregular, density: 1.5}", "sparsity.density: Input should be less than or equal to 1"),
+        ("{kind: sparse, density: 0.1}", "sparsity.kind"),
+        ("{kind: slim, density: 0.3, slim_factors: [0.5]}", "1.0 included"),
+        ("{kind: slim, density: 0.3, slim_factors: [1.0, 1.5]}", "sparsity.slim_factors.1"),
+        ("{kind: channel, density: 0.34}", "floats does not support 'channel' (supported: irregular)"),
+        ("{kind: irregular, density: 0.1, noise_on_pruned: false}", "not implemented yet"),
+    ],
+)
+def test_bad_sparsity_blocks_are_one_line(tmp_path, block, fragment):
+    model = tmp_path / "m.yaml"
+    model.write_text(f"arch: resnet20\nmethod: floats\ndataset: digits\nsparsity: {block}\n")
+    result = CliRunner().invoke(app, ["estimate", str(model)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+
+
+def tiny_floats(name):
+    model = ModelConfig(arch="resnet20", method="floats", dataset="digits", input={"height": 8, "width": 8},
+                        num_classes=10, sparsity={"kind": "irregular", "density": 0.3})  # fmt: skip
+    train = dict(batch_size=32, limit_train=64, limit_test=32, eval_limit=32, image_size=8, lr=0.05, epochs=2)
+    return RunConfig.model_validate({"name": name, "model": model.model_dump(by_alias=True), "train": train})
+
+
+def test_floats_i_training_keeps_eq5_in_checkpoints_and_resumes_bit_identically(tmp_path):
+    full = train_run(tiny_floats("full"), tmp_path, progress=False)
+    payload = load_checkpoint(full)
+    masks, state = payload["masks"], payload["model"]
+    assert len(masks) == 21
+    total = sum(m.numel() for m in masks.values())
+    kept = sum(int(m.sum()) for m in masks.values())
+    assert kept == sum(math.floor(0.3 * m.numel()) for m in masks.values()) <= 0.3 * total
+    for name, mask in masks.items():  # the stored weights are zero wherever the mask is off
+        assert not state[name][~mask].any(), name
+    history = payload["history"]
+    assert [h["density"] for h in history] == [kept / total] * 2
+
+    def interrupt(record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(HwsimError, match="continue with --resume"):
+        train_run(tiny_floats("cut"), tmp_path, progress=False, on_epoch=interrupt)
+    cut = train_run(tiny_floats("cut"), tmp_path, resume=True, progress=False)
+    resumed = load_checkpoint(cut)
+    for name, tensor in state.items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+    for name, mask in masks.items():
+        assert torch.equal(mask, resumed["masks"][name]), name

@@ -48,5 +48,6 @@ def list_methods() -> list[str]:
 from . import pgdat  # noqa: E402,F401,I001  isort: skip
 from . import oat  # noqa: E402,F401  isort: skip
 from . import float_  # noqa: E402,F401  isort: skip
+from . import floats  # noqa: E402,F401  isort: skip
 
 __all__ = ["Cycles", "DelayTerms", "Method", "get_method", "list_methods", "register_method", "unregister_method"]

@@ -67,6 +67,8 @@ class Method:
         single_lambda: trained at one fixed lambda: evaluated and reported only there.
         delay_rule: the paper equation of its conv delay, for output text.
         extra_ops: names of the op-count metrics it adds beyond MACs (not in MACs).
+        sparse_kinds: the ``sparsity.kind`` values it trains and costs (FLOATS); none by default.
+        requires_sparsity: a model of this method must have a ``sparsity`` block.
     """
 
     name: str = ""
@@ -80,6 +82,8 @@ class Method:
     single_lambda: bool = False
     delay_rule: str = "Eq. 7"
     extra_ops: tuple[str, ...] = ()
+    sparse_kinds: tuple[str, ...] = ()
+    requires_sparsity: bool = False
 
     # -- conditioning ---------------------------------------------------------------------------
     def condition(self, lam: float | torch.Tensor, lambda_th: float = 0.0) -> ConditionState:

@@ -71,10 +71,23 @@ def _whole_shares(total: int, shares: list[float], capacity: list[int]) -> list[
 class SparseMomentum:
     """Masks of the conv weights of ``net`` at global density ``density`` (Eq. 5)."""
 
-    def __init__(self, net: nn.Module, density: float, *, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        density: float,
+        *,
+        generator: torch.Generator | None = None,
+        initial_rate: float = 0.5,
+        schedule: str = "linear",
+    ) -> None:
         if not 0.0 < density <= 1.0:
             raise ValueError(f"density must lie in (0, 1], got {density}")
         self.density = density
+        self.rate_of = (
+            (lambda epoch, epochs: prune_rate(epoch, epochs, initial_rate))
+            if schedule == "linear"
+            else (lambda epoch, epochs: initial_rate)
+        )
         self.weights = masked_weights(net)
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         self.masks: dict[str, torch.Tensor] = {}
@@ -101,6 +114,23 @@ class SparseMomentum:
         """Zero the masked weights: call after every optimizer step."""
         for name, weight in self.weights.items():
             weight.mul_(self.masks[name])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The masks, for a checkpoint (a resumed run continues with the same ones)."""
+        return {name: mask.detach().cpu().clone() for name, mask in self.masks.items()}
+
+    def load_state_dict(self, masks: dict[str, torch.Tensor]) -> None:
+        """Masks from a checkpoint; ``ValueError`` naming the first one that does not fit."""
+        if not isinstance(masks, dict) or set(masks) != set(self.masks):
+            raise ValueError("its sparsity masks do not match the network's conv layers")
+        for name, mask in masks.items():
+            if not isinstance(mask, torch.Tensor) or mask.shape != self.masks[name].shape:
+                raise ValueError(f"sparsity mask {name} does not fit the layer")
+            self.masks[name] = mask.to(dtype=torch.bool, device=self.masks[name].device)
+        self.apply()
+
+    def rate(self, epoch: int, epochs: int) -> float:
+        return self.rate_of(epoch, epochs)
 
     @staticmethod
     def momentum_of(optimizer: torch.optim.Optimizer, weight: torch.Tensor) -> torch.Tensor:
@@ -140,3 +170,26 @@ class SparseMomentum:
                 mask.view(-1)[torch.topk(score.flatten(), g).indices] = True
         self.apply()  # pruned weights become zero; regrown ones start from zero
         return PruneStats(removed, regrown, dict(zip(names, shares)))
+
+
+def sparse_training(model_config, net: nn.Module, seed: int) -> SparseMomentum | None:
+    """The masks a run trains with: None for a dense model; FLOATS-i masks from the model's
+    ``sparsity`` block, drawn from ``seed`` (the same on every DDP rank)."""
+    sparsity = model_config.sparsity
+    if sparsity is None:
+        return None
+    if sparsity.kind != "irregular":
+        from ..errors import HwsimError
+
+        raise HwsimError(
+            f"sparsity.kind: training {sparsity.kind} sparsity is not implemented yet (implemented: irregular)"
+        )
+    return SparseMomentum(
+        net,
+        sparsity.density,
+        generator=torch.Generator().manual_seed(
+            seed + 7919
+        ),  # its own stream: the seed's other draws stay as they were
+        initial_rate=sparsity.prune_rate,
+        schedule=sparsity.prune_schedule,
+    )

@@ -63,6 +63,7 @@ from ..runfiles import (  # noqa: F401
 )
 from . import ddp
 from .attacks import batch_correct, pgd_attack
+from .sparse import sparse_training
 
 CHECKPOINT_FORMAT = "hwsim-checkpoint-v1"
 BEST_FORMAT = "hwsim-best-v1"
@@ -199,7 +200,7 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
 
 def save_checkpoint(
     path: Path, run: RunConfig, epoch: int, net, optimizer, scheduler, history: list[dict],
-    best: dict[str, dict] | None = None, scaler=None,
+    best: dict[str, dict] | None = None, scaler=None, sparse=None,
 ) -> None:  # fmt: skip
     """Write atomically: the old checkpoint stays intact until the new one is complete."""
     payload = {
@@ -213,6 +214,7 @@ def save_checkpoint(
         "history": history,
         "best": best or {},
         "scaler": scaler.state_dict() if scaler is not None else None,
+        "masks": sparse.state_dict() if sparse is not None else None,
     }
     _save(path, payload)
 
@@ -455,6 +457,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
     optimizer = make_optimizer(net, s)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s.epochs)
     scaler = make_scaler(s)
+    sparse = sparse_training(run.model, net, s.seed)  # FLOATS masks (None for a dense model)
     history: list[dict] = []
     best: dict[str, dict] = {}
     start = 0
@@ -471,6 +474,8 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
             net.load_state_dict(payload["model"])
             optimizer.load_state_dict(payload["optimizer"])
             scheduler.load_state_dict(payload["scheduler"])
+            if sparse is not None:
+                sparse.load_state_dict(payload.get("masks"))
         except (RuntimeError, KeyError, TypeError, ValueError) as exc:
             raise HwsimError(f"{ckpt_path}: damaged checkpoint ({_first_line(exc)})") from None
         scheduler.T_max = s.epochs
@@ -504,6 +509,8 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
                 if s.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 loss = train_step(model, optimizer, x, y, s, gen, scaler=scaler)
+                if sparse is not None:
+                    sparse.apply()  # Eq. 5 after every optimizer step: masked weights stay zero
                 loss_sum += loss
                 ddp.average_buffers(net, info)
                 steps += 1
@@ -517,6 +524,8 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
             _stop_if_not_finite(bad_step, bad_loss, epoch, steps, info)
             if device.startswith("cuda"):
                 torch.cuda.synchronize(device)
+            if sparse is not None:  # FLOATS-i: prune by magnitude, regrow by momentum (same total)
+                sparse.prune_and_regrow(optimizer, sparse.rate(epoch, s.epochs))
             epoch_time = time.perf_counter() - t0
             scheduler.step()
             mean_loss = ddp.all_sum([float(loss_sum)], info)[0] / max(steps * info.world, 1)
@@ -526,6 +535,8 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
                 "lr": optimizer.param_groups[0]["lr"],
                 "epoch_time_s": epoch_time,
             }
+            if sparse is not None:
+                record["density"] = sparse.global_density()
             if (epoch + 1) % s.eval_every == 0 or epoch + 1 == s.epochs:
                 points = held_out_accuracy(net, held_out, s, info)
                 record.update(
@@ -544,7 +555,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
                             save_best(run_dir, run, best[key], net)
             history.append(record)
             if info.is_main:
-                save_checkpoint(ckpt_path, run, epoch + 1, net, optimizer, scheduler, history, best, scaler)
+                save_checkpoint(ckpt_path, run, epoch + 1, net, optimizer, scheduler, history, best, scaler, sparse)
                 _write_run_file(run_dir, run, history, status="running")
             ddp.barrier(info)
             if "clean_acc" in record:

@@ -1,0 +1,34 @@
+"""Sparsity in the layer table: the ``density`` of each row, from a model's ``sparsity`` block.
+
+Analytic, before any training: FLOATS-i keeps ``floor(d * card(theta_l))`` weights of every conv
+(exactly what :class:`hwsim.runner.sparse.SparseMomentum` starts from, and the total it keeps
+throughout), so a conv row's density is that count over its weights. Linear rows (the classifier,
+FiLM MLPs) are never masked and stay at 1. Densities from a trained run's real masks come next.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .table import LayerTable
+
+
+def irregular_densities(table: LayerTable, density: float) -> np.ndarray:
+    """Per-row kept fraction under FLOATS-i at global density ``density`` (conv rows only)."""
+    weights = np.asarray(table["weight_params"], np.int64)
+    conv = (np.asarray(table["op"]) == "conv") & (weights > 0)
+    kept = np.floor(density * weights)
+    return np.where(conv, kept / np.maximum(weights, 1), 1.0)
+
+
+def with_sparsity(table: LayerTable, sparsity) -> LayerTable:
+    """``table`` with its ``density`` column set by ``sparsity`` (a SparsityConfig, or None)."""
+    if sparsity is None:
+        return table
+    if sparsity.kind != "irregular":
+        from ..errors import HwsimError
+
+        raise HwsimError(f"sparsity.kind: {sparsity.kind} is not implemented yet (implemented: irregular)")
+    columns = {name: table[name] for name in table.columns}
+    columns["density"] = irregular_densities(table, sparsity.density)
+    return LayerTable(columns, {**table.attrs, "sparsity": sparsity.kind, "target_density": sparsity.density})
