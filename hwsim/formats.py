@@ -124,7 +124,7 @@ def totals_frame(estimate: Estimate):
 # Curated summary lines; any other registered total (a new metric) gets a generic line below them.
 _CURATED = {
     "params", "weight_bytes", "weight_bytes_fig8b", "conv_linear_bytes", "film_bytes", "bn_bytes", "alpha_bytes",
-    "macs", "flops", "noise_add_ops", "film_mod_ops", "delay_ns", "delay_base_ns", "layers", "conv_layers", "conv_delay_ns",
+    "macs", "effective_macs", "flops", "noise_add_ops", "film_mod_ops", "delay_ns", "delay_base_ns", "layers", "conv_layers", "conv_delay_ns",
 }  # fmt: skip
 
 
@@ -140,6 +140,11 @@ def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
             f"{t.conv_linear_bytes / MB:.3f} / {t.film_bytes / MB:.3f} / {t.bn_bytes / MB:.4f} / {t.alpha_bytes / MB:.6f} MB",
         ),
         ("MACs (FLOPs = 2 x MACs)", f"{t.macs:,}"),
+        *(
+            [("  MACs on nonzero weights (with zero skipping)", f"{t.effective_macs:,}")]
+            if t.effective_macs != t.macs
+            else []
+        ),
         # the method's own extra ops (FLOAT's noise adds, OAT's FiLM modulation), never in MACs
         *((METRICS[op].description, f"{getattr(t, op):,}") for op in rule.extra_ops),
         (f"delay, {rule.label} ({rule.delay_rule}, {estimate.attribution} attribution)", f"{t.delay_ns / 1e6:,.3f} ms"),

@@ -104,6 +104,14 @@ def test_floats_i_estimate_stores_the_kept_weights_and_costs_dense_compute():
     assert sparse.totals.bn_bytes == dense.totals.bn_bytes and sparse.totals.alpha_bytes == dense.totals.alpha_bytes
     assert (sparse.totals.macs, sparse.totals.delay_ns) == (dense.totals.macs, dense.totals.delay_ns)
     assert dense.totals.conv_linear_bytes / sparse.totals.conv_linear_bytes == pytest.approx(9.98, abs=0.01)
+    # effective MACs: kept weights x output positions per conv, plus the dense classifier
+    by_hand = sum(
+        math.floor(0.1 * layer["weight_params"]) * layer["out_h"] * layer["out_w"]
+        for layer in dense.layers
+        if layer["op"] == "conv"
+    )
+    assert sparse.totals.effective_macs == by_hand + fc["macs"] == 115_939_840
+    assert dense.totals.effective_macs == dense.totals.macs
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,11 @@
 Counts are for one input sample (batch 1) at inference.
 
 =================  ==========================================================================
-MAC                one multiply-accumulate of a conv or linear layer:
+MAC                one multiply-accumulate of a conv or linear layer (dense: zeros count):
                    conv ``k_h * k_w * (C_in / groups) * C_out * H_out * W_out``,
                    linear ``in_features * out_features`` (times any extra leading positions).
+effective MAC      a MAC whose weight is nonzero: kept weights x output positions (sparse FLOATS;
+                   equals MAC on a dense layer). What a zero-skipping multiplier array would run.
 FLOP               ``2 * MAC`` (a multiply and an add). Nothing else is folded into FLOPs.
 bias               not counted (its add merges into the accumulation), as fvcore does.
 BN                 0: at inference it folds into the preceding conv's weights and bias.
@@ -38,6 +40,16 @@ def layer_macs(table) -> np.ndarray:
     per_output = kernel * (_col(table, "in_channels", np.int64) // _col(table, "groups", np.int64))
     outputs = _col(table, "out_channels", np.int64) * _col(table, "out_h", np.int64) * _col(table, "out_w", np.int64)
     return per_output * outputs
+
+
+def effective_macs(table) -> np.ndarray:
+    """MACs with nonzero weights only: kept weights (``density`` x K, a whole number) times output
+    positions. Equals :func:`layer_macs` on a dense row; what a zero-skipping array would run."""
+    macs = layer_macs(table)
+    positions = _col(table, "out_h", np.int64) * _col(table, "out_w", np.int64)
+    weights = macs // np.maximum(positions, 1)
+    kept = np.rint(_col(table, "density", np.float64) * weights).astype(np.int64)
+    return kept * positions
 
 
 def noise_add_ops(table) -> np.ndarray:

@@ -166,6 +166,8 @@ def _bits_total(component: str):
 for _metric in (
     Metric("macs", "MAC", "multiply-accumulates at batch 1 (counting rules: hwsim.costs.compute)",
            lambda i: compute.layer_macs(i.rows), (Total("macs", "MAC", integer=True),)),
+    Metric("effective_macs", "MAC", "MACs with nonzero weights only (kept weights x output positions)",
+           lambda i: compute.effective_macs(i.rows), (Total("effective_macs", "MAC", integer=True),)),
     Metric("flops", "FLOP", "2 x MACs", lambda i: compute.FLOPS_PER_MAC * compute.layer_macs(i.rows),
            (Total("flops", "FLOP", integer=True),)),
     Metric("noise_add_ops", "op", "FLOAT noise adds, one per weight of a noisy layer (not in MACs)",
