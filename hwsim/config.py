@@ -230,9 +230,7 @@ class SparsityConfig(Strict):
 
     kind: Literal["irregular", "channel", "slim"]
     density: float = Field(gt=0.0, le=1.0, allow_inf_nan=False, description="global fraction d of conv weights kept")
-    slim_factors: list[Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]] = Field(
-        default_factory=lambda: [1.0]
-    )
+    slim_factors: tuple[Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)], ...] = (1.0,)
     eval_slim_factor: float = Field(1.0, gt=0.0, le=1.0, allow_inf_nan=False)
     prune_rate: float = Field(
         0.5, ge=0.0, lt=1.0, description="fraction p of each layer's kept weights pruned per epoch"
@@ -248,9 +246,9 @@ class SparsityConfig(Strict):
             raise ValueError("slim_factors: list each factor once, 1.0 included (the full network)")
         if self.eval_slim_factor not in self.slim_factors:
             raise ValueError(
-                f"eval_slim_factor: {self.eval_slim_factor} is not one of slim_factors {self.slim_factors}"
+                f"eval_slim_factor: {self.eval_slim_factor} is not one of slim_factors {list(self.slim_factors)}"
             )
-        if self.kind != "slim" and self.slim_factors != [1.0]:
+        if self.kind != "slim" and self.slim_factors != (1.0,):
             raise ValueError(f"slim_factors: only kind slim has slim factors (kind is {self.kind})")
         return self
 

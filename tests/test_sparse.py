@@ -85,6 +85,8 @@ from hwsim.cli import app  # noqa: E402
 from hwsim.config import ModelConfig, load_model_config, load_spec  # noqa: E402
 from hwsim.errors import HwsimError  # noqa: E402
 from hwsim.estimate import estimate_model  # noqa: E402
+from hwsim.report import report_frame  # noqa: E402
+from hwsim.runner.evaluate import evaluate_checkpoint  # noqa: E402
 from hwsim.runner.train import RunConfig, load_checkpoint, train_run  # noqa: E402
 
 from .conftest import MODELS  # noqa: E402
@@ -161,6 +163,16 @@ def test_floats_i_training_keeps_eq5_in_checkpoints_and_resumes_bit_identically(
     with pytest.raises(HwsimError, match="continue with --resume"):
         train_run(tiny_floats("cut"), tmp_path, progress=False, on_epoch=interrupt)
     cut = train_run(tiny_floats("cut"), tmp_path, resume=True, progress=False)
+    # the run evaluates and joins with its (sparse) cost like any run
+    evaluate_checkpoint(full, lambdas=[0.0, 1.0], attacks=["fgsm"], limit=16, progress=False)
+    frame = report_frame([full])
+    assert set(frame["method"]) == {"floats"} and len(frame) == 2
+    dense_model = tiny_floats("d").model.model_copy(update={"method": "float", "sparsity": None})
+    dense = estimate_model(dense_model, load_spec()).totals
+    assert (frame["weight_bytes"] < dense.weight_bytes).all()
+    # dense delay at each lambda_n: Eq. 8 at 1 (noise), Eq. 7 at 0 (no noise)
+    delay = dict(zip(frame["lam"], frame["delay_ns"]))
+    assert (delay[1.0], delay[0.0]) == (dense.delay_ns, dense.delay_base_ns)
     resumed = load_checkpoint(cut)
     for name, tensor in state.items():
         assert torch.equal(tensor, resumed["model"][name]), name
