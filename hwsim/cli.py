@@ -320,7 +320,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run from its last finished epoch."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Train a PGD-AT, OAT or FLOAT network (checkpoint every epoch, best checkpoint per lambda, resumable, DDP under torchrun)."""
+    """Train a PGD-AT, OAT, FLOAT or FLOATS-i network (checkpoint every epoch, best checkpoint per lambda, resumable, DDP under torchrun)."""
     from .config import load_model_config
     from .runfiles import check_run_name, check_trainable, validate_options
     from .runner.train import RunConfig, TrainSettings, apply_preset, check_device, train_run
