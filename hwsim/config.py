@@ -66,6 +66,9 @@ def _count(name: str, description: str):
     return Field(gt=r.low - 1, le=r.high, description=f"{description}; valid: {r.text()}")  # gt: integers
 
 
+# How a sparse layer's weights are stored (memory.sparse_format); hwsim.costs.memory gives each its bits.
+SPARSE_FORMATS = ("values", "dense", "bitmap", "csr", "coo")
+
 BUILTIN_SPEC_PACKAGE = "hwsim"  # built-in specs ship as package data in hwsim/specs/*.yaml
 DEFAULT_SPEC = "asic-65nm"  # a built-in name: works from a wheel install, not only from a checkout
 
@@ -87,6 +90,12 @@ class Memory(Strict):
     io_bandwidth_bits: StrictInt = _count("io_bandwidth_bits", "memory IO bandwidth B_IO per read, bits")
     weight_bits: StrictInt = _count("weight_bits", "bit-width B_W of each stored weight")
     n_banks: StrictInt = _count("n_banks", "memory banks N_bank read in parallel")
+    sparse_format: Literal[SPARSE_FORMATS] = Field(
+        "values",
+        description="how a sparse (FLOATS) layer is stored: kept values only (the paper's CR = 1/d), dense "
+        "(zeros too), bitmap (+1 bit per position), csr or coo (+index words); dense layers are always dense",
+    )
+    index_bits: StrictInt = Field(16, ge=1, le=64, description="bits of one csr / coo index or row-pointer word")
 
 
 class Compute(Strict):
@@ -190,9 +199,17 @@ class HardwareSpec(Strict):
                 update[section] = base.model_copy(update=changes)
         return super().model_copy(update=update, deep=deep)
 
+    @property
+    def sparse_format(self) -> str:
+        return self.memory.sparse_format
+
+    @property
+    def index_bits(self) -> int:
+        return self.memory.index_bits
+
     def flat(self) -> dict[str, float | int]:
-        """The six hardware values under their flat names (``hwsim specs``, sweeps, old callers)."""
-        return {key: getattr(self, key) for key in FLAT_KEYS}
+        """The six hardware values of Eq. 7-9 under their flat names (``hwsim specs``, sweeps, old callers)."""
+        return {key: getattr(self, key) for key in HARDWARE_RANGES}
 
 
 class InputShape(Strict):

@@ -124,7 +124,7 @@ def totals_frame(estimate: Estimate):
 # Curated summary lines; any other registered total (a new metric) gets a generic line below them.
 _CURATED = {
     "params", "weight_bytes", "weight_bytes_fig8b", "conv_linear_bytes", "film_bytes", "bn_bytes", "alpha_bytes",
-    "macs", "effective_macs", "flops", "noise_add_ops", "film_mod_ops", "delay_ns", "delay_base_ns", "layers", "conv_layers", "conv_delay_ns",
+    "macs", "effective_macs", "flops", "sparse_overhead_bytes", "storage_bytes", "noise_add_ops", "film_mod_ops", "delay_ns", "delay_base_ns", "layers", "conv_layers", "conv_delay_ns",
 }  # fmt: skip
 
 
@@ -138,6 +138,11 @@ def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
         (
             "  conv + linear / FiLM / BN / alpha",
             f"{t.conv_linear_bytes / MB:.3f} / {t.film_bytes / MB:.3f} / {t.bn_bytes / MB:.4f} / {t.alpha_bytes / MB:.6f} MB",
+        ),
+        *(
+            [(f"  stored as {estimate.spec.sparse_format} (values + index overhead)", f"{t.storage_bytes / MB:.3f} MB")]
+            if t.storage_bytes != t.weight_bytes
+            else []
         ),
         ("MACs (FLOPs = 2 x MACs)", f"{t.macs:,}"),
         *(

@@ -9,6 +9,7 @@ from torch import nn
 from hwsim.nets import build_network
 from hwsim.runner.sparse import SparseMomentum, _whole_shares, masked_weights, prune_rate
 from hwsim.runner.train import TrainSettings, make_optimizer, train_step
+from hwsim.workload.extract import extract_layers
 
 
 def test_masks_cover_every_conv_weight_and_nothing_else():
@@ -178,3 +179,67 @@ def test_floats_i_training_keeps_eq5_in_checkpoints_and_resumes_bit_identically(
         assert torch.equal(tensor, resumed["model"][name]), name
     for name, mask in masks.items():
         assert torch.equal(mask, resumed["masks"][name]), name
+
+
+# ---- sparse storage formats (memory.sparse_format) ---------------------------------------------
+
+
+def _one_sparse_conv():
+    """A 4 -> 2 1 x 1 conv (n = 8 weights) at density 0.25: 2 kept."""
+    from hwsim.config import SparsityConfig
+    from hwsim.workload.sparsity import with_sparsity
+
+    table = extract_layers(nn.Conv2d(4, 2, 1, bias=False), (4, 3, 3))
+    return with_sparsity(table, SparsityConfig(kind="irregular", density=0.25))
+
+
+@pytest.mark.parametrize(
+    "fmt, expected",
+    [
+        ("values", 0),  # kept values only (the paper's CR = 1/d)
+        ("dense", 6 * 8),  # the 6 zeros at 8 bits
+        ("bitmap", 8),  # one bit per position
+        ("csr", (2 + 2 + 1) * 16),  # a column index per kept value + C_o + 1 row pointers
+        ("coo", 2 * 2 * 16),  # row and column index per kept value
+    ],
+)
+def test_sparse_format_overhead_of_one_layer_by_hand(fmt, expected):
+    from hwsim.costs import SpecGrid, costs
+
+    table = _one_sparse_conv()
+    assert table["density"].tolist() == [0.25]
+    grid = SpecGrid.from_arrays(
+        tau_read_ns=9, tau_mult_ns=4, io_bandwidth_bits=64, weight_bits=8, n_banks=16, n_multipliers=32,
+        sparse_format=fmt, index_bits=16,
+    )  # fmt: skip
+    result = costs(table, grid, "pgdat")
+    assert result.layer("sparse_overhead_bits")[0, 0] == expected
+    assert result.layer("storage_bits")[0, 0] == 2 * 8 + expected  # the 2 kept values + the overhead
+
+
+def test_bitmap_at_d01_is_an_effective_cr_of_4_4_not_10():
+    """The issue's example: 8-bit weights at d = 0.1 with a bitmap cost 0.8 + 1 bits per position."""
+    config = load_model_config(MODELS / "resnet34-cifar10-floats-i.yaml")
+    bitmap = load_spec().model_copy(update={"sparse_format": "bitmap"})
+    sparse = estimate_model(config, bitmap)
+    dense = estimate_model(config.model_copy(update={"method": "float", "sparsity": None}), bitmap)
+    conv_dense = sum(layer["weight_params"] for layer in dense.layers if layer["op"] == "conv")  # bytes at 8 bit
+    conv_values = sum(layer["full_bits"] / 8 for layer in sparse.layers if layer["op"] == "conv") - sum(
+        layer["bn_bits"] / 8 + layer["alpha_bits"] / 8 for layer in sparse.layers if layer["op"] == "conv"
+    )
+    assert conv_dense / conv_values == pytest.approx(10.0, rel=1e-4)  # the paper's CR = 1/d
+    assert conv_dense / (conv_values + sparse.totals.sparse_overhead_bytes) == pytest.approx(8 / 1.8, rel=1e-4)
+    # dense models add nothing in any format; 'dense' stores the sparse model at its dense size
+    assert dense.totals.storage_bytes == dense.totals.weight_bytes
+    as_dense = estimate_model(config, load_spec().model_copy(update={"sparse_format": "dense"}))
+    assert as_dense.totals.storage_bytes == dense.totals.weight_bytes
+
+
+def test_a_grid_has_one_storage_format():
+    from hwsim.costs import SpecGrid
+
+    base = load_spec()
+    with pytest.raises(HwsimError, match="differ in memory.sparse_format"):
+        SpecGrid.from_specs([base, base.model_copy(update={"sparse_format": "csr"})])
+    with pytest.raises(HwsimError, match="sparse_format 'zip'"):
+        SpecGrid.from_arrays(**base.flat(), sparse_format="zip")

@@ -154,7 +154,9 @@ def test_estimate_json_shows_sections_and_numbers_do_not_change(tmp_path):
     default = json.loads(run("estimate", FLOAT, "-f", "json").output)
     old = json.loads(run("estimate", FLOAT, "-f", "json", "--spec", flat).output)
     assert default["spec"]["timing"] == {"tau_read_ns": 9.0, "tau_mult_ns": 4.0}
-    assert default["spec"]["memory"] == {"io_bandwidth_bits": 64, "weight_bits": 8, "n_banks": 16}
+    assert default["spec"]["memory"] == {
+        "io_bandwidth_bits": 64, "weight_bits": 8, "n_banks": 16, "sparse_format": "values", "index_bits": 16,
+    }  # fmt: skip
     assert default["spec"]["compute"] == {"n_multipliers": 32}
     assert old["totals"] == default["totals"] and old["layers"] == default["layers"]
 

@@ -46,3 +46,34 @@ def memory_bits(table, weight_bits) -> dict[str, np.ndarray]:
     parts["fig8b"] = sum(parts[c] for c in FIG8B_COMPONENTS)
     parts["full"] = sum(parts[c] for c in COMPONENTS)
     return parts
+
+
+def sparse_overhead_bits(table, sparse_format: str, index_bits: int, weight_bits) -> np.ndarray:
+    """Bits a sparse layer's storage format adds to its kept values, per row (``weight_bits`` may be
+    a (1, H) array -> (L, H)). Rows at density 1 are stored dense and add nothing, in every format.
+
+    For a conv of ``n`` weights (a C_o x k^2 C_i matrix) keeping ``kept = density x n``:
+
+    * ``values``: 0 (the kept values only: the paper's CR = 1/d);
+    * ``dense``: the zeros too, ``(n - kept) x B_W``;
+    * ``bitmap``: one bit per position, ``n``;
+    * ``csr``: a column index per kept value and C_o + 1 row pointers, ``(kept + C_o + 1) x index_bits``;
+    * ``coo``: a row and a column index per kept value, ``2 x kept x index_bits``.
+    """
+    n = np.asarray(table["weight_params"], np.int64)
+    density = np.asarray(table["density"], np.float64)
+    kept = np.rint(density * n).astype(np.int64)
+    sparse = (density < 1.0) & (n > 0)
+    bits = np.asarray(weight_bits, np.float64)
+    rows = np.asarray(table["out_channels"], np.int64)
+    per_row = {
+        "values": np.zeros(len(n)),
+        "bitmap": n.astype(np.float64),
+        "csr": ((kept + rows + 1) * index_bits).astype(np.float64),
+        "coo": (2 * kept * index_bits).astype(np.float64),
+    }
+    if sparse_format == "dense":
+        zeros = np.where(sparse, n - kept, 0).astype(np.float64)
+        return zeros[:, None] * bits if bits.ndim else zeros * bits
+    overhead = np.where(sparse, per_row[sparse_format], 0.0)
+    return overhead[:, None] * np.ones_like(bits) if bits.ndim else overhead

@@ -87,6 +87,7 @@ class CostInputs:
     noise_active: bool
     groups: dict[str, np.ndarray] | None = None
     group_of: np.ndarray | None = None
+    storage: tuple[str, int] = ("values", 16)  # the grid's memory.sparse_format and index_bits
     _cache: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -187,6 +188,12 @@ for _metric in (
     ),
     Metric("fig8b_bits", "bit", "weight storage as Fig. 8(b): conv / linear + FiLM, no BN, no alpha",
            _bits("fig8b"), (Total("weight_bytes_fig8b", "byte", scale=1 / 8),), per_spec=True, total=_bits_total("fig8b")),
+    Metric("sparse_overhead_bits", "bit", "what the spec's sparse format adds to a sparse layer's kept values",
+           lambda i: memory.sparse_overhead_bits(i.rows, *i.storage, i.hw["weight_bits"]),
+           (Total("sparse_overhead_bytes", "byte", scale=1 / 8),), per_spec=True),
+    Metric("storage_bits", "bit", "weight storage in the spec's sparse format: every parameter + index overhead",
+           lambda i: _bits("full")(i) + memory.sparse_overhead_bits(i.rows, *i.storage, i.hw["weight_bits"]),
+           (Total("storage_bytes", "byte", scale=1 / 8),), per_spec=True),
     Metric("full_bits", "bit", "weight storage of every parameter", _bits("full"),
            (Total("weight_bytes", "byte", scale=1 / 8),), per_spec=True, total=_bits_total("full")),
 ):  # fmt: skip
@@ -218,7 +225,9 @@ class CostGrid:
         self.attribution, self.noise_active = attribution, noise_active
         rows, self._inverse = _unique_rows(table)
         groups, group_of = specs.count_groups()
-        self._inputs = CostInputs(rows, specs.arrays, method, attribution, noise_active, groups, group_of)
+        self._inputs = CostInputs(
+            rows, specs.arrays, method, attribution, noise_active, groups, group_of, specs.storage
+        )
         self._metrics = [METRICS[name] for name in metrics] if metrics is not None else list(METRICS.values())
         self._unique: dict[str, np.ndarray] = {}
         self.totals = self._totals()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import HARDWARE_RANGES, HardwareSpec, clip
+from ..config import HARDWARE_RANGES, SPARSE_FORMATS, HardwareSpec, clip
 from ..errors import HwsimError
 
 TIMES = ("tau_read_ns", "tau_mult_ns")
@@ -37,11 +37,14 @@ def _dense_ids(values: np.ndarray) -> tuple[np.ndarray, int]:
 class SpecGrid:
     """``arrays[field]`` is a (1, H) array per hardware field (float64 times, int64 counts)."""
 
-    __slots__ = ("arrays", "_names", "_groups")
+    __slots__ = ("arrays", "_names", "_groups", "storage")
 
-    def __init__(self, arrays: dict[str, np.ndarray], names: list[str] | None = None) -> None:
+    def __init__(
+        self, arrays: dict[str, np.ndarray], names: list[str] | None = None, storage: tuple[str, int] = ("values", 16)
+    ) -> None:
         self.arrays, self._names = arrays, names
         self._groups = None
+        self.storage = storage  # (sparse_format, index_bits): one storage scheme per grid
 
     @property
     def names(self) -> list[str]:
@@ -81,11 +84,23 @@ class SpecGrid:
             key: np.array([[getattr(s, key) for s in specs]], dtype=np.float64 if key in TIMES else np.int64)
             for key in FIELDS
         }
-        return cls(arrays, [s.name for s in specs])
+        storages = {(s.sparse_format, s.index_bits) for s in specs}
+        if len(storages) > 1:
+            raise HwsimError(
+                f"spec grid: the specs differ in memory.sparse_format / index_bits ({sorted(storages)}); cost them in separate grids"
+            )
+        return cls(arrays, [s.name for s in specs], storages.pop())
 
     @classmethod
-    def from_arrays(cls, names: list[str] | None = None, **values: Any) -> SpecGrid:
-        """Broadcast one value or array per field; check every range once (one error line)."""
+    def from_arrays(
+        cls, names: list[str] | None = None, *, sparse_format: str = "values", index_bits: int = 16, **values: Any
+    ) -> SpecGrid:
+        """Broadcast one value or array per field; check every range once (one error line).
+        ``sparse_format`` / ``index_bits`` (memory section) hold for the whole grid."""
+        if sparse_format not in SPARSE_FORMATS:
+            raise HwsimError(f"spec grid: sparse_format {sparse_format!r} is not one of {', '.join(SPARSE_FORMATS)}")
+        if not (isinstance(index_bits, int) and 1 <= index_bits <= 64):
+            raise HwsimError(f"spec grid: index_bits must be a whole number in [1, 64] (got {index_bits!r})")
         missing = [k for k in FIELDS if k not in values]
         unknown = [k for k in values if k not in FIELDS]
         if missing or unknown:
@@ -118,12 +133,13 @@ class SpecGrid:
         size = arrays[FIELDS[0]].shape[1]
         if names is not None and len(names) != size:
             raise HwsimError(f"spec grid: {len(names)} names for {size} points")
-        return cls(arrays, list(names) if names is not None else None)
+        return cls(arrays, list(names) if names is not None else None, (sparse_format, index_bits))
 
     def spec(self, index: int) -> HardwareSpec:
         """Point ``index`` as a validated :class:`HardwareSpec` (for reports on a chosen point)."""
         values = {k: v[0, index].item() for k, v in self.arrays.items()}
-        return HardwareSpec(name=self.names[index], **values)
+        fmt, bits = self.storage
+        return HardwareSpec(name=self.names[index], sparse_format=fmt, index_bits=bits, **values)
 
 
 def spec_grid(specs: HardwareSpec | Iterable[HardwareSpec] | SpecGrid | dict) -> SpecGrid:
