@@ -156,7 +156,11 @@ def _attribution(value: str) -> str:
 @app.command()
 @user_errors
 def estimate(
-    model: Path = typer.Argument(..., help="Model YAML, e.g. models/resnet34-cifar10-float.yaml."),
+    model: Path = typer.Argument(
+        ...,
+        help="Model YAML (e.g. models/resnet34-cifar10-float.yaml), or a trained run's folder / checkpoint.pt "
+        "(FLOATS: costed with the real densities of its masks).",
+    ),
     spec: str | None = typer.Option(
         None,
         "--spec",
@@ -171,10 +175,14 @@ def estimate(
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
 ) -> None:
     """Per-layer and total cost of one model: params, memory, MACs/FLOPs, Eq. 7-9 delay."""
-    from .estimate import estimate_file, input_files
+    from .estimate import estimate_file, estimate_run, input_files, is_run
     from .formats import render_estimate
 
     out_fmt = _format(fmt)
+    if is_run(model):
+        result = estimate_run(model, spec, attribution=_attribution(attribution))
+        emit(render_estimate(result, out_fmt, per_layer), output, [model, *([spec] if spec else [])])
+        return
     result = estimate_file(model, spec, attribution=_attribution(attribution))
     emit(render_estimate(result, out_fmt, per_layer), output, input_files(model, spec))
 

@@ -108,9 +108,20 @@ def _records(table: LayerTable, grid: CostGrid) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*columns.values())]
 
 
-def estimate_model(config: ModelConfig, spec: HardwareSpec, *, attribution: Attribution = "paper") -> Estimate:
-    """Cost one model config on one hardware spec."""
+def estimate_model(
+    config: ModelConfig,
+    spec: HardwareSpec,
+    *,
+    attribution: Attribution = "paper",
+    densities: dict[str, float] | None = None,
+) -> Estimate:
+    """Cost one model config on one hardware spec (``densities``: per-layer kept fractions from a
+    trained run's masks, in place of the analytic ones)."""
     table = layer_table(config)
+    if densities:
+        from .workload.sparsity import with_densities
+
+        table = with_densities(table, densities)
     if table.attrs["other_params"]:
         untied = ", ".join(table.attrs.get("untied", [])) or "none reported"
         raise RuntimeError(
@@ -156,6 +167,34 @@ def estimate_file(
     except InexactError as exc:  # name the files: the spec's field, for this model's layer table
         label = spec_file(source) or source or "the default spec"
         raise HwsimError(f"{label}: {exc} (model {model_path})") from None
+
+
+def is_run(path: Path | str) -> bool:
+    """A run directory or a checkpoint, rather than a model YAML."""
+    path = Path(path)
+    return path.is_dir() or path.suffix == ".pt"
+
+
+def estimate_run(
+    run_path: Path | str, spec_path: Path | str | None = None, *, attribution: Attribution = "paper"
+) -> Estimate:
+    """Cost a trained run: its model config, and for sparse (FLOATS) models each conv's real density
+    from the checkpoint's masks. The spec: ``spec_path``, else the one its model names (looked for as
+    ``hwsim report`` does), else the default."""
+    from .report.join import run_spec_path
+    from .runner.train import load_checkpoint, run_config_of
+
+    payload = load_checkpoint(run_path)
+    run = run_config_of(payload)
+    run_dir = Path(run_path) if Path(run_path).is_dir() else Path(run_path).parent
+    source = spec_path if spec_path is not None else run_spec_path(run.name, run_dir, run.model)
+    masks = payload.get("masks") or {}
+    densities = {
+        name.removesuffix(".weight"): float(mask.sum()) / mask.numel() for name, mask in masks.items() if mask.numel()
+    }
+    return estimate_model(
+        run.model.model_copy(update={"name": run.name}), load_spec(source), attribution=attribution, densities=densities
+    )
 
 
 def compare_estimates(estimates: list[Estimate]):

@@ -1,5 +1,6 @@
 """FLOATS-i masking (sparse momentum): Eq. 5 at every step, hand-checked prune / redistribute / regrow."""
 
+import json
 import math
 
 import pytest
@@ -243,3 +244,35 @@ def test_a_grid_has_one_storage_format():
         SpecGrid.from_specs([base, base.model_copy(update={"sparse_format": "csr"})])
     with pytest.raises(HwsimError, match="sparse_format 'zip'"):
         SpecGrid.from_arrays(**base.flat(), sparse_format="zip")
+
+
+def test_estimate_run_dir_uses_the_masks_and_equals_the_analytic_estimate_when_uniform(tmp_path):
+    from hwsim.estimate import estimate_run
+
+    still = tiny_floats("still")
+    still = still.model_copy(
+        update={
+            "model": still.model.model_copy(
+                update={"sparsity": still.model.sparsity.model_copy(update={"prune_rate": 0.0})}
+            )
+        }
+    )
+    moved = tiny_floats("moved")
+    spec = load_spec()
+    for run in (still, moved):
+        train_run(run, tmp_path, progress=False)
+    analytic = estimate_model(still.model, spec)
+    uniform = estimate_run(tmp_path / "still")  # masks never pruned: exactly floor(d n) per conv
+    assert uniform.totals.model_dump() == analytic.totals.model_dump()
+    assert [layer["density"] for layer in uniform.layers] == [layer["density"] for layer in analytic.layers]
+    # after prune / regrow: the same kept total (memory), per-layer densities from the masks
+    trained = estimate_run(tmp_path / "moved")
+    masks = load_checkpoint(tmp_path / "moved")["masks"]
+    assert trained.totals.conv_linear_bytes == analytic.totals.conv_linear_bytes
+    for layer in trained.layers:
+        if layer["op"] == "conv":
+            mask = masks[f"{layer['name']}.weight"]
+            assert layer["density"] == float(mask.sum()) / mask.numel()
+    result = CliRunner().invoke(app, ["estimate", str(tmp_path / "moved"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"] == trained.totals.model_dump()

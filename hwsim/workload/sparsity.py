@@ -3,7 +3,8 @@
 Analytic, before any training: FLOATS-i keeps ``floor(d * card(theta_l))`` weights of every conv
 (exactly what :class:`hwsim.runner.sparse.SparseMomentum` starts from, and the total it keeps
 throughout), so a conv row's density is that count over its weights. Linear rows (the classifier,
-FiLM MLPs) are never masked and stay at 1. Densities from a trained run's real masks come next.
+FiLM MLPs) are never masked and stay at 1. After training, :func:`with_densities` takes each conv's
+real kept fraction from the run's masks (``hwsim estimate RUN_DIR``).
 """
 
 from __future__ import annotations
@@ -32,3 +33,11 @@ def with_sparsity(table: LayerTable, sparsity) -> LayerTable:
     columns = {name: table[name] for name in table.columns}
     columns["density"] = irregular_densities(table, sparsity.density)
     return LayerTable(columns, {**table.attrs, "sparsity": sparsity.kind, "target_density": sparsity.density})
+
+
+def with_densities(table: LayerTable, densities: dict[str, float]) -> LayerTable:
+    """``table`` with the densities of a trained run's masks (row name -> kept fraction)."""
+    columns = {name: table[name] for name in table.columns}
+    names = [str(n) for n in table["name"]]
+    columns["density"] = np.array([densities.get(n, d) for n, d in zip(names, table["density"])], np.float64)
+    return LayerTable(columns, {**table.attrs, "densities": "from the run's masks"})
