@@ -175,7 +175,7 @@ def estimate(
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
 ) -> None:
     """Per-layer and total cost of one model: params, memory, MACs/FLOPs, Eq. 7-9 delay."""
-    from .estimate import estimate_file, estimate_run, input_files, is_run
+    from .estimate import estimate_file, estimate_run, is_run
     from .formats import render_estimate
 
     out_fmt = _format(fmt)
@@ -183,8 +183,9 @@ def estimate(
         result = estimate_run(model, spec, attribution=_attribution(attribution))
         emit(render_estimate(result, out_fmt, per_layer), output, [model, *([spec] if spec else [])])
         return
-    result = estimate_file(model, spec, attribution=_attribution(attribution))
-    emit(render_estimate(result, out_fmt, per_layer), output, input_files(model, spec))
+    read: list[Path] = []
+    result = estimate_file(model, spec, attribution=_attribution(attribution), read=read)
+    emit(render_estimate(result, out_fmt, per_layer), output, read)
 
 
 @app.command()
@@ -202,12 +203,12 @@ def compare(
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
 ) -> None:
     """Models side by side, normalised to the first: params, memory, per-conv delay (Fig. 8(b), 8(c))."""
-    from .estimate import compare_estimates, estimate_file, input_files
+    from .estimate import compare_estimates, estimate_file
     from .formats import OutputFormat, render_frame
 
     out_fmt = _format(fmt)
-    estimates = [estimate_file(m, spec, attribution=_attribution(attribution)) for m in models]
-    inputs = [path for m in models for path in input_files(m, spec)]
+    inputs: list[Path] = []
+    estimates = [estimate_file(m, spec, attribution=_attribution(attribution), read=inputs) for m in models]
     frame = compare_estimates(estimates)
     title = (
         f"normalised to {frame['model'].iloc[0]} (spec {frame.attrs['spec']}, attribution {frame.attrs['attribution']})"

@@ -139,28 +139,33 @@ def estimate_model(
     )
 
 
+def resolve_model(model_path: Path | str, spec_path: Path | str | None = None) -> tuple[ModelConfig, Path | str | None]:
+    """Read a model YAML once: its config, and the spec source it is costed on (``spec_path`` if
+    given, else the model's ``spec``, else None for the default)."""
+    config = load_model_config(model_path)
+    return config, spec_path if spec_path is not None else resolve_spec_path(model_path, config)
+
+
 def load_model_and_spec(
     model_path: Path | str, spec_path: Path | str | None = None
 ) -> tuple[ModelConfig, HardwareSpec]:
     """Read a model YAML and its spec: ``spec_path`` if given, else the model's ``spec``, else the default."""
-    config = load_model_config(model_path)
-    spec = load_spec(spec_path if spec_path is not None else resolve_spec_path(model_path, config))
-    return config, spec
-
-
-def input_files(model_path: Path | str, spec_path: Path | str | None = None) -> list[Path]:
-    """The files an estimate of ``model_path`` reads: the model and, when it is a file, its spec (the
-    ``spec_path`` given, else the model's own ``spec:``, else the default built-in's package file)."""
-    config = load_model_config(model_path)
-    source = spec_path if spec_path is not None else resolve_spec_path(model_path, config)
-    return [Path(model_path), *filter(None, [spec_file(source)])]
+    config, source = resolve_model(model_path, spec_path)
+    return config, load_spec(source)
 
 
 def estimate_file(
-    model_path: Path | str, spec_path: Path | str | None = None, *, attribution: Attribution = "paper"
+    model_path: Path | str,
+    spec_path: Path | str | None = None,
+    *,
+    attribution: Attribution = "paper",
+    read: list[Path] | None = None,
 ) -> Estimate:
-    config = load_model_config(model_path)
-    source = spec_path if spec_path is not None else resolve_spec_path(model_path, config)
+    """Cost a model YAML; ``read``, if given, collects the files read (the model and its spec file:
+    what a command must never overwrite with its output)."""
+    config, source = resolve_model(model_path, spec_path)
+    if read is not None:
+        read.extend([Path(model_path), *filter(None, [spec_file(source)])])
     spec = load_spec(source)
     try:
         return estimate_model(config, spec, attribution=attribution)
@@ -181,7 +186,7 @@ def estimate_run(
     """Cost a trained run: its model config, and for sparse (FLOATS) models each conv's real density
     from the checkpoint's masks. The spec: ``spec_path``, else the one its model names (looked for as
     ``hwsim report`` does), else the default."""
-    from .report.join import run_spec_path
+    from .runfiles import run_spec_path
     from .runner.train import load_checkpoint, run_config_of
 
     payload = load_checkpoint(run_path)

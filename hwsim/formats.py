@@ -114,13 +114,6 @@ def totals_row(estimate: Estimate) -> tuple[list[str], list[Any]]:
     ]
 
 
-def totals_frame(estimate: Estimate):
-    import pandas as pd
-
-    columns, values = totals_row(estimate)
-    return pd.DataFrame([values], columns=columns)
-
-
 # Curated summary lines; any other registered total (a new metric) gets a generic line below them.
 _CURATED = {
     "params", "weight_bytes", "weight_bytes_fig8b", "conv_linear_bytes", "film_bytes", "bn_bytes", "alpha_bytes",
@@ -201,4 +194,4 @@ def render_frame(frame, fmt: OutputFormat, title: str, note: str | None = None) 
     return rich_table(list(frame.columns), rows, title) + tail
 
 
-__all__ = ["OutputFormat", "json_text", "render_estimate", "render_frame", "totals_frame"]
+__all__ = ["OutputFormat", "json_text", "render_estimate", "render_frame"]

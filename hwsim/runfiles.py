@@ -22,11 +22,10 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import pandas as pd
 from pydantic import BaseModel, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from . import __version__
-from .config import ModelConfig, Strict, describe_validation_error
+from .config import ModelConfig, Strict, builtin_spec_names, describe_validation_error
 from .errors import HwsimError
 from .methods import get_method
 
@@ -269,7 +268,10 @@ class EvalResults(BaseModel):
         object.__setattr__(self, "points", list(kept.values()))
         return self
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self):
+        """The points as a pandas DataFrame (pandas imported here: reading run files needs none)."""
+        import pandas as pd
+
         frame = pd.DataFrame([p.model_dump() for p in self.points])
         frame.insert(0, "run", self.run)
         frame.insert(1, "method", self.config["model"]["method"])
@@ -334,3 +336,35 @@ __all__ = [
     "parse_run_config", "read_run_file", "read_results", "option_error", "validate_options", "check_run_name",
     "check_trainable", "check_device", "owner", "run_status", "finished_epochs",
 ]  # fmt: skip
+
+
+# Where a relative ``spec`` in a run's stored model config is looked for (see :func:`run_spec_path`).
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # a source checkout's models/
+
+
+def run_spec_path(run: str, run_dir: Path, config: ModelConfig) -> Path | str | None:
+    """The spec a run's model names: a file, or a built-in spec's name (None when it names none).
+
+    A model file's ``spec`` is relative to that file, but a run stores the model config, not where
+    the file was. So a relative path is looked for in the run directory, then the current
+    directory, then hwsim's ``models/`` folder (where the shipped model files, and so their
+    ``../specs/...``, live); the first that exists wins, else a built-in spec of that name. None
+    existing is one line naming the run, the path and the places looked in."""
+    if config.spec is None:
+        return None
+    stored = Path(config.spec)
+    if stored.is_absolute():
+        places = {"": stored}
+    else:
+        places = {
+            "the run directory": run_dir / stored,
+            "the current directory": Path.cwd() / stored,
+            f"{MODELS_DIR}": MODELS_DIR / stored,
+        }
+    for path in places.values():
+        if path.is_file():
+            return path
+    if config.spec in builtin_spec_names():
+        return config.spec
+    where = f" in {', '.join(places)}" if len(places) > 1 else ""
+    raise HwsimError(f"run {run} ({run_dir}): its model's spec {config.spec!r} is not found{where}; pass --spec")

@@ -37,3 +37,15 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def one_line_error(result, *fragments):
+    """The CLI contract for bad input: exit code 2, nothing on stdout, no traceback, exactly one
+    ``error:`` line on stderr that holds every fragment. Returns that line."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for fragment in fragments:
+        assert str(fragment) in lines[0], (fragment, lines[0])
+    return lines[0]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hwsim.cli import _option_error, app
 from hwsim.runfiles import TrainSettings
 
-from .conftest import MODELS, REPO, SPECS
+from .conftest import MODELS, REPO, SPECS, one_line_error
 
 runner = CliRunner()
 # Four real digits runs (eps 0.1, issue 6): FLOAT seeds 0 and 1, OAT seed 0, PGD-AT lambda 0.2 seed 0.
@@ -162,17 +162,6 @@ def test_every_shipped_model_estimates():
         assert totals["macs"] > 0 and totals["delay_ns"] >= totals["delay_base_ns"]
 
 
-def one_line_error(result, *fragments):
-    """Exit code 2, one line on stderr that holds every fragment, nothing on stdout, no traceback."""
-    assert result.exit_code == 2, result.output
-    assert result.stdout == "" and "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, lines
-    for fragment in fragments:
-        assert str(fragment) in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
 def test_report_command_on_example_runs(tmp_path):
     out = tmp_path / "out"
     result = run("report", RUNS / "float-seed0", RUNS / "pgdat-l0.2-seed0", "--out-dir", out, "-f", "csv", "--no-plots")
@@ -277,6 +266,9 @@ def test_report_costs_each_run_on_its_model_spec(tmp_path, monkeypatch):
     # a shipped model file's own "../specs/asic-65nm.yaml" (relative to hwsim's models/)
     shipped = copy_run(tmp_path / "c", "float-seed0", spec="../specs/asic-65nm.yaml")
     assert report_json(shipped, *out)["rows"][0]["weight_bytes"] == full
+    # a built-in spec's name, as the shipped ResNet34 models now give it
+    named = copy_run(tmp_path / "e", "float-seed0", spec="asic-65nm")
+    assert report_json(named, *out)["rows"][0]["weight_bytes"] == full
     # nowhere: one line naming the run, the path and the way out
     lost = copy_run(tmp_path / "d", "float-seed0", spec="nowhere.yaml")
     one_line_error(run("report", lost, *out), "run float-seed0", lost, "'nowhere.yaml' is not found", "--spec")

@@ -19,7 +19,7 @@ from hwsim.estimate import layer_table
 from hwsim.workload.cache import cache_dir, checksum, load_table, table_key
 from hwsim.workload.table import SCHEMA, LayerTable
 
-from .conftest import MODELS, SPECS
+from .conftest import MODELS, SPECS, one_line_error
 
 runner = CliRunner()
 SMALL = "arch: resnet20\nmethod: {method}\ninput: {{height: 8, width: 8}}\nnum_classes: 10\n"
@@ -28,16 +28,6 @@ SPEC_TEXT = (SPECS / "asic-65nm.yaml").read_text()
 
 def run(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert result.stdout == "" and "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    for fragment in fragments:
-        assert str(fragment) in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def strict_json(text):

@@ -24,7 +24,7 @@ from hwsim.runner.train import (
     training_loss,
 )
 
-from .conftest import MODELS
+from .conftest import MODELS, one_line_error
 
 TINY = dict(batch_size=32, limit_train=64, limit_test=32, eval_limit=32, image_size=8, lr=0.05)
 
@@ -272,16 +272,6 @@ TINY_ARGS = ["--epochs", "1", "--batch-size", "32", "--limit-train", "64", "--li
 DIGITS = str(MODELS / "resnet20-digits-float.yaml")
 
 
-def one_line(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny FLOAT run and one PGD-AT run on digits (1 epoch)."""
@@ -319,7 +309,7 @@ def trained(tmp_path_factory):
 def test_train_bad_options_are_one_line(tmp_path, options, fragment):
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["train", DIGITS, "--out-dir", str(out), "--name", "r", *TINY_ARGS, *options])
-    one_line(result, fragment)
+    one_line_error(result, fragment)
     assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing written, not even outside --out-dir
 
 
@@ -328,8 +318,8 @@ def test_cuda_on_a_cpu_torch_fails_before_the_data(tmp_path):
     # the README's paper command: the device is checked before the (missing) CIFAR-10 files, and before --amp
     args = ["train", str(MODELS / "resnet34-cifar10-float.yaml"), "--data-dir", str(tmp_path / "none"),
             "--device", "cuda", "--val-split", "5000", "--preset", "paper", "--amp", "--out-dir", str(tmp_path)]  # fmt: skip
-    one_line(CliRunner().invoke(app, args), "--device cuda: no CUDA device is visible")
-    one_line(CliRunner().invoke(app, [*args[:6], "--device", "cuda:1"]), "--device cuda:1")
+    one_line_error(CliRunner().invoke(app, args), "--device cuda: no CUDA device is visible")
+    one_line_error(CliRunner().invoke(app, [*args[:6], "--device", "cuda:1"]), "--device cuda:1")
 
 
 @pytest.mark.parametrize(
@@ -349,7 +339,7 @@ def test_train_bad_model_files_are_one_line(tmp_path, extra, fragment):
     model.write_text(f"arch: resnet20\nmethod: float\ndataset: digits\n{extra}\n")
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["train", str(model), "--out-dir", str(out), *TINY_ARGS])
-    one_line(result, str(model), fragment)
+    one_line_error(result, str(model), fragment)
     assert not out.exists()  # nothing written: in particular no run.json left saying "running"
 
 
@@ -369,7 +359,7 @@ def test_train_bad_model_files_are_one_line(tmp_path, extra, fragment):
 )
 def test_evaluate_bad_options_are_one_line(trained, options, fragment):
     before = sorted(p.name for p in (trained / "float").iterdir())
-    one_line(CliRunner().invoke(app, ["evaluate", str(trained / "float"), "-q", *options]), fragment)
+    one_line_error(CliRunner().invoke(app, ["evaluate", str(trained / "float"), "-q", *options]), fragment)
     assert sorted(p.name for p in (trained / "float").iterdir()) == before  # no results written
 
 
@@ -391,13 +381,13 @@ def test_damaged_checkpoint_and_run_files_are_one_line(trained, tmp_path):
     for field, command in [("epoch", ["evaluate", str(run_dir), "-q"]),
                            ("optimizer", ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "float", "--resume", *TINY_ARGS])]:  # fmt: skip
         torch.save({k: v for k, v in payload.items() if k not in ("path", field)}, run_dir / "checkpoint.pt")
-        one_line(CliRunner().invoke(app, command), "checkpoint.pt: damaged checkpoint", f"'{field}' is missing")
+        one_line_error(CliRunner().invoke(app, command), "checkpoint.pt: damaged checkpoint", f"'{field}' is missing")
     torch.save({k: v for k, v in payload.items() if k != "path"}, run_dir / "checkpoint.pt")
     assert CliRunner().invoke(app, ["evaluate", str(run_dir), "--attacks", "fgsm", "-q"]).exit_code == 0
     (run_dir / "run.json").write_text("[1, 2]")
     for command in (["evaluate", str(run_dir), "-q", "--attacks", "fgsm"], ["report", str(run_dir), "--out-dir", str(tmp_path / "r")],
                     ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "float", "--resume", *TINY_ARGS]):  # fmt: skip
-        one_line(CliRunner().invoke(app, command), "run.json: corrupt run file")
+        one_line_error(CliRunner().invoke(app, command), "run.json: corrupt run file")
 
 
 def test_report_refuses_out_of_range_results_and_symlink_loops(trained, tmp_path):
@@ -409,11 +399,11 @@ def test_report_refuses_out_of_range_results_and_symlink_loops(trained, tmp_path
     data = json.loads((run_dir / "results.json").read_text())
     data["points"][0]["lam"] = 5
     (run_dir / "results.json").write_text(json.dumps(data))
-    one_line(CliRunner().invoke(app, ["report", str(run_dir), "--out-dir", str(tmp_path / "r")]), "results.json: points.0.lam")  # fmt: skip
+    one_line_error(CliRunner().invoke(app, ["report", str(run_dir), "--out-dir", str(tmp_path / "r")]), "results.json: points.0.lam")  # fmt: skip
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
-    one_line(CliRunner().invoke(app, ["report", str(loop), "--out-dir", str(tmp_path / "r")]), "symlink loop")
-    one_line(CliRunner().invoke(app, ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "loop", *TINY_ARGS]), "symlink")  # fmt: skip
+    one_line_error(CliRunner().invoke(app, ["report", str(loop), "--out-dir", str(tmp_path / "r")]), "symlink loop")
+    one_line_error(CliRunner().invoke(app, ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "loop", *TINY_ARGS]), "symlink")  # fmt: skip
 
 
 def test_non_finite_loss_stops_keeping_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -421,7 +411,7 @@ def test_non_finite_loss_stops_keeping_the_last_good_checkpoint(tmp_path, monkey
 
     result = CliRunner().invoke(app, ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "hot", "--lr", "1000",
                                       *TINY_ARGS[:-1], "--limit-train", "640", "-q"])  # fmt: skip
-    line = one_line(result, "epoch 1, step", "the loss is nan", "the learning rate 1000 is likely too high")
+    line = one_line_error(result, "epoch 1, step", "the loss is nan", "the learning rate 1000 is likely too high")
     assert "no epoch finished, so no checkpoint was written" in line
     data = json.loads((tmp_path / "hot" / "run.json").read_text())
     assert data["status"] == "failed" and data["reason"] == line.removeprefix("error: ")
@@ -489,14 +479,14 @@ def test_stale_running_status_reads_as_interrupted(trained, tmp_path):
     assert "training was interrupted after epoch 1" in result.stderr
     # train without --resume: refused, naming the state; with --resume: continues and rewrites the status
     args = ["train", DIGITS, "--out-dir", str(tmp_path), "--name", "float", *TINY_ARGS]
-    one_line(CliRunner().invoke(app, args), "run exists (interrupted after epoch 1); pass --resume")
+    one_line_error(CliRunner().invoke(app, args), "run exists (interrupted after epoch 1); pass --resume")
     result = CliRunner().invoke(app, [*args, "--resume", "--epochs", "2"])
     assert result.exit_code == 0, result.output
     assert json.loads((run_dir / "run.json").read_text())["status"] == "done"
     # a run another live process trains is refused
     data = json.loads((run_dir / "run.json").read_text())
     (run_dir / "run.json").write_text(json.dumps({**data, "status": "running", "trainer": owner()}))
-    one_line(CliRunner().invoke(app, [*args, "--resume", "--epochs", "3"]), "the run is being trained now")
+    one_line_error(CliRunner().invoke(app, [*args, "--resume", "--epochs", "3"]), "the run is being trained now")
 
 
 def test_long_evaluations_print_a_time_estimate_unless_quiet(trained, monkeypatch):

@@ -86,17 +86,6 @@ def film_values(c_out):
     return 2 * c + 4 * c * c
 
 
-def _hw(hw: dict) -> tuple:
-    return (
-        hw["tau_read_ns"],
-        hw["tau_mult_ns"],
-        hw["io_bandwidth_bits"],
-        hw["weight_bits"],
-        hw["n_banks"],
-        hw["n_multipliers"],
-    )
-
-
 def eq7_cycles(weights, outputs, hw: dict) -> Cycles:
     """Paper Eq. 7 as whole cycles: ``ceil(K / R)`` reads and ``ceil(K / N_mult) H_o W_o`` multiplies."""
     reads = read_cycles(weights, hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"])

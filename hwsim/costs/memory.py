@@ -22,30 +22,29 @@ FIG8B_COMPONENTS = ("conv_linear", "film")
 
 
 def component_params(table) -> dict[str, np.ndarray]:
-    """Stored parameters per row and component (floats, since density may thin the weights)."""
+    """Stored parameters per row: one entry per component, plus the ``fig8b`` and ``full`` sums
+    (floats, since density may thin the weights)."""
     own = np.asarray(table["weight_params"], np.float64) * np.asarray(table["density"], np.float64)
     own = own + np.asarray(table["bias_params"], np.float64)
     is_film = np.asarray(table["op"]) == "film_linear"
-    return {
+    parts = {
         "conv_linear": np.where(is_film, 0.0, own),
         "film": np.where(is_film, own, 0.0),
         "bn": np.asarray(table["bn_params"], np.float64),
         "alpha": np.asarray(table["alpha_params"], np.float64),
     }
-
-
-def memory_bits(table, weight_bits) -> dict[str, np.ndarray]:
-    """Bits per row and component; ``weight_bits`` may be a (1, H) array for a sweep -> (L, H).
-
-    Adds ``fig8b`` and ``full`` totals per row.
-    """
-    bits = np.asarray(weight_bits, dtype=np.float64)
-    parts = {
-        name: params[:, None] * bits if bits.ndim else params * bits for name, params in component_params(table).items()
-    }
     parts["fig8b"] = sum(parts[c] for c in FIG8B_COMPONENTS)
     parts["full"] = sum(parts[c] for c in COMPONENTS)
     return parts
+
+
+def memory_bits(table, weight_bits) -> dict[str, np.ndarray]:
+    """Bits per row for each entry of :func:`component_params`; ``weight_bits`` may be a (1, H)
+    array for a sweep -> (L, H)."""
+    bits = np.asarray(weight_bits, dtype=np.float64)
+    return {
+        name: params[:, None] * bits if bits.ndim else params * bits for name, params in component_params(table).items()
+    }
 
 
 def sparse_overhead_bits(table, sparse_format: str, index_bits: int, weight_bits) -> np.ndarray:

@@ -143,10 +143,8 @@ def _cycle_total(cycles_of: Callable[[CostInputs], object]):
 
 
 def _stored(inputs: CostInputs, component: str) -> np.ndarray:
-    params = inputs.memo("component_params", lambda: memory.component_params(inputs.rows))
-    if component in params:
-        return params[component]
-    return sum(params[c] for c in (memory.FIG8B_COMPONENTS if component == "fig8b" else memory.COMPONENTS))
+    """Stored parameters per (unique) row of one entry of :func:`memory.component_params`."""
+    return inputs.memo("component_params", lambda: memory.component_params(inputs.rows))[component]
 
 
 def _bits(component: str) -> Callable[[CostInputs], np.ndarray]:

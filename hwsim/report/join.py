@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from ..config import EvalCondition, HardwareSpec, ModelConfig, builtin_spec_names, load_spec
+from ..config import EvalCondition, HardwareSpec, ModelConfig, load_spec
 from ..costs.delay import ATTRIBUTIONS
 from ..errors import HwsimError, HwsimWarning
 from ..estimate import estimate_model
@@ -33,6 +33,7 @@ from ..runfiles import (
     parse_run_config,
     read_results,
     read_run_file,
+    run_spec_path,
     run_status,
 )
 
@@ -71,10 +72,6 @@ CHECKPOINT_ORDER = {"last": 0, "best": 1}
 # Private frame.attrs key: the normalised config of each run (for :func:`aggregate_seeds`); kept
 # out of report.json.
 _CONFIGS = "run_configs"
-
-# Where a relative ``spec`` in a run's stored model config is looked for (see :func:`run_spec_path`).
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # a source checkout's models/
-
 
 # ---------------------------------------------------------------------------------------------
 # the joined frame
@@ -132,34 +129,6 @@ def _mean_epoch_time(run_dir: Path) -> float:
     return sum(times) / len(times) if times else math.nan
 
 
-def run_spec_path(run: str, run_dir: Path, config: ModelConfig) -> Path | str | None:
-    """The spec a run's model names: a file, or a built-in spec's name (None when it names none).
-
-    A model file's ``spec`` is relative to that file, but a run stores the model config, not where
-    the file was. So a relative path is looked for in the run directory, then the current
-    directory, then hwsim's ``models/`` folder (where the shipped model files, and so their
-    ``../specs/...``, live); the first that exists wins, else a built-in spec of that name. None
-    existing is one line naming the run, the path and the places looked in."""
-    if config.spec is None:
-        return None
-    stored = Path(config.spec)
-    if stored.is_absolute():
-        places = {"": stored}
-    else:
-        places = {
-            "the run directory": run_dir / stored,
-            "the current directory": Path.cwd() / stored,
-            f"{MODELS_DIR}": MODELS_DIR / stored,
-        }
-    for path in places.values():
-        if path.is_file():
-            return path
-    if config.spec in builtin_spec_names():
-        return config.spec
-    where = f" in {', '.join(places)}" if len(places) > 1 else ""
-    raise HwsimError(f"run {run} ({run_dir}): its model's spec {config.spec!r} is not found{where}; pass --spec")
-
-
 def _resolved(run_dir: Path) -> Path:
     """The real path of a run directory; a symlink loop is one line naming it."""
     try:
@@ -203,7 +172,7 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
             run_spec = spec
         else:
             path = run_spec_path(results.run, run_dir, config)
-            key = path.resolve() if path is not None else None
+            key = path.resolve() if isinstance(path, Path) else path  # a file, a built-in's name, or None
             if key not in loaded:
                 loaded[key] = load_spec(path)
             run_spec = loaded[key]

@@ -82,12 +82,7 @@ class SparseMomentum:
     ) -> None:
         if not 0.0 < density <= 1.0:
             raise ValueError(f"density must lie in (0, 1], got {density}")
-        self.density = density
-        self.rate_of = (
-            (lambda epoch, epochs: prune_rate(epoch, epochs, initial_rate))
-            if schedule == "linear"
-            else (lambda epoch, epochs: initial_rate)
-        )
+        self.density, self.initial_rate, self.schedule = density, initial_rate, schedule
         self.weights = masked_weights(net)
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         self.masks: dict[str, torch.Tensor] = {}
@@ -130,7 +125,8 @@ class SparseMomentum:
         self.apply()
 
     def rate(self, epoch: int, epochs: int) -> float:
-        return self.rate_of(epoch, epochs)
+        """The prune rate after ``epoch``: decayed linearly to 0, or constant."""
+        return prune_rate(epoch, epochs, self.initial_rate) if self.schedule == "linear" else self.initial_rate
 
     @staticmethod
     def momentum_of(optimizer: torch.optim.Optimizer, weight: torch.Tensor) -> torch.Tensor:

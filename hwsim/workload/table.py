@@ -105,10 +105,6 @@ class LayerTable:
         frame.attrs.update(self.attrs)
         return frame
 
-    @classmethod
-    def from_frame(cls, frame) -> LayerTable:
-        return cls({c.name: frame[c.name].to_numpy() for c in SCHEMA}, dict(frame.attrs))
-
     def to_json(self) -> dict[str, Any]:
         return {
             "columns": {name: values.tolist() for name, values in self._columns.items()},
