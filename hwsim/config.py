@@ -256,6 +256,9 @@ class SparsityConfig(Strict):
     noise_on_pruned: bool = Field(
         True, description="FLOAT noise on pruned weights too (the published code: dense noise)"
     )
+    exclude: tuple[str, ...] = Field(
+        (), description="conv names (fnmatch patterns, e.g. 'conv1' for the stem) never masked or pruned"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SparsityConfig:
@@ -267,6 +270,8 @@ class SparsityConfig(Strict):
             )
         if self.kind != "slim" and self.slim_factors != (1.0,):
             raise ValueError(f"slim_factors: only kind slim has slim factors (kind is {self.kind})")
+        if self.kind == "slim" and len(self.slim_factors) < 2:
+            raise ValueError("slim_factors: kind slim needs at least two factors, 1.0 and a smaller one")
         return self
 
 
@@ -305,6 +310,11 @@ class ModelConfig(Strict):
         if self.sparsity is not None and self.sparsity.kind not in rule.sparse_kinds:
             can = ", ".join(rule.sparse_kinds) or "none"
             raise ValueError(f"sparsity.kind: {rule.name} does not support {self.sparsity.kind!r} (supported: {can})")
+        if self.sparsity is not None and self.sparsity.density < 1.0 and not rule.prunes:
+            pruners = " / ".join(get_method(m).label for m in list_methods() if get_method(m).prunes)
+            raise ValueError(
+                f"sparsity.density: {rule.label} does not prune (density must be 1.0); pruning is {pruners}"
+            )
         if self.sparsity is not None and not self.sparsity.noise_on_pruned:
             raise ValueError("sparsity.noise_on_pruned: false (masked noise) is not implemented yet; use true")
         return self

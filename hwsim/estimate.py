@@ -32,6 +32,33 @@ Totals = create_model(
 )
 
 
+class SparsitySummary(BaseModel):
+    """What sparsity (FLOATS pruning, slimming) buys against the same network dense at full width
+    (the reference: the model with its ``sparsity`` block removed, on the same spec and condition).
+
+    ``cr`` is the paper's compression ratio, dense conv weights over kept (nonzero) conv weights
+    (1/d for a uniform density); ``effective_cr`` divides the dense conv weight bits by the conv
+    storage bits of the spec's sparse format (values plus index overhead). ``crf`` is the channel
+    reduction factor, total conv input channels of the reference over those present (a channel is
+    present when any of its weights is kept). ``eq7_speedup`` is the reference's Eq. 7 delay over this
+    model's Eq. 7 delay (``delay_base_ns``); ``speedup`` the same for the delay the method pays.
+    """
+
+    kind: str
+    target_density: float
+    slim_factor: float = 1.0
+    dense_conv_weights: int
+    kept_conv_weights: int
+    cr: float
+    effective_cr: float
+    crf: float
+    storage_format: str
+    storage_bits: int
+    dense_storage_bits: int
+    eq7_speedup: float
+    speedup: float
+
+
 class Estimate(BaseModel):
     """Report of one model on one spec (the JSON contract of ``hwsim estimate --format json``)."""
 
@@ -44,6 +71,7 @@ class Estimate(BaseModel):
     condition: dict[str, Any]
     totals: Totals
     layers: list[dict[str, Any]]
+    sparsity: SparsitySummary | None = None
 
     def layer_frame(self):
         import pandas as pd

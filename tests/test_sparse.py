@@ -126,7 +126,7 @@ def test_floats_i_estimate_stores_the_kept_weights_and_costs_dense_compute():
         ("{kind: sparse, density: 0.1}", "sparsity.kind"),
         ("{kind: slim, density: 0.3, slim_factors: [0.5]}", "1.0 included"),
         ("{kind: slim, density: 0.3, slim_factors: [1.0, 1.5]}", "sparsity.slim_factors.1"),
-        ("{kind: channel, density: 0.34}", "floats does not support 'channel' (supported: irregular)"),
+        ("{kind: slim, density: 0.3, slim_factors: [1.0]}", "at least two factors"),
         ("{kind: irregular, density: 0.1, noise_on_pruned: false}", "not implemented yet"),
     ],
 )
@@ -134,6 +134,21 @@ def test_bad_sparsity_blocks_are_one_line(tmp_path, block, fragment):
     model = tmp_path / "m.yaml"
     model.write_text(f"arch: resnet20\nmethod: floats\ndataset: digits\nsparsity: {block}\n")
     one_line_error(CliRunner().invoke(app, ["estimate", str(model)]), fragment)
+
+
+@pytest.mark.parametrize("method", ["float", "oat"])
+def test_only_floats_prunes(tmp_path, method):
+    model = tmp_path / "m.yaml"
+    model.write_text(
+        f"arch: resnet20\nmethod: {method}\ndataset: digits\nsparsity: {{kind: slim, density: 0.3, slim_factors: [1.0, 0.5]}}\n"
+    )
+    one_line_error(
+        CliRunner().invoke(app, ["estimate", str(model)]), "does not prune (density must be 1.0); pruning is FLOATS"
+    )
+    model.write_text(
+        f"arch: resnet20\nmethod: {method}\ndataset: digits\nsparsity: {{kind: irregular, density: 1.0}}\n"
+    )
+    one_line_error(CliRunner().invoke(app, ["estimate", str(model)]), "supported: slim")
 
 
 def tiny_floats(name):

@@ -67,7 +67,10 @@ class Method:
         single_lambda: trained at one fixed lambda: evaluated and reported only there.
         delay_rule: the paper equation of its conv delay, for output text.
         extra_ops: names of the op-count metrics it adds beyond MACs (not in MACs).
-        sparse_kinds: the ``sparsity.kind`` values it trains and costs (FLOATS); none by default.
+        sparse_kinds: the ``sparsity.kind`` values it trains and costs (``slim`` = slimmable widths,
+            Yu et al. 2018; ``irregular`` / ``channel`` = FLOATS pruning); none by default.
+        prunes: it prunes weights, so ``sparsity.density`` may be below 1 (FLOATS); the others
+            accept only ``density: 1.0`` (a dense slimmable network).
         requires_sparsity: a model of this method must have a ``sparsity`` block.
     """
 
@@ -83,6 +86,7 @@ class Method:
     delay_rule: str = "Eq. 7"
     extra_ops: tuple[str, ...] = ()
     sparse_kinds: tuple[str, ...] = ()
+    prunes: bool = False
     requires_sparsity: bool = False
 
     # -- conditioning ---------------------------------------------------------------------------

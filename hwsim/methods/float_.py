@@ -47,6 +47,7 @@ class FLOAT(Method):
     has_lambda_n = True
     delay_rule = "Eq. 8"
     extra_ops = ("noise_add_ops",)
+    sparse_kinds = ("slim",)  # FLOAT slim: dense slimmable widths (paper Fig. 9)
 
     def condition(self, lam, lambda_th=0.0):
         from ..nets.conditioning import ConditionState

@@ -20,5 +20,6 @@ class FLOATS(FLOAT):
     name = "floats"
     label = "FLOATS"
     color = "tab:orange"
-    sparse_kinds = ("irregular",)
+    sparse_kinds = ("irregular", "channel", "slim")
+    prunes = True
     requires_sparsity = True

@@ -44,6 +44,7 @@ class OAT(Method):
     dual_bn_default = True
     delay_rule = "Eq. 9"
     extra_ops = ("film_mod_ops",)
+    sparse_kinds = ("slim",)  # OAT slim ("OATS"): dense slimmable widths, the Fig. 9 baseline
 
     def condition(self, lam, lambda_th=0.0):
         from ..nets.conditioning import ConditionState

@@ -9,9 +9,18 @@ real kept fraction from the run's masks (``hwsim estimate RUN_DIR``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .table import LayerTable
+
+
+def slim_channels(channels: int, factor: float) -> int:
+    """Channels of a layer of width ``channels`` at slimming factor ``factor`` (Yu et al. 2018): the
+    nearest whole number, at least 1 (ties round up; SF 0.5 of 16, 64, 512 is 8, 32, 256). Every
+    slimmable layer, the networks' and the cost tables', takes its width from here."""
+    return max(1, math.floor(factor * channels + 0.5))
 
 
 def irregular_densities(table: LayerTable, density: float) -> np.ndarray:
