@@ -238,6 +238,9 @@ class AccuracyPoint(BaseModel):
     checkpoint: Literal["last", "best"] = "last"
     #: the training epoch of those weights (None in results written before hwsim recorded it)
     epoch: int | None = None
+    #: the slimming factor SF the network ran at (slimmable models; 1.0 = full width, and every
+    #: point of a model that is not slimmable)
+    slim_factor: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
 
 
 class EvalResults(BaseModel):

@@ -269,7 +269,7 @@ def _best_weights(run_dir: Path, payload: dict, run, lam: float, lambda_th: floa
 
 
 def _point_key(p: AccuracyPoint) -> tuple:
-    return (p.checkpoint, p.lam, p.lambda_th, p.attack)
+    return (p.checkpoint, p.slim_factor, p.lam, p.lambda_th, p.attack)
 
 
 def write_results(run_dir: Path, results: EvalResults) -> None:
@@ -278,7 +278,7 @@ def write_results(run_dir: Path, results: EvalResults) -> None:
     merged = {_point_key(p): p for p in (read_results(run_dir).points if path.exists() else [])}
     merged.update({_point_key(p): p for p in results.points})
     results = results.model_copy(
-        update={"points": sorted(merged.values(), key=lambda p: (p.checkpoint, p.attack, p.lambda_th or 0.0, p.lam))}
+        update={"points": sorted(merged.values(), key=lambda p: (p.checkpoint, -p.slim_factor, p.attack, p.lambda_th or 0.0, p.lam))}
     )
     atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=2) + "\n")
     atomic_write_text(run_dir / RESULTS_CSV, results.frame().to_csv(index=False))
