@@ -221,10 +221,9 @@ def estimate_run(
     run = run_config_of(payload)
     run_dir = Path(run_path) if Path(run_path).is_dir() else Path(run_path).parent
     source = spec_path if spec_path is not None else run_spec_path(run.name, run_dir, run.model)
-    masks = payload.get("masks") or {}
-    densities = {
-        name.removesuffix(".weight"): float(mask.sum()) / mask.numel() for name, mask in masks.items() if mask.numel()
-    }
+    from .runner.masks import mask_summary
+
+    densities = {name: layer["density"] for name, layer in mask_summary(payload.get("masks") or {}).items()}
     return estimate_model(
         run.model.model_copy(update={"name": run.name}), load_spec(source), attribution=attribution, densities=densities
     )

@@ -278,7 +278,11 @@ def write_results(run_dir: Path, results: EvalResults) -> None:
     merged = {_point_key(p): p for p in (read_results(run_dir).points if path.exists() else [])}
     merged.update({_point_key(p): p for p in results.points})
     results = results.model_copy(
-        update={"points": sorted(merged.values(), key=lambda p: (p.checkpoint, -p.slim_factor, p.attack, p.lambda_th or 0.0, p.lam))}
+        update={
+            "points": sorted(
+                merged.values(), key=lambda p: (p.checkpoint, -p.slim_factor, p.attack, p.lambda_th or 0.0, p.lam)
+            )
+        }
     )
     atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=2) + "\n")
     atomic_write_text(run_dir / RESULTS_CSV, results.frame().to_csv(index=False))

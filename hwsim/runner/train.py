@@ -63,6 +63,7 @@ from ..runfiles import (  # noqa: F401
 )
 from . import ddp
 from .attacks import batch_correct, pgd_attack
+from .masks import mask_summary
 from .sparse import sparse_training
 
 CHECKPOINT_FORMAT = "hwsim-checkpoint-v1"
@@ -537,6 +538,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
             }
             if sparse is not None:
                 record["density"] = sparse.global_density()
+                record["layers"] = mask_summary(sparse.masks)  # per conv: kept fraction, kept input channels
             if (epoch + 1) % s.eval_every == 0 or epoch + 1 == s.epochs:
                 points = held_out_accuracy(net, held_out, s, info)
                 record.update(

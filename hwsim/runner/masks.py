@@ -1,0 +1,23 @@
+"""What a run's sparsity masks say about each conv, in plain numbers (no tensors): the per-layer
+record the run file keeps every epoch and ``hwsim estimate RUN_DIR`` / ``hwsim report`` cost with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def mask_summary(masks: dict[str, Any]) -> dict[str, dict[str, float | int]]:
+    """Per conv (layer name, ``.weight`` dropped): ``density``, the kept fraction of its weights;
+    ``in_channels``, its input channels C_i; ``kept_in_channels``, the input channels with at least
+    one kept weight (all of them under irregular pruning, fewer under FLOATS-c)."""
+    out: dict[str, dict[str, float | int]] = {}
+    for name, mask in masks.items():
+        if mask.numel() == 0:
+            continue
+        per_channel = mask.transpose(0, 1).reshape(mask.shape[1], -1).any(dim=1) if mask.dim() > 1 else mask
+        out[name.removesuffix(".weight")] = {
+            "density": float(mask.sum()) / mask.numel(),
+            "in_channels": int(per_channel.numel()),
+            "kept_in_channels": int(per_channel.sum()),
+        }
+    return out
