@@ -141,15 +141,16 @@ def estimate_model(
     spec: HardwareSpec,
     *,
     attribution: Attribution = "paper",
-    densities: dict[str, float] | None = None,
+    masks: dict[str, dict[str, Any]] | None = None,
 ) -> Estimate:
-    """Cost one model config on one hardware spec (``densities``: per-layer kept fractions from a
-    trained run's masks, in place of the analytic ones)."""
+    """Cost one model config on one hardware spec. ``masks``: a trained run's per-conv mask summary
+    (:func:`hwsim.runner.masks.mask_summary`, also the ``layers`` of the run file's last history
+    entry), costed in place of the analytic densities."""
     table = layer_table(config)
-    if densities:
+    if masks:
         from .workload.sparsity import with_densities
 
-        table = with_densities(table, densities)
+        table = with_densities(table, {name: layer["density"] for name, layer in masks.items()})
     if table.attrs["other_params"]:
         untied = ", ".join(table.attrs.get("untied", [])) or "none reported"
         raise RuntimeError(
@@ -223,9 +224,9 @@ def estimate_run(
     source = spec_path if spec_path is not None else run_spec_path(run.name, run_dir, run.model)
     from .runner.masks import mask_summary
 
-    densities = {name: layer["density"] for name, layer in mask_summary(payload.get("masks") or {}).items()}
+    masks = mask_summary(payload.get("masks") or {})
     return estimate_model(
-        run.model.model_copy(update={"name": run.name}), load_spec(source), attribution=attribution, densities=densities
+        run.model.model_copy(update={"name": run.name}), load_spec(source), attribution=attribution, masks=masks
     )
 
 
