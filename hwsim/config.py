@@ -67,7 +67,7 @@ def _count(name: str, description: str):
 
 
 # How a sparse layer's weights are stored (memory.sparse_format); hwsim.costs.memory gives each its bits.
-SPARSE_FORMATS = ("values", "dense", "bitmap", "csr", "coo")
+SPARSE_FORMATS = ("values", "dense", "bitmap", "csr", "coo", "channel-list")
 
 BUILTIN_SPEC_PACKAGE = "hwsim"  # built-in specs ship as package data in hwsim/specs/*.yaml
 DEFAULT_SPEC = "asic-65nm"  # a built-in name: works from a wheel install, not only from a checkout
@@ -95,13 +95,26 @@ class Memory(Strict):
         description="how a sparse (FLOATS) layer is stored: kept values only (the paper's CR = 1/d), dense "
         "(zeros too), bitmap (+1 bit per position), csr or coo (+index words); dense layers are always dense",
     )
-    index_bits: StrictInt = Field(16, ge=1, le=64, description="bits of one csr / coo index or row-pointer word")
+    index_bits: StrictInt = Field(
+        16, ge=1, le=64, description="bits of one csr / coo / channel-list index or row-pointer word"
+    )
+    sparse_reads: bool = Field(
+        False,
+        description="Eq. 7-9's read term fetches only what sparse_format stores (kept values + index words) "
+        "instead of all K weights; a hwsim choice, off by default (the paper's FLOATS-i has no speed-up)",
+    )
 
 
 class Compute(Strict):
     """The multiply array of Eq. 7-9's multiply term."""
 
     n_multipliers: StrictInt = _count("n_multipliers", "parallel multiply units N_mult")
+    zero_skipping: bool = Field(
+        False,
+        description="the multipliers skip zero weights: Eq. 7-9's multiply term counts kept weights, not K "
+        "(FLOAT's dense noise fills the zeros, so noisy layers gain nothing unless noise_on_pruned is false); "
+        "a hwsim choice, off by default",
+    )
 
 
 SECTIONS: dict[str, type[Strict]] = {"timing": Timing, "memory": Memory, "compute": Compute}
@@ -206,6 +219,14 @@ class HardwareSpec(Strict):
     @property
     def index_bits(self) -> int:
         return self.memory.index_bits
+
+    @property
+    def sparse_reads(self) -> bool:
+        return self.memory.sparse_reads
+
+    @property
+    def zero_skipping(self) -> bool:
+        return self.compute.zero_skipping
 
     def flat(self) -> dict[str, float | int]:
         """The six hardware values of Eq. 7-9 under their flat names (``hwsim specs``, sweeps, old callers)."""

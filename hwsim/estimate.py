@@ -129,6 +129,46 @@ def model_costs(
     return costs(table, specs, config.method, attribution=attribution, noise_active=noise_active(config))
 
 
+def sparsity_summary(
+    config: ModelConfig, table: LayerTable, grid: CostGrid, spec, attribution
+) -> SparsitySummary | None:
+    """:class:`SparsitySummary` of a sparse model's costed ``table`` (None for a dense model): conv
+    weights and channels against the full widths the table keeps, delay against the same model
+    costed dense at full width."""
+    import numpy as np
+
+    from .costs.memory import format_bits
+
+    sparsity = config.sparsity
+    if sparsity is None:
+        return None
+    col = lambda name: np.asarray(table[name], np.int64)  # noqa: E731
+    conv = (np.asarray(table["op"]) == "conv") & (col("weight_params") > 0)
+    full = col("kernel_h") * col("kernel_w") * (col("full_in_channels") // col("groups")) * col("full_out_channels")
+    kept = np.rint(np.asarray(table["density"], np.float64) * col("weight_params"))
+    bits = format_bits(table, col("weight_params"), spec.sparse_format, spec.index_bits, spec.weight_bits)
+    dense_weights, kept_weights = int(full[conv].sum()), int(kept[conv].sum())
+    storage, dense_storage = int(round(bits[conv].sum())), dense_weights * spec.weight_bits
+    reference = model_costs(config.model_copy(update={"sparsity": None}), spec, attribution=attribution)
+    ref = reference.totals_at(0)
+    mine = grid.totals_at(0)
+    return SparsitySummary(
+        kind=sparsity.kind,
+        target_density=sparsity.density,
+        slim_factor=sparsity.eval_slim_factor if sparsity.kind == "slim" else 1.0,
+        dense_conv_weights=dense_weights,
+        kept_conv_weights=kept_weights,
+        cr=dense_weights / max(kept_weights, 1),
+        effective_cr=dense_storage / max(storage, 1),
+        crf=float(col("full_in_channels")[conv].sum() / max(col("in_channels")[conv].sum(), 1)),
+        storage_format=spec.sparse_format,
+        storage_bits=storage,
+        dense_storage_bits=dense_storage,
+        eq7_speedup=ref["delay_base_ns"] / mine["delay_base_ns"],
+        speedup=ref["delay_ns"] / mine["delay_ns"],
+    )
+
+
 def _records(table: LayerTable, grid: CostGrid) -> list[dict[str, Any]]:
     columns = {name: table[name].tolist() for name in table.columns}
     columns.update({name: values.tolist() for name, values in grid.layer_columns(0).items()})
@@ -148,9 +188,9 @@ def estimate_model(
     entry), costed in place of the analytic densities."""
     table = layer_table(config)
     if masks:
-        from .workload.sparsity import with_densities
+        from .workload.sparsity import with_masks
 
-        table = with_densities(table, {name: layer["density"] for name, layer in masks.items()})
+        table = with_masks(table, masks)
     if table.attrs["other_params"]:
         untied = ", ".join(table.attrs.get("untied", [])) or "none reported"
         raise RuntimeError(
@@ -165,6 +205,7 @@ def estimate_model(
         condition={"lambda": config.eval.knob, "lambda_th": config.eval.lambda_th, "noise_active": grid.noise_active},
         totals=grid.totals_at(0),
         layers=_records(table, grid),
+        sparsity=sparsity_summary(config, table, grid, spec, attribution),
     )
 
 

@@ -148,11 +148,35 @@ def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
         (f"delay, {rule.label} ({rule.delay_rule}, {estimate.attribution} attribution)", f"{t.delay_ns / 1e6:,.3f} ms"),
         ("delay, baseline (Eq. 7)", f"{t.delay_base_ns / 1e6:,.3f} ms"),
         ("layers (conv)", f"{t.layers} ({t.conv_layers})"),
+        *sparsity_rows(estimate),
     ]
     for total in total_rules():
         if total.name not in _CURATED:
             items.append((f"{total.name.replace('_', ' ')} ({total.unit})", _fmt(getattr(t, total.name))))
     return items
+
+
+def sparsity_rows(estimate: Estimate) -> list[tuple[str, str]]:
+    """Table 1's columns for a sparse model: against the same network dense at full width."""
+    sp = estimate.sparsity
+    if sp is None:
+        return []
+    rule = get_method(estimate.model["method"])
+    slim = f", SF {sp.slim_factor:g}" if sp.kind == "slim" else ""
+    switches = ", ".join(
+        name for name, on in (("sparse reads", estimate.spec.sparse_reads), ("zero skipping", estimate.spec.zero_skipping)) if on
+    )  # fmt: skip
+    return [
+        ("sparsity (vs dense, full width)", f"{sp.kind}, d = {sp.target_density:g}{slim}"),
+        ("  CR = dense / kept conv weights", f"{sp.cr:.2f}x ({sp.kept_conv_weights:,} of {sp.dense_conv_weights:,})"),
+        (
+            f"  effective CR, stored as {sp.storage_format}",
+            f"{sp.effective_cr:.2f}x ({sp.storage_bits / 8 / MB:.3f} MB)",
+        ),
+        ("  CRF = conv input channels, full / present", f"{sp.crf:.2f}x"),
+        (f"  Eq. 7 speed-up ({switches or 'no sparse reads, no zero skipping'})", f"{sp.eq7_speedup:.2f}x"),
+        (f"  {rule.label} delay speed-up ({rule.delay_rule})", f"{sp.speedup:.2f}x"),
+    ]
 
 
 def render_estimate(estimate: Estimate, fmt: OutputFormat, per_layer: bool) -> str:

@@ -140,7 +140,7 @@ def _table(kernel=3, channels=2**14, size=2**12):
     row = {c.name: {"int": 0, "float": 1.0, "bool": False, "str": ""}[c.dtype] for c in SCHEMA}
     row.update(
         name="big", op="conv", kernel_h=kernel, kernel_w=kernel, in_channels=channels, out_channels=channels,
-        groups=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, in_h=size, in_w=size, out_h=size,
+        groups=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, in_h=size, in_w=size, out_h=size, full_in_channels=channels, full_out_channels=channels,
         out_w=size, weight_params=kernel * kernel * channels * channels,
     )  # fmt: skip
     return LayerTable({k: [v] for k, v in row.items()}, {"model_params": row["weight_params"], "other_params": 0})

@@ -156,8 +156,9 @@ def test_estimate_json_shows_sections_and_numbers_do_not_change(tmp_path):
     assert default["spec"]["timing"] == {"tau_read_ns": 9.0, "tau_mult_ns": 4.0}
     assert default["spec"]["memory"] == {
         "io_bandwidth_bits": 64, "weight_bits": 8, "n_banks": 16, "sparse_format": "values", "index_bits": 16,
+        "sparse_reads": False,
     }  # fmt: skip
-    assert default["spec"]["compute"] == {"n_multipliers": 32}
+    assert default["spec"]["compute"] == {"n_multipliers": 32, "zero_skipping": False}
     assert old["totals"] == default["totals"] and old["layers"] == default["layers"]
 
 

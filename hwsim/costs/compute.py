@@ -16,7 +16,8 @@ residual add       0 MACs; it is an element-wise add outside the MAC array.
 pooling            0 (global average pooling is ``C * H * W`` adds; counted as nothing).
 FLOAT noise-add    ``noise_add_ops`` column, not in MACs: one add per weight per forward pass
                    (theta + lambda*alpha*eta; drawing eta with std lambda*alpha*sigma folds the scale
-                   multiply into noise generation). The paper neglects it (section 4.3).
+                   multiply into noise generation). The paper neglects it (section 4.3). FLOATS
+                   with ``noise_on_pruned: false`` (masked noise): one add per kept weight.
 FiLM               its two MLP linears are ordinary MACs on their ``film_linear`` rows (included in
                    the totals); the modulation ``x * mu + sigma`` is ``film_mod_ops`` =
                    ``2 * C * H * W`` on the conv row it modulates, not in MACs.
@@ -52,9 +53,13 @@ def effective_macs(table) -> np.ndarray:
     return kept * positions
 
 
-def noise_add_ops(table) -> np.ndarray:
-    """One add per weight of each noisy (FLOAT) layer."""
-    return np.where(_col(table, "noisy", bool), _col(table, "weight_params", np.int64), 0)
+def noise_add_ops(table, *, dense: bool = True) -> np.ndarray:
+    """One add per weight of each noisy (FLOAT) layer; ``dense=False`` (``noise_on_pruned: false``,
+    masked noise): one per kept weight."""
+    weights = _col(table, "weight_params", np.int64)
+    if not dense:
+        weights = np.rint(_col(table, "density", np.float64) * weights).astype(np.int64)
+    return np.where(_col(table, "noisy", bool), weights, 0)
 
 
 def film_modulation_ops(table) -> np.ndarray:

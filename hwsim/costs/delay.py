@@ -86,10 +86,22 @@ def film_values(c_out):
     return 2 * c + 4 * c * c
 
 
-def eq7_cycles(weights, outputs, hw: dict) -> Cycles:
-    """Paper Eq. 7 as whole cycles: ``ceil(K / R)`` reads and ``ceil(K / N_mult) H_o W_o`` multiplies."""
-    reads = read_cycles(weights, hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"])
-    return Cycles(reads, _mult_cycles(weights, outputs, hw["n_multipliers"]))
+def _reads(weights, hw: dict, read_bits=None):
+    """ceil(K / R) read cycles, or ceil(read_bits / (B_IO N_bank)) when the read term fetches a sparse
+    layer's storage (``memory.sparse_reads``)."""
+    if read_bits is None:
+        return read_cycles(weights, hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"])
+    check_exact(read_bits, "memory.weight_bits", "the bits a layer reads")
+    return _ceil_div(np.asarray(read_bits, np.int64), np.asarray(hw["io_bandwidth_bits"], np.int64) * hw["n_banks"])
+
+
+def eq7_cycles(weights, outputs, hw: dict, *, read_bits=None, mult_weights=None) -> Cycles:
+    """Paper Eq. 7 as whole cycles: ``ceil(K / R)`` reads and ``ceil(K / N_mult) H_o W_o`` multiplies.
+
+    Sparse layers: ``read_bits`` replaces ``K B_W`` in the read term (``memory.sparse_reads``), and
+    ``mult_weights`` replaces K in the multiply term (``compute.zero_skipping``); None keeps Eq. 7."""
+    mults = weights if mult_weights is None else mult_weights
+    return Cycles(_reads(weights, hw, read_bits), _mult_cycles(mults, outputs, hw["n_multipliers"]))
 
 
 def _mult_cycles(weights, outputs, n_multipliers):
@@ -100,11 +112,16 @@ def _mult_cycles(weights, outputs, n_multipliers):
     return per_output * outputs
 
 
-def eq9_cycles(weights, outputs, film_c_out, hw: dict) -> Cycles:
-    """Paper Eq. 9 as whole cycles, with a FiLM of width ``film_c_out`` (0 gives Eq. 7)."""
+def eq9_cycles(weights, outputs, film_c_out, hw: dict, *, read_bits=None, mult_weights=None) -> Cycles:
+    """Paper Eq. 9 as whole cycles, with a FiLM of width ``film_c_out`` (0 gives Eq. 7); ``read_bits``
+    and ``mult_weights`` as in :func:`eq7_cycles` (the FiLM values are always read and multiplied)."""
     film = film_values(film_c_out)
-    reads = read_cycles(np.asarray(weights, np.int64) + film, hw["io_bandwidth_bits"], hw["weight_bits"], hw["n_banks"])
-    mults = _mult_cycles(weights, outputs, hw["n_multipliers"]) + _ceil_div(film, hw["n_multipliers"])
+    if read_bits is None:
+        reads = _reads(np.asarray(weights, np.int64) + film, hw)
+    else:
+        reads = _reads(None, hw, np.asarray(read_bits, np.int64) + film * np.asarray(hw["weight_bits"], np.int64))
+    mults = weights if mult_weights is None else mult_weights
+    mults = _mult_cycles(mults, outputs, hw["n_multipliers"]) + _ceil_div(film, hw["n_multipliers"])
     check_exact(mults, "compute.n_multipliers", "Eq. 9's multiply cycles")
     return Cycles(reads, mults)
 
@@ -132,17 +149,35 @@ def delay_eq9(weights, outputs, film_c_out, **hw):
     return cycles_to_ns(eq9_cycles(weights, outputs, film_c_out, hw), hw)
 
 
-def delay_terms(table) -> DelayTerms:
-    """The per-row inputs of Eq. 7-9 from a layer table (any mapping of column -> 1-D array)."""
+def delay_terms(table, *, handling=None, weight_bits=None, noise_on_pruned: bool = True) -> DelayTerms:
+    """The per-row inputs of Eq. 7-9 from a layer table (any mapping of column -> 1-D array).
+
+    ``handling`` (a :class:`~hwsim.costs.specgrid.SparseHandling`) switches the sparse-layer rules
+    on: with ``sparse_reads`` the read term fetches each row's storage in the spec's format (kept
+    values x B_W + index words, :func:`hwsim.costs.memory.format_bits` with K positions; needs
+    ``weight_bits``, (1, G)); with ``zero_skipping`` the multiply term counts the kept weights."""
+    from .memory import format_bits
+
     col = lambda name: np.asarray(table[name], dtype=np.int64)[:, None]  # noqa: E731
     op = np.asarray(table["op"])[:, None]
+    weights = col("kernel_h") * col("kernel_w") * (col("in_channels") // col("groups")) * col("out_channels")
+    read_bits = mult_weights = None
+    if handling is not None and handling.sparse_reads:
+        bits = format_bits(table, weights[:, 0], handling.sparse_format, handling.index_bits, weight_bits)
+        read_bits = np.rint(bits).astype(np.int64)
+    if handling is not None and handling.zero_skipping:
+        density = np.asarray(table["density"], np.float64)[:, None]
+        mult_weights = np.maximum(np.rint(density * weights).astype(np.int64), 0)
     return DelayTerms(
-        weights=col("kernel_h") * col("kernel_w") * (col("in_channels") // col("groups")) * col("out_channels"),
+        weights=weights,
         outputs=col("out_h") * col("out_w"),
         out_channels=col("out_channels"),
         film_channels=col("film_channels"),
         noisy=np.asarray(table["noisy"], dtype=bool)[:, None],
         is_conv=op == "conv",
+        read_bits=read_bits,
+        mult_weights=mult_weights,
+        dense_noise=noise_on_pruned,
     )
 
 

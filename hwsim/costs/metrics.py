@@ -25,7 +25,7 @@ from ..methods import Method, get_method
 from ..workload.table import SCHEMA
 from . import compute, memory
 from .delay import check_attribution, check_exact, compute_rows, delay_terms, eq7_cycles
-from .specgrid import SpecGrid, spec_grid
+from .specgrid import SparseHandling, SpecGrid, spec_grid
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,8 @@ class CostInputs:
     noise_active: bool
     groups: dict[str, np.ndarray] | None = None
     group_of: np.ndarray | None = None
-    storage: tuple[str, int] = ("values", 16)  # the grid's memory.sparse_format and index_bits
+    storage: SparseHandling = field(default_factory=SparseHandling)  # the grid's sparse-layer scheme
+    noise_on_pruned: bool = True  # FLOAT's noise covers pruned weights too (the table's sparsity)
     _cache: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -100,7 +101,14 @@ class CostInputs:
 
     @property
     def terms(self):
-        return self.memo("terms", lambda: delay_terms(self.rows))
+        """Eq. 7-9's inputs per row, with the grid's sparse handling (read bits per group)."""
+        return self.memo(
+            "terms",
+            lambda: delay_terms(
+                self.rows, handling=self.storage, weight_bits=self.groups["weight_bits"] if self.groups else None,
+                noise_on_pruned=self.noise_on_pruned,
+            ),
+        )  # fmt: skip
 
     @property
     def compute_rows(self) -> np.ndarray:
@@ -108,7 +116,11 @@ class CostInputs:
 
     def base_cycles(self):
         """Eq. 7 cycles per (row, group)."""
-        return self.memo("base", lambda: eq7_cycles(self.terms.weights, self.terms.outputs, self.groups))
+        t = self.terms
+        return self.memo(
+            "base",
+            lambda: eq7_cycles(t.weights, t.outputs, self.groups, read_bits=t.read_bits, mult_weights=t.mult_weights),
+        )
 
     def method_cycles(self):
         """The method's cycles per (row, group)."""
@@ -118,6 +130,14 @@ class CostInputs:
                 self.terms, self.groups, attribution=self.attribution, noise_active=self.noise_active
             ),
         )
+
+
+def _overhead(inputs: CostInputs) -> np.ndarray:
+    fmt = inputs.storage
+    return inputs.memo(
+        "overhead",
+        lambda: memory.sparse_overhead_bits(inputs.rows, fmt.sparse_format, fmt.index_bits, inputs.hw["weight_bits"]),
+    )
 
 
 def _ns(cycles_of: Callable[[CostInputs], object]) -> Callable[[CostInputs], np.ndarray]:
@@ -170,7 +190,7 @@ for _metric in (
     Metric("flops", "FLOP", "2 x MACs", lambda i: compute.FLOPS_PER_MAC * compute.layer_macs(i.rows),
            (Total("flops", "FLOP", integer=True),)),
     Metric("noise_add_ops", "op", "FLOAT noise adds, one per weight of a noisy layer (not in MACs)",
-           lambda i: compute.noise_add_ops(i.rows), (Total("noise_add_ops", "op", integer=True),)),
+           lambda i: compute.noise_add_ops(i.rows, dense=i.noise_on_pruned), (Total("noise_add_ops", "op", integer=True),)),
     Metric("film_mod_ops", "op", "OAT FiLM modulation x * mu + sigma, 2 per output element (not in MACs)",
            lambda i: compute.film_modulation_ops(i.rows), (Total("film_mod_ops", "op", integer=True),)),
     Metric("delay_base_ns", "ns", "paper Eq. 7 on every conv / linear row (the baseline)",
@@ -187,10 +207,10 @@ for _metric in (
     Metric("fig8b_bits", "bit", "weight storage as Fig. 8(b): conv / linear + FiLM, no BN, no alpha",
            _bits("fig8b"), (Total("weight_bytes_fig8b", "byte", scale=1 / 8),), per_spec=True, total=_bits_total("fig8b")),
     Metric("sparse_overhead_bits", "bit", "what the spec's sparse format adds to a sparse layer's kept values",
-           lambda i: memory.sparse_overhead_bits(i.rows, *i.storage, i.hw["weight_bits"]),
+           lambda i: _overhead(i),
            (Total("sparse_overhead_bytes", "byte", scale=1 / 8),), per_spec=True),
     Metric("storage_bits", "bit", "weight storage in the spec's sparse format: every parameter + index overhead",
-           lambda i: _bits("full")(i) + memory.sparse_overhead_bits(i.rows, *i.storage, i.hw["weight_bits"]),
+           lambda i: _bits("full")(i) + _overhead(i),
            (Total("storage_bytes", "byte", scale=1 / 8),), per_spec=True),
     Metric("full_bits", "bit", "weight storage of every parameter", _bits("full"),
            (Total("weight_bytes", "byte", scale=1 / 8),), per_spec=True, total=_bits_total("full")),
@@ -224,8 +244,9 @@ class CostGrid:
         rows, self._inverse = _unique_rows(table)
         groups, group_of = specs.count_groups()
         self._inputs = CostInputs(
-            rows, specs.arrays, method, attribution, noise_active, groups, group_of, specs.storage
-        )
+            rows, specs.arrays, method, attribution, noise_active, groups, group_of, specs.storage,
+            noise_on_pruned=bool(table.attrs.get("noise_on_pruned", True)),
+        )  # fmt: skip
         self._metrics = [METRICS[name] for name in metrics] if metrics is not None else list(METRICS.values())
         self._unique: dict[str, np.ndarray] = {}
         self.totals = self._totals()
@@ -314,9 +335,9 @@ def costs(
 
 def count_columns(table) -> dict[str, np.ndarray]:
     """The spec-free metrics (MACs, FLOPs, extra ops) per layer: what thop or fvcore count."""
-    return {
-        m.name: m.per_layer(CostInputs(table, {}, None, "paper", False)) for m in METRICS.values() if not m.per_spec
-    }
+    dense_noise = bool(getattr(table, "attrs", {}).get("noise_on_pruned", True))
+    inputs = CostInputs(table, {}, None, "paper", False, noise_on_pruned=dense_noise)
+    return {m.name: m.per_layer(inputs) for m in METRICS.values() if not m.per_spec}
 
 
 def count_frame(table):

@@ -8,6 +8,7 @@ whole grid. Single specs and lists of :class:`~hwsim.config.HardwareSpec` conver
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,24 @@ from ..errors import HwsimError
 TIMES = ("tau_read_ns", "tau_mult_ns")
 COUNTS = ("io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers")
 FIELDS = (*TIMES, *COUNTS)
+
+
+@dataclass(frozen=True)
+class SparseHandling:
+    """How a grid's hardware treats sparse (FLOATS) layers: one scheme per grid.
+
+    ``sparse_format`` / ``index_bits`` (memory section) say how kept weights are stored;
+    ``sparse_reads`` makes Eq. 7-9's read term fetch only that storage; ``zero_skipping`` (compute
+    section) makes the multipliers skip zero weights."""
+
+    sparse_format: str = "values"
+    index_bits: int = 16
+    sparse_reads: bool = False
+    zero_skipping: bool = False
+
+    @classmethod
+    def of(cls, spec: HardwareSpec) -> SparseHandling:
+        return cls(spec.sparse_format, spec.index_bits, spec.sparse_reads, spec.zero_skipping)
 
 
 _DENSE_LIMIT = 1 << 22  # value ranges up to this are mapped with a lookup table, not a sort
@@ -40,11 +59,11 @@ class SpecGrid:
     __slots__ = ("arrays", "_names", "_groups", "storage")
 
     def __init__(
-        self, arrays: dict[str, np.ndarray], names: list[str] | None = None, storage: tuple[str, int] = ("values", 16)
+        self, arrays: dict[str, np.ndarray], names: list[str] | None = None, storage: SparseHandling | None = None
     ) -> None:
         self.arrays, self._names = arrays, names
         self._groups = None
-        self.storage = storage  # (sparse_format, index_bits): one storage scheme per grid
+        self.storage = storage or SparseHandling()  # one sparse-layer scheme per grid
 
     @property
     def names(self) -> list[str]:
@@ -84,19 +103,27 @@ class SpecGrid:
             key: np.array([[getattr(s, key) for s in specs]], dtype=np.float64 if key in TIMES else np.int64)
             for key in FIELDS
         }
-        storages = {(s.sparse_format, s.index_bits) for s in specs}
+        storages = {SparseHandling.of(s) for s in specs}
         if len(storages) > 1:
             raise HwsimError(
-                f"spec grid: the specs differ in memory.sparse_format / index_bits ({sorted(storages)}); cost them in separate grids"
+                "spec grid: the specs differ in memory.sparse_format / index_bits / sparse_reads or "
+                "compute.zero_skipping; cost them in separate grids"
             )
         return cls(arrays, [s.name for s in specs], storages.pop())
 
     @classmethod
     def from_arrays(
-        cls, names: list[str] | None = None, *, sparse_format: str = "values", index_bits: int = 16, **values: Any
+        cls,
+        names: list[str] | None = None,
+        *,
+        sparse_format: str = "values",
+        index_bits: int = 16,
+        sparse_reads: bool = False,
+        zero_skipping: bool = False,
+        **values: Any,
     ) -> SpecGrid:
         """Broadcast one value or array per field; check every range once (one error line).
-        ``sparse_format`` / ``index_bits`` (memory section) hold for the whole grid."""
+        ``sparse_format``, ``index_bits``, ``sparse_reads`` and ``zero_skipping`` hold for the whole grid."""
         if sparse_format not in SPARSE_FORMATS:
             raise HwsimError(f"spec grid: sparse_format {sparse_format!r} is not one of {', '.join(SPARSE_FORMATS)}")
         if not (isinstance(index_bits, int) and 1 <= index_bits <= 64):
@@ -133,13 +160,13 @@ class SpecGrid:
         size = arrays[FIELDS[0]].shape[1]
         if names is not None and len(names) != size:
             raise HwsimError(f"spec grid: {len(names)} names for {size} points")
-        return cls(arrays, list(names) if names is not None else None, (sparse_format, index_bits))
+        handling = SparseHandling(sparse_format, index_bits, bool(sparse_reads), bool(zero_skipping))
+        return cls(arrays, list(names) if names is not None else None, handling)
 
     def spec(self, index: int) -> HardwareSpec:
         """Point ``index`` as a validated :class:`HardwareSpec` (for reports on a chosen point)."""
         values = {k: v[0, index].item() for k, v in self.arrays.items()}
-        fmt, bits = self.storage
-        return HardwareSpec(name=self.names[index], sparse_format=fmt, index_bits=bits, **values)
+        return HardwareSpec(name=self.names[index], **asdict(self.storage), **values)
 
 
 def spec_grid(specs: HardwareSpec | Iterable[HardwareSpec] | SpecGrid | dict) -> SpecGrid:

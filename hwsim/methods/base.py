@@ -34,6 +34,13 @@ class DelayTerms:
     ``weights`` is K = k^2 C_i C_o, ``outputs`` H_o W_o, ``film_channels`` the width of the FiLM that
     really follows the row (0 if none), ``out_channels`` C_o, ``noisy`` FLOAT's noisy-weight flag,
     ``is_conv`` the conv rows.
+
+    Sparse layers (the spec's sparse handling, :class:`hwsim.costs.specgrid.SparseHandling`):
+    ``read_bits`` is what the read term fetches per (row, group) when ``memory.sparse_reads`` is on
+    (kept values + index words), else None (K x B_W, Eq. 7); ``mult_weights`` is what the multipliers
+    run per output, the kept weights under ``compute.zero_skipping``, else K; ``dense_noise`` says
+    FLOAT's noise covers pruned weights (``noise_on_pruned``), so a noisy layer's weights are dense
+    again whenever noise is added.
     """
 
     weights: np.ndarray
@@ -42,6 +49,9 @@ class DelayTerms:
     film_channels: np.ndarray
     noisy: np.ndarray
     is_conv: np.ndarray
+    read_bits: np.ndarray | None = None
+    mult_weights: np.ndarray | None = None
+    dense_noise: bool = True
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,7 @@ class Method:
         """Delay cycles of every row (paper Eq. 7 unless overridden)."""
         from ..costs.delay import eq7_cycles
 
-        return eq7_cycles(terms.weights, terms.outputs, hw)
+        return eq7_cycles(terms.weights, terms.outputs, hw, read_bits=terms.read_bits, mult_weights=terms.mult_weights)
 
     # -- training -------------------------------------------------------------------------------
     def training_loss(self, net, x, y, settings, generator, attack: Attack):  # pragma: no cover

@@ -70,8 +70,12 @@ class FLOAT(Method):
         from ..costs.delay import eq7_cycles
 
         # Eq. 8 is Eq. 7 with the multiply term run (1 + H_o W_o) times on the noisy rows
-        extra = (terms.noisy & noise_active).astype(np.int64)
-        return eq7_cycles(terms.weights, terms.outputs + extra, hw)
+        noisy = terms.noisy & noise_active
+        extra = noisy.astype(np.int64)
+        mults = terms.mult_weights
+        if mults is not None and terms.dense_noise:  # dense noise fills the pruned zeros: nothing to skip
+            mults = np.where(noisy, terms.weights, mults)
+        return eq7_cycles(terms.weights, terms.outputs + extra, hw, read_bits=terms.read_bits, mult_weights=mults)
 
     def training_loss(self, net, x, y, settings, generator, attack):
         half = x.shape[0] // 2

@@ -64,7 +64,9 @@ class OAT(Method):
             film_c = np.where(terms.is_conv, terms.out_channels, 0)
         else:  # only the convs a FiLM really follows
             film_c = terms.film_channels
-        return eq9_cycles(terms.weights, terms.outputs, film_c, hw)
+        return eq9_cycles(
+            terms.weights, terms.outputs, film_c, hw, read_bits=terms.read_bits, mult_weights=terms.mult_weights
+        )
 
     def training_loss(self, net, x, y, settings, generator, attack):
         batch = x.shape[0]

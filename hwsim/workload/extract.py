@@ -346,6 +346,7 @@ def _to_table(rows: list[_Row]) -> LayerTable:
             weight_params=m.weight.numel() * stored, bias_params=(0 if m.bias is None else m.bias.numel()) * stored,
             noisy=noisy, alpha_params=int(noisy and stored), bn_params=r.bn_params, film_params=r.film_params,
             film_channels=r.film_channels, conditions=r.conditions, density=1.0,
+            full_in_channels=cin, full_out_channels=cout,
         )  # fmt: skip
         for column, value in values.items():
             columns[column].append(value)

@@ -3,17 +3,20 @@
 Analytic, before any training: FLOATS-i keeps ``floor(d * card(theta_l))`` weights of every conv
 (exactly what :class:`hwsim.runner.sparse.SparseMomentum` starts from, and the total it keeps
 throughout), so a conv row's density is that count over its weights. Linear rows (the classifier,
-FiLM MLPs) are never masked and stay at 1. After training, :func:`with_densities` takes each conv's
-real kept fraction from the run's masks (``hwsim estimate RUN_DIR``).
+FiLM MLPs) are never masked and stay at 1. After training, :func:`with_masks` takes each conv's
+real kept fraction and kept input channels from the run's masks (``hwsim estimate RUN_DIR``).
+Channel pruning (FLOATS-c) and slimming change the shapes themselves (C_i, C_o), so MACs and Eq. 7-9
+follow; ``full_in_channels`` / ``full_out_channels`` keep the full network's widths (CR, CRF).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
 
 import numpy as np
 
-from .table import LayerTable
+from .table import PARAM_COLUMNS, LayerTable
 
 
 def slim_channels(channels: int, factor: float) -> int:
@@ -23,30 +26,136 @@ def slim_channels(channels: int, factor: float) -> int:
     return max(1, math.floor(factor * channels + 0.5))
 
 
-def irregular_densities(table: LayerTable, density: float) -> np.ndarray:
+def _maskable(table: LayerTable, exclude: tuple[str, ...] = ()) -> np.ndarray:
+    """Rows FLOATS masks: conv rows with stored weights whose name matches no ``exclude`` pattern."""
+    names = [str(n) for n in table["name"]]
+    weights = np.asarray(table["weight_params"], np.int64)
+    excluded = np.array([any(fnmatch.fnmatchcase(n, p) for p in exclude) for n in names], bool)
+    return (np.asarray(table["op"]) == "conv") & (weights > 0) & ~excluded
+
+
+def irregular_densities(table: LayerTable, density: float, exclude: tuple[str, ...] = ()) -> np.ndarray:
     """Per-row kept fraction under FLOATS-i at global density ``density`` (conv rows only)."""
     weights = np.asarray(table["weight_params"], np.int64)
-    conv = (np.asarray(table["op"]) == "conv") & (weights > 0)
     kept = np.floor(density * weights)
-    return np.where(conv, kept / np.maximum(weights, 1), 1.0)
+    return np.where(_maskable(table, exclude), kept / np.maximum(weights, 1), 1.0)
+
+
+def kept_channels(channels: np.ndarray, density: float) -> np.ndarray:
+    """Input channels FLOATS-c keeps of a layer of ``channels`` at density d: ``max(1, floor(d C_i))``
+    (what :mod:`hwsim.runner.sparse` starts from; a layer never loses its last channel)."""
+    return np.maximum(1, np.floor(density * np.asarray(channels, np.int64))).astype(np.int64)
+
+
+def _columns(table: LayerTable) -> dict[str, np.ndarray]:
+    return {name: np.array(table[name], copy=True) for name in table.columns}
+
+
+def _refit_weights(columns: dict[str, np.ndarray], rows: np.ndarray) -> None:
+    """Recompute ``weight_params`` (and biases, one per output) of ``rows`` from their channels."""
+    c = columns
+    weights = c["kernel_h"] * c["kernel_w"] * (c["in_channels"] // c["groups"]) * c["out_channels"]
+    stored = c["weight_params"] > 0
+    c["weight_params"] = np.where(rows & stored, weights, c["weight_params"])
+    c["bias_params"] = np.where(rows & (c["bias_params"] > 0), c["out_channels"], c["bias_params"])
+
+
+def with_channels(table: LayerTable, kept: np.ndarray) -> LayerTable:
+    """``table`` with each conv's input channels cut to ``kept`` (FLOATS-c): K, MACs, Eq. 7-9 and the
+    stored weights follow the kept C_i; ``full_in_channels`` keeps the original."""
+    columns = _columns(table)
+    kept = np.asarray(kept, np.int64)
+    rows = kept != columns["in_channels"]
+    columns["in_channels"] = kept
+    _refit_weights(columns, rows)
+    return _reshaped(columns, table.attrs)
+
+
+def _reshaped(columns: dict[str, np.ndarray], attrs: dict) -> LayerTable:
+    """A table whose shapes changed: its parameter count is what its rows now hold (plus what no row
+    accounts for), the deployed network's, not the full one's."""
+    out = LayerTable(columns, dict(attrs))
+    attributed = int(sum(out[c].sum() for c in PARAM_COLUMNS))
+    out.attrs["model_params"] = attributed + int(attrs.get("other_params", 0))
+    return out
+
+
+def with_slim(table: LayerTable, factor: float) -> LayerTable:
+    """The sub-network at slimming factor SF (Yu et al. 2018): every width W becomes
+    :func:`slim_channels` (W, SF), except the image channels into the stem (the first conv row) and
+    the classifier's outputs. FiLM MLPs (Linear d -> 2C -> 2C) follow their FiLM's width; BN and FiLM
+    parameters follow the channels (one switchable BN / FiLM per SF: the SF's own is deployed)."""
+    columns = _columns(table)
+    c = columns
+    op = np.asarray(c["op"])
+    conv, linear, film = op == "conv", op == "linear", op == "film_linear"
+    slim = np.vectorize(lambda w: slim_channels(int(w), factor) if w > 0 else 0, otypes=[np.int64])
+    first_conv = np.flatnonzero(conv)[:1]
+    new_in = np.where(conv | linear, slim(c["in_channels"]), c["in_channels"])
+    new_in[first_conv] = c["in_channels"][first_conv]
+    new_out = np.where(conv, slim(c["out_channels"]), c["out_channels"])
+    # FiLM MLP: fc1 d -> 2C (input d unchanged), fc2 2C -> 2C
+    half = c["out_channels"] // 2
+    film_out = 2 * slim(half)
+    fc2 = film & (c["in_channels"] == c["out_channels"])
+    new_in = np.where(fc2, film_out, new_in)
+    new_out = np.where(film, film_out, new_out)
+    per_channel_bn = np.where(c["out_channels"] > 0, c["bn_params"] // np.maximum(c["out_channels"], 1), 0)
+    c["bn_params"] = np.where(conv | linear, per_channel_bn * new_out, c["bn_params"])
+    width = slim(c["film_channels"])  # a FiLM of width w: fc1 (d -> 2w) + fc2 (2w -> 2w), d its input
+    fc1_in = {str(t): int(i) for t, i, is_fc1 in zip(c["conditions"], c["in_channels"], film & ~fc2) if is_fc1}
+    dims = np.array([fc1_in.get(str(n), 0) for n in c["name"]], np.int64)
+    c["film_params"] = np.where(width > 0, (dims + 1) * 2 * width + (2 * width + 1) * 2 * width, 0)
+    c["film_channels"] = width
+    c["in_channels"], c["out_channels"] = new_in, new_out
+    _refit_weights(columns, conv | linear | film)
+    return _reshaped(columns, table.attrs)
 
 
 def with_sparsity(table: LayerTable, sparsity) -> LayerTable:
-    """``table`` with its ``density`` column set by ``sparsity`` (a SparsityConfig, or None)."""
+    """``table`` as the model's ``sparsity`` block makes it (a SparsityConfig, or None): analytic, before
+    any training. ``irregular``: each maskable conv keeps floor(d n) of its n weights (``density``);
+    ``channel``: each keeps :func:`kept_channels` input channels (shapes change); ``slim``: the
+    sub-network at ``eval_slim_factor`` (shapes change), with irregular density d on top (FLOATS slim)."""
     if sparsity is None:
         return table
-    if sparsity.kind != "irregular":
-        from ..errors import HwsimError
+    exclude = tuple(sparsity.exclude)
+    if sparsity.kind == "channel":
+        maskable = _maskable(table, exclude)
+        kept = np.where(maskable, kept_channels(table["in_channels"], sparsity.density), table["in_channels"])
+        out = with_channels(table, kept)
+    else:
+        out = with_slim(table, sparsity.eval_slim_factor) if sparsity.kind == "slim" else table
+        columns = _columns(out)
+        if sparsity.density < 1.0:
+            columns["density"] = irregular_densities(out, sparsity.density, exclude)
+        out = LayerTable(columns, dict(out.attrs))
+    out.attrs.update(
+        sparsity=sparsity.kind,
+        target_density=sparsity.density,
+        noise_on_pruned=sparsity.noise_on_pruned,
+        **({"slim_factor": sparsity.eval_slim_factor} if sparsity.kind == "slim" else {}),
+    )
+    return out
 
-        raise HwsimError(f"sparsity.kind: {sparsity.kind} is not implemented yet (implemented: irregular)")
-    columns = {name: table[name] for name in table.columns}
-    columns["density"] = irregular_densities(table, sparsity.density)
-    return LayerTable(columns, {**table.attrs, "sparsity": sparsity.kind, "target_density": sparsity.density})
 
-
-def with_densities(table: LayerTable, densities: dict[str, float]) -> LayerTable:
-    """``table`` with the densities of a trained run's masks (row name -> kept fraction)."""
-    columns = {name: table[name] for name in table.columns}
+def with_masks(table: LayerTable, layers: dict[str, dict]) -> LayerTable:
+    """``table`` as a trained run's masks make it (``layers``: :func:`hwsim.runner.masks.mask_summary`):
+    each conv's kept input channels (a channel no kept weight reads is gone: FLOATS-c) and its kept
+    fraction of the remaining weights. Rows the masks do not name keep their values."""
     names = [str(n) for n in table["name"]]
-    columns["density"] = np.array([densities.get(n, d) for n, d in zip(names, table["density"])], np.float64)
-    return LayerTable(columns, {**table.attrs, "densities": "from the run's masks"})
+    kept_in = np.array(
+        [layers[n]["kept_in_channels"] if n in layers else c for n, c in zip(names, table["in_channels"])], np.int64
+    )
+    out = with_channels(table, kept_in) if np.any(kept_in != table["in_channels"]) else table
+    columns = _columns(out)
+    full = np.asarray(table["weight_params"], np.int64)
+    fractions = []
+    for n, d, now, before in zip(names, table["density"], columns["weight_params"], full):
+        if n not in layers:
+            fractions.append(d)
+            continue
+        kept = round(layers[n]["density"] * before)  # kept weights, all inside the kept channels
+        fractions.append(kept / now if now else 1.0)
+    columns["density"] = np.array(fractions, np.float64)
+    return LayerTable(columns, {**out.attrs, "densities": "from the run's masks"})

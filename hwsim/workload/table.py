@@ -56,7 +56,9 @@ SCHEMA: tuple[Column, ...] = (
     Column("film_params", "int", "params", "parameters of the FiLM modulating this row's output (cross-reference; counted on its film_linear rows)"),
     Column("film_channels", "int", "", "width C of the FiLM that modulates this row's output (0: none)"),
     Column("conditions", "str", "", "film_linear rows: the conv whose output the FiLM modulates"),
-    Column("density", "float", "", "fraction of weights kept (1: dense; FLOATS sparsity)"),
+    Column("density", "float", "", "fraction of the row's weights kept (1: dense; FLOATS irregular sparsity)"),
+    Column("full_in_channels", "int", "", "C_i of the full network, before channel pruning (FLOATS-c) or slimming (= in_channels when neither)"),
+    Column("full_out_channels", "int", "", "C_o of the full network, before slimming (= out_channels when not slimmed)"),
 )  # fmt: skip
 
 COLUMNS: dict[str, Column] = {c.name: c for c in SCHEMA}
