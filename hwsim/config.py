@@ -336,8 +336,6 @@ class ModelConfig(Strict):
             raise ValueError(
                 f"sparsity.density: {rule.label} does not prune (density must be 1.0); pruning is {pruners}"
             )
-        if self.sparsity is not None and not self.sparsity.noise_on_pruned:
-            raise ValueError("sparsity.noise_on_pruned: false (masked noise) is not implemented yet; use true")
         return self
 
     @property

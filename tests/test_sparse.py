@@ -127,7 +127,6 @@ def test_floats_i_estimate_stores_the_kept_weights_and_costs_dense_compute():
         ("{kind: slim, density: 0.3, slim_factors: [0.5]}", "1.0 included"),
         ("{kind: slim, density: 0.3, slim_factors: [1.0, 1.5]}", "sparsity.slim_factors.1"),
         ("{kind: slim, density: 0.3, slim_factors: [1.0]}", "at least two factors"),
-        ("{kind: irregular, density: 0.1, noise_on_pruned: false}", "not implemented yet"),
     ],
 )
 def test_bad_sparsity_blocks_are_one_line(tmp_path, block, fragment):

@@ -1,30 +1,73 @@
-"""FLOATS-i: irregular sparsity by sparse momentum (paper Sec. 3.2, Eq. 5; Kundu & Sundaresan 2021,
-the scheme of Dettmers & Zettlemoyer 2019, ``sparse_learning``).
+"""FLOATS sparse training engines (paper Sec. 3.2, Eq. 5, Algorithm 1): FLOATS-i (irregular) and
+FLOATS-c (channel), both by sparse momentum (Kundu & Sundaresan 2021, the scheme of Dettmers &
+Zettlemoyer 2019, ``sparse_learning``).
 
-A boolean mask per conv weight (stem and shortcuts included; linear layers, BN, alpha and biases are
-never masked). The global budget of Eq. 5, ``sum_l card(theta_l * pi_l) <= d * sum_l card(theta_l)``,
-holds at every step:
+Both keep a boolean mask per conv weight, shaped like the weight (stem and shortcuts included;
+linear layers, BN, alpha and biases are never masked), and differ only in the *unit* they prune and
+regrow: one weight (:class:`SparseMomentum`, FLOATS-i) or one input channel, the ``C_o x k x k``
+weights ``theta[:, c, :, :]`` (:class:`ChannelSparseMomentum`, FLOATS-c). A FLOATS-c mask is still
+weight-shaped, whole input channels on or off, so checkpoints (``payload["masks"]``), :meth:`apply`
+and ``hwsim estimate RUN_DIR`` (per-layer kept fractions) read both kinds alike.
 
-* **init**: every layer keeps ``floor(d * card(theta_l))`` weights at uniformly random positions.
+Convs whose module name matches a ``sparsity.exclude`` pattern (fnmatch, e.g. ``conv1`` for the
+stem) are never masked: they stay dense, have no mask, and count on neither side of Eq. 5 (the
+budget is d times the weights of the *masked* convs only).
+
+The global budget of Eq. 5, ``sum_l card(theta_l * pi_l) <= d * sum_l card(theta_l)``, holds at
+every step:
+
+* **every optimizer step**: :meth:`apply` zeroes the masked weights, so they stay exactly zero. Their
+  momentum is left alone: gradients keep flowing into the momentum of masked positions, and that is
+  what regrowth ranks them by (as ``sparse_learning``).
+* **end of every epoch** (:meth:`prune_and_regrow`): each layer loses ``ceil(p * active units)`` of
+  its active units, the smallest by magnitude; the regrowth is shared across layers in proportion
+  to the mean |momentum| of each layer's active weights (measured before pruning), each layer
+  regrowing its inactive units of largest momentum. Regrown units start from zero weights.
+
+FLOATS-i (unit: one weight)
+
+* init: every layer keeps ``floor(d * card(theta_l))`` weights at uniformly random positions.
   (``sparse_learning`` draws Bernoulli(d) per weight, which can overshoot the budget by chance; a
   fixed count per layer is the same distribution conditioned on Eq. 5 holding.)
-* **every optimizer step**: :meth:`SparseMomentum.apply` zeroes the masked weights, so they stay
-  exactly zero. Their momentum is left alone: gradients keep flowing into the momentum of masked
-  positions, and that is what regrowth ranks them by (as ``sparse_learning``).
-* **end of every epoch** (:meth:`SparseMomentum.prune_and_regrow`): each layer loses
-  ``ceil(p * nnz_l)`` of its active weights, the smallest by magnitude; the same total is regrown,
-  shared across layers in proportion to the mean |momentum| of each layer's active weights (whole
-  numbers by largest remainder, a full layer's surplus passed on to the others), each layer at its
-  inactive positions of largest |momentum|. The total number of kept weights never changes.
+* prune by |theta|, regrow by |momentum|; exactly as many weights are regrown as were pruned (whole
+  numbers by largest remainder, a full layer's surplus passed on to the others), so the kept total
+  never changes.
 
-``p`` defaults to 0.5 decayed linearly to 0 over training (:func:`prune_rate`), as the published
-FLOAT code. This module is the masking engine only; the FLOATS method and its costs build on it.
+FLOATS-c (unit: one input channel, ``s_l = C_o * k * k`` weights)
+
+* score of channel c: ``f_c = ||theta[:, c, :, :]||_F^2`` (pruning: lowest first); regrowth ranks
+  a layer's inactive channels by the squared F-norm of their momentum (largest first).
+* init: every layer keeps ``max(1, floor(d * C_i))`` random input channels. ``floor`` alone keeps
+  every layer within ``d * card(theta_l)``; only the 1-channel floor (layers with ``C_i < 1/d``, e.g.
+  the 3-channel stem at d = 0.3) can overshoot. While the total is over ``floor(d * N)``, one channel
+  is taken from the layer holding the most kept weights among those with more than one channel
+  (the first such layer on ties); if every layer is down to one channel and it still does not fit,
+  ``ValueError`` (d too low for channel pruning of this network).
+* the last active channel of a layer is never pruned (a layer with no input channel would cut the
+  network): a layer prunes ``min(ceil(p * a_l), a_l - 1)`` of its ``a_l`` active channels.
+* regrowth budget: everything Eq. 5 allows after pruning, ``floor(d * N) - kept``, i.e. the pruned
+  weights plus any slack left by earlier rounds (channels come in lumps of ``s_l`` weights, so
+  "regrow what was pruned" would lose weights every epoch). It is split in weights across layers by
+  the momentum shares (largest remainder, capped at each layer's inactive weights, a full layer's
+  surplus passed on); layer l regrows ``floor(g_l / s_l)`` channels of its share ``g_l``; then,
+  layers in order of largest fractional channel ``g_l / s_l - floor(g_l / s_l)`` (ties: layer
+  order) regrow one more channel each if it still fits in the unspent budget. A channel is regrown
+  only if all of its ``s_l`` weights fit: the kept total never exceeds ``floor(d * N)``; what is left
+  over is slack the next round may use.
+
+``noise_on_pruned: false`` (masked noise): the engine sets on every masked ``NoisyConv2d`` a plain
+attribute ``noise_mask``, the live mask tensor itself (not in the state dict; it follows every
+prune / regrow and :meth:`load_state_dict`, which update the masks in place), for the conv to mask
+its noise with. ``p`` defaults to 0.5 decayed linearly to 0 over training (:func:`prune_rate`), as the
+published FLOAT code. This module is the masking engine only; the FLOATS method and its costs build
+on it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 import torch
 from torch import nn
@@ -37,13 +80,25 @@ def prune_rate(epoch: int, epochs: int, initial: float = 0.5) -> float:
     return initial * max(0.0, 1.0 - epoch / (epochs - 1))
 
 
-def masked_weights(net: nn.Module) -> dict[str, nn.Parameter]:
-    """The weights FLOATS-i masks: every conv's weight, by parameter name."""
-    return {f"{name}.weight": m.weight for name, m in net.named_modules() if isinstance(m, nn.Conv2d)}
+def masked_convs(net: nn.Module, exclude: tuple[str, ...] | list[str] = ()) -> dict[str, nn.Conv2d]:
+    """The convs FLOATS masks, by module name: every conv not matching an ``exclude`` pattern."""
+    return {
+        name: m
+        for name, m in net.named_modules()
+        if isinstance(m, nn.Conv2d) and not any(fnmatchcase(name, pattern) for pattern in exclude)
+    }
+
+
+def masked_weights(net: nn.Module, exclude: tuple[str, ...] | list[str] = ()) -> dict[str, nn.Parameter]:
+    """The weights FLOATS masks: every conv's weight (except ``exclude``d convs), by parameter name."""
+    return {f"{name}.weight": m.weight for name, m in masked_convs(net, exclude).items()}
 
 
 @dataclass
 class PruneStats:
+    """One end-of-epoch update: units (weights or channels) removed and regrown per layer, and the
+    momentum shares the regrowth was split by."""
+
     removed: dict[str, int]
     regrown: dict[str, int]
     shares: dict[str, float]
@@ -68,8 +123,14 @@ def _whole_shares(total: int, shares: list[float], capacity: list[int]) -> list[
     return out
 
 
-class SparseMomentum:
-    """Masks of the conv weights of ``net`` at global density ``density`` (Eq. 5)."""
+class _SparseEngine:
+    """Masks of the conv weights of ``net`` at global density ``density`` (Eq. 5), pruned and
+    regrown by sparse momentum; subclasses say what one unit of pruning is."""
+
+    #: what one unit of pruning is (messages)
+    unit = "weight"
+    #: never prune a layer's last active unit
+    keep_one = False
 
     def __init__(
         self,
@@ -79,30 +140,78 @@ class SparseMomentum:
         generator: torch.Generator | None = None,
         initial_rate: float = 0.5,
         schedule: str = "linear",
+        exclude: tuple[str, ...] | list[str] = (),
+        noise_on_pruned: bool = True,
     ) -> None:
         if not 0.0 < density <= 1.0:
             raise ValueError(f"density must lie in (0, 1], got {density}")
         self.density, self.initial_rate, self.schedule = density, initial_rate, schedule
-        self.weights = masked_weights(net)
+        self.exclude, self.noise_on_pruned = tuple(exclude), noise_on_pruned
+        self.modules = {f"{name}.weight": m for name, m in masked_convs(net, self.exclude).items()}
+        self.weights = {name: m.weight for name, m in self.modules.items()}
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         self.masks: dict[str, torch.Tensor] = {}
-        for name, weight in self.weights.items():
-            n = weight.numel()
-            keep = torch.zeros(n, dtype=torch.bool)
-            keep[torch.randperm(n, generator=gen)[: math.floor(density * n)]] = True
-            self.masks[name] = keep.view_as(weight).to(weight.device)
+        for (name, weight), count in zip(self.weights.items(), self._initial_counts()):
+            keep = torch.zeros_like(weight, dtype=torch.bool, device="cpu", memory_format=torch.contiguous_format)
+            self._set(keep, torch.randperm(self._units(weight), generator=gen)[:count], True)
+            self.masks[name] = keep.to(weight.device)
+        self._link_noise()
         self.apply()
+
+    # ---- the unit of pruning (FLOATS-i: one weight) ------------------------------------------
+
+    @staticmethod
+    def _units(weight: torch.Tensor) -> int:
+        return weight.numel()
+
+    @staticmethod
+    def _unit_size(weight: torch.Tensor) -> int:
+        return 1
+
+    @staticmethod
+    def _active(mask: torch.Tensor) -> torch.Tensor:
+        """Per unit: on (a flat bool vector)."""
+        return mask.flatten()
+
+    @staticmethod
+    def _set(mask: torch.Tensor, units: torch.Tensor, value: bool) -> None:
+        mask.view(-1)[units] = value
+
+    @staticmethod
+    def _score(tensor: torch.Tensor) -> torch.Tensor:
+        """Per unit: the size of ``tensor`` (a weight or its momentum) that pruning and regrowth rank."""
+        return tensor.abs().flatten()
+
+    def _initial_counts(self) -> list[int]:
+        return [math.floor(self.density * w.numel()) for w in self.weights.values()]
+
+    def _regrow_counts(self, names: list[str], removed: dict[str, int], shares: list[float]) -> list[int]:
+        """Units each layer regrows: as many weights as were pruned, split by the shares."""
+        capacity = [int((~self.masks[n]).sum()) for n in names]
+        return _whole_shares(sum(removed.values()), shares, capacity)
+
+    # ---- the shared engine -------------------------------------------------------------------
+
+    def _link_noise(self) -> None:
+        """Masked noise: each masked NoisyConv2d reads its live mask as ``noise_mask``."""
+        if self.noise_on_pruned:
+            return
+        from ..nets.conditioning import NoisyConv2d
+
+        for name, module in self.modules.items():
+            if isinstance(module, NoisyConv2d):
+                object.__setattr__(module, "noise_mask", self.masks[name])  # not in the state dict
 
     @property
     def budget(self) -> float:
-        """Eq. 5's right-hand side: d times the number of maskable weights."""
+        """Eq. 5's right-hand side: d times the number of maskable weights (excluded convs not counted)."""
         return self.density * sum(w.numel() for w in self.weights.values())
 
     def nonzeros(self) -> int:
         return sum(int(m.sum()) for m in self.masks.values())
 
     def global_density(self) -> float:
-        return self.nonzeros() / sum(m.numel() for m in self.masks.values())
+        return self.nonzeros() / max(sum(m.numel() for m in self.masks.values()), 1)
 
     @torch.no_grad()
     def apply(self) -> None:
@@ -114,14 +223,23 @@ class SparseMomentum:
         """The masks, for a checkpoint (a resumed run continues with the same ones)."""
         return {name: mask.detach().cpu().clone() for name, mask in self.masks.items()}
 
+    def _check_mask(self, name: str, mask: torch.Tensor) -> None:
+        """``ValueError`` if a loaded mask is not one this engine could have made."""
+
+    @torch.no_grad()
     def load_state_dict(self, masks: dict[str, torch.Tensor]) -> None:
-        """Masks from a checkpoint; ``ValueError`` naming the first one that does not fit."""
+        """Masks from a checkpoint, copied into the live ones; ``ValueError`` naming the first one
+        that does not fit."""
         if not isinstance(masks, dict) or set(masks) != set(self.masks):
             raise ValueError("its sparsity masks do not match the network's conv layers")
         for name, mask in masks.items():
             if not isinstance(mask, torch.Tensor) or mask.shape != self.masks[name].shape:
                 raise ValueError(f"sparsity mask {name} does not fit the layer")
-            self.masks[name] = mask.to(dtype=torch.bool, device=self.masks[name].device)
+            self._check_mask(name, mask.to(torch.bool))
+        if sum(int(mask.to(torch.bool).sum()) for mask in masks.values()) > self.budget:
+            raise ValueError("its sparsity masks keep more weights than the density allows (Eq. 5)")
+        for name, mask in masks.items():
+            self.masks[name].copy_(mask.to(dtype=torch.bool))  # in place: noise_mask stays the live mask
         self.apply()
 
     def rate(self, epoch: int, epochs: int) -> float:
@@ -136,51 +254,124 @@ class SparseMomentum:
 
     @torch.no_grad()
     def prune_and_regrow(self, optimizer: torch.optim.Optimizer, rate: float) -> PruneStats:
-        """One end-of-epoch update (see the module docstring); the kept total is unchanged."""
+        """One end-of-epoch update (see the module docstring); counts are in units."""
         names = list(self.weights)
-        momenta = {n: self.momentum_of(optimizer, self.weights[n]).abs() for n in names}
+        momenta = {n: self.momentum_of(optimizer, self.weights[n]) for n in names}
         # redistribution shares: mean |momentum| over each layer's active weights (before pruning)
-        raw = [float(momenta[n][self.masks[n]].mean()) if self.masks[n].any() else 0.0 for n in names]
+        raw = [float(momenta[n].abs()[self.masks[n]].mean()) if self.masks[n].any() else 0.0 for n in names]
         if sum(raw) <= 0 or any(math.isnan(v) for v in raw):
             raw = [float(self.masks[n].sum()) for n in names]  # no momentum yet: keep the layer sizes
         shares = [v / sum(raw) for v in raw]
         removed = {}
         for n in names:
             mask, weight = self.masks[n], self.weights[n]
-            active = int(mask.sum())
-            k = math.ceil(rate * active)
+            active = self._active(mask)
+            count = int(active.sum())
+            k = math.ceil(rate * count)
+            if self.keep_one:
+                k = min(k, max(count - 1, 0))
             removed[n] = k
             if k:
-                magnitude = torch.where(mask, weight.abs(), torch.full_like(weight, float("inf")))
-                drop = torch.topk(magnitude.flatten(), k, largest=False).indices
-                mask.view(-1)[drop] = False
-                weight.mul_(mask)  # a weight regrown below starts afresh, from zero (the paper)
-        capacity = [int((~self.masks[n]).sum()) for n in names]
-        grow = _whole_shares(sum(removed.values()), shares, capacity)
+                score = self._score(weight).masked_fill(~active, float("inf"))
+                self._set(mask, torch.topk(score, k, largest=False).indices, False)
+                weight.mul_(mask)  # a unit regrown below starts afresh, from zero (the paper)
         regrown = {}
-        for n, g in zip(names, grow):
+        for n, g in zip(names, self._regrow_counts(names, removed, shares)):
             regrown[n] = g
             if g:
-                score = torch.where(self.masks[n], torch.full_like(momenta[n], -1.0), momenta[n])
-                mask = self.masks[n]
-                mask.view(-1)[torch.topk(score.flatten(), g).indices] = True
+                score = self._score(momenta[n]).masked_fill(self._active(self.masks[n]), -1.0)
+                self._set(self.masks[n], torch.topk(score, g).indices, True)
         self.apply()  # pruned weights become zero; regrown ones start from zero
         return PruneStats(removed, regrown, dict(zip(names, shares)))
 
 
-def sparse_training(model_config, net: nn.Module, seed: int) -> SparseMomentum | None:
-    """The masks a run trains with: None for a dense model; FLOATS-i masks from the model's
-    ``sparsity`` block, drawn from ``seed`` (the same on every DDP rank)."""
+class SparseMomentum(_SparseEngine):
+    """FLOATS-i: irregular masks of the conv weights of ``net`` at global density ``density`` (Eq. 5)."""
+
+
+class ChannelSparseMomentum(_SparseEngine):
+    """FLOATS-c: whole input channels of the conv weights of ``net`` kept at global density
+    ``density`` (Eq. 5 in weights); the rules are in the module docstring."""
+
+    unit = "input channel"
+    keep_one = True
+
+    @staticmethod
+    def _units(weight: torch.Tensor) -> int:
+        return weight.shape[1]
+
+    @staticmethod
+    def _unit_size(weight: torch.Tensor) -> int:
+        return weight.numel() // weight.shape[1]
+
+    @staticmethod
+    def _active(mask: torch.Tensor) -> torch.Tensor:
+        return mask.transpose(0, 1).flatten(1).any(1)
+
+    @staticmethod
+    def _set(mask: torch.Tensor, units: torch.Tensor, value: bool) -> None:
+        mask[:, units] = value
+
+    @staticmethod
+    def _score(tensor: torch.Tensor) -> torch.Tensor:
+        """Squared F-norm of each input channel's sub-matrix, ``||theta[:, c, :, :]||_F^2``."""
+        return tensor.float().pow(2).sum(dim=(0, *range(2, tensor.ndim)))
+
+    def _initial_counts(self) -> list[int]:
+        weights = list(self.weights.values())
+        counts = [max(1, math.floor(self.density * w.shape[1])) for w in weights]
+        sizes = [self._unit_size(w) for w in weights]
+        budget = math.floor(self.budget)
+        while sum(c * s for c, s in zip(counts, sizes)) > budget:
+            over = [i for i, c in enumerate(counts) if c > 1]
+            if not over:
+                raise ValueError(
+                    f"density {self.density} is too low for channel pruning: one input channel per conv "
+                    f"needs {sum(sizes)} weights, Eq. 5 allows {budget}"
+                )
+            counts[max(over, key=lambda i: counts[i] * sizes[i])] -= 1  # max: the first on ties
+        return counts
+
+    def _regrow_counts(self, names: list[str], removed: dict[str, int], shares: list[float]) -> list[int]:
+        """Channels each layer regrows: the whole Eq. 5 slack, split in weights by the shares, in
+        whole channels that fit (module docstring)."""
+        sizes = [self._unit_size(self.weights[n]) for n in names]
+        free = [int((~self._active(self.masks[n])).sum()) for n in names]
+        total = max(math.floor(self.budget) - self.nonzeros(), 0)
+        share = _whole_shares(total, shares, [f * s for f, s in zip(free, sizes)])
+        grow = [g // s for g, s in zip(share, sizes)]
+        left = total - sum(g * s for g, s in zip(grow, sizes))
+        for i in sorted(range(len(names)), key=lambda i: share[i] / sizes[i] - grow[i], reverse=True):
+            if share[i] > grow[i] * sizes[i] and grow[i] < free[i] and sizes[i] <= left:
+                grow[i] += 1
+                left -= sizes[i]
+        return grow
+
+    def _check_mask(self, name: str, mask: torch.Tensor) -> None:
+        per_channel = mask.transpose(0, 1).flatten(1)
+        if not (per_channel.all(1) | ~per_channel.any(1)).all():
+            raise ValueError(f"sparsity mask {name} is not whole input channels (FLOATS-c)")
+        if not per_channel.any():
+            raise ValueError(f"sparsity mask {name} keeps no input channel")
+
+
+#: the training engine of each sparsity kind
+ENGINES: dict[str, type[_SparseEngine]] = {"irregular": SparseMomentum, "channel": ChannelSparseMomentum}
+
+
+def sparse_training(model_config, net: nn.Module, seed: int) -> _SparseEngine | None:
+    """The masks a run trains with: None for a dense model; FLOATS-i or FLOATS-c masks from the
+    model's ``sparsity`` block, drawn from ``seed`` (the same on every DDP rank)."""
     sparsity = model_config.sparsity
     if sparsity is None:
         return None
-    if sparsity.kind != "irregular":
+    if sparsity.kind not in ENGINES:
         from ..errors import HwsimError
 
         raise HwsimError(
-            f"sparsity.kind: training {sparsity.kind} sparsity is not implemented yet (implemented: irregular)"
+            f"sparsity.kind: training {sparsity.kind} sparsity is not implemented yet (implemented: irregular, channel)"
         )
-    return SparseMomentum(
+    return ENGINES[sparsity.kind](
         net,
         sparsity.density,
         generator=torch.Generator().manual_seed(
@@ -188,4 +379,6 @@ def sparse_training(model_config, net: nn.Module, seed: int) -> SparseMomentum |
         ),  # its own stream: the seed's other draws stay as they were
         initial_rate=sparsity.prune_rate,
         schedule=sparsity.prune_schedule,
+        exclude=sparsity.exclude,
+        noise_on_pruned=sparsity.noise_on_pruned,
     )
