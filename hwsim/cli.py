@@ -429,19 +429,34 @@ def report(
     ),
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG/PDF figures."),
+    heatmap: str | None = typer.Option(
+        None,
+        "--heatmap",
+        metavar="LAYER",
+        help="Also draw the paper's Fig. 5(a) |weight| heatmap (C_o x C_i) of this conv layer for every sparse run "
+        "(reads the checkpoints; needs torch): heatmap-LAYER.png/.pdf.",
+    ),
 ) -> None:
-    """Join CA / RA with params, memory, MACs and delay; plot the trade-off (Fig. 6/7) and memory (Fig. 1)."""
+    """Join CA / RA with params, memory, MACs and delay; plot the trade-off (Fig. 6/7), memory (Fig. 1),
+    slimmable models (Fig. 9); the Table 1 view of sparse runs."""
     from .config import load_spec
     from .report import write_report
 
     chosen = load_spec(spec) if spec is not None else None
     if output is not None:  # refused before anything is written: the runs, the spec, the report's own tables
-        from .report import REPORT_CSV, REPORT_JSON, REPORT_SEEDS_CSV, REPORT_SEEDS_JSON
+        from .report import REPORT_CSV, REPORT_JSON, REPORT_SEEDS_CSV, REPORT_SEEDS_JSON, TABLE1_CSV, TABLE1_JSON
 
-        tables = [out_dir / name for name in (REPORT_CSV, REPORT_JSON, REPORT_SEEDS_CSV, REPORT_SEEDS_JSON)]
+        names = (REPORT_CSV, REPORT_JSON, REPORT_SEEDS_CSV, REPORT_SEEDS_JSON, TABLE1_CSV, TABLE1_JSON)
+        tables = [out_dir / name for name in names]
         check_output(output, [*runs, *([spec] if spec is not None else []), *tables])
     text, paths = write_report(
-        runs, out_dir, spec=chosen, attribution=_attribution(attribution), fmt=_format(fmt).value, plots=plots
+        runs,
+        out_dir,
+        spec=chosen,
+        attribution=_attribution(attribution),
+        fmt=_format(fmt).value,
+        plots=plots,
+        heatmap=heatmap,
     )
     emit(text, output, [*runs, *([spec] if spec is not None else []), *paths])  # runs' files, spec, its own files
     for path in paths:

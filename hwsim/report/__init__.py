@@ -10,7 +10,10 @@ imports the runner or torch (costing a model whose layer table is not cached wal
   (mean and sample standard deviation of CA and RA); :func:`plotted_rows` / :func:`boundary_points`
   pick what the figures draw;
 * :mod:`hwsim.report.plots`: the figures (trade-off, Fig. 6 / 7; memory vs accuracy, Fig. 1;
-  training time, Fig. 8(a)) as matplotlib figures, no file I/O;
+  training time, Fig. 8(a); slimmable models, Fig. 9; channel heatmap, Fig. 5(a)) as matplotlib
+  figures, no file I/O; :func:`table1_frame` is the paper's Table 1 view of sparse runs;
+* :mod:`hwsim.report.masks`: one conv's weights and mask from a checkpoint (torch, lazily; only for
+  ``--heatmap``);
 * :mod:`hwsim.report.writer`: :func:`write_report` writes the tables and figures, atomically and
   byte-for-byte reproducibly.
 
@@ -24,21 +27,41 @@ from __future__ import annotations
 from .join import (
     COLUMNS,
     COST_COLUMNS,
+    MODEL_COLUMNS,
+    PAPER_TABLE1,
     SEED_COLUMNS,
     SEED_INSENSITIVE_MODEL,
     SEED_INSENSITIVE_TRAIN,
+    SPARSITY_COLUMNS,
+    TABLE1_COLUMNS,
+    TABLE1_NOTE,
     aggregate_seeds,
+    at_eval_slim_factor,
     boundary_points,
     check_seed_group,
     condition_config,
     cost_at,
+    is_sparse,
+    method_label,
     plotted_rows,
     report_frame,
+    run_masks,
     run_spec_path,
     seed_base,
     seed_groups,
+    slim_config,
+    table1_frame,
 )  # fmt: skip
-from .plots import plot_memory_accuracy, plot_tradeoff, plot_training_time, report_figures
+from .plots import (
+    channel_densities,
+    channel_heatmap_values,
+    plot_channel_heatmap,
+    plot_memory_accuracy,
+    plot_slim,
+    plot_tradeoff,
+    plot_training_time,
+    report_figures,
+)  # fmt: skip
 from .writer import (
     REPORT_CSV,
     REPORT_JSON,
@@ -46,6 +69,9 @@ from .writer import (
     REPORT_SEEDS_JSON,
     REPORT_VIEW,
     SEED_VIEW,
+    TABLE1_CSV,
+    TABLE1_JSON,
+    TABLE1_VIEW,
     render_figure,
     write_figure,
     write_report,
@@ -57,4 +83,7 @@ __all__ = [
     "report_frame", "run_spec_path", "cost_at", "condition_config", "seed_base", "seed_groups",
     "check_seed_group", "aggregate_seeds", "plotted_rows", "boundary_points", "plot_tradeoff", "plot_memory_accuracy",
     "plot_training_time", "report_figures", "render_figure", "write_figure", "write_report",
+    "MODEL_COLUMNS", "PAPER_TABLE1", "SPARSITY_COLUMNS", "TABLE1_COLUMNS", "TABLE1_NOTE", "TABLE1_CSV", "TABLE1_JSON",
+    "TABLE1_VIEW", "at_eval_slim_factor", "is_sparse", "method_label", "run_masks", "slim_config", "table1_frame",
+    "plot_slim", "plot_channel_heatmap", "channel_heatmap_values", "channel_densities",
 ]  # fmt: skip

@@ -40,18 +40,31 @@ from ..runfiles import (
 MB = 1e6  # decimal megabytes, as in the README and the paper's "21.28 MB"
 
 COLUMNS = [
-    "run", "arch", "method", "dataset", "seed", "checkpoint", "lam", "lambda_th", "attack", "clean_acc",
-    "robust_acc", "images", "epoch", "params", "weight_bytes", "memory_mb", "macs", "flops", "delay_ns",
-    "delay_base_ns", "mean_epoch_time_s", "spec", "status",
+    "run", "arch", "method", "label", "sparsity", "density", "dataset", "seed", "checkpoint", "slim_factor",
+    "eval_slim_factor", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "images", "epoch", "params",
+    "weight_bytes", "memory_mb", "storage_bytes", "macs", "flops", "delay_ns", "delay_base_ns", "cr",
+    "effective_cr", "crf", "storage_format", "sparse_storage_bytes", "eq7_speedup", "speedup",
+    "mean_epoch_time_s", "spec", "status",
 ]  # fmt: skip
 
-# Cost columns: a function of the model config, the condition and the spec, so equal across seeds.
-COST_COLUMNS = ["params", "weight_bytes", "memory_mb", "macs", "flops", "delay_ns", "delay_base_ns"]
+# What the model's sparsity summary (:class:`hwsim.estimate.SparsitySummary`) buys against the same
+# network dense at full width: NaN / None for a dense model (or while the summary is not computed).
+SPARSITY_COLUMNS = ["cr", "effective_cr", "crf", "storage_format", "sparse_storage_bytes", "eq7_speedup", "speedup"]
+
+# Cost columns: a function of the model config, the condition, the spec and the run's masks, so equal
+# across seeds of a dense model (a sparse run's masks may differ per seed: the aggregate keeps the first).
+COST_COLUMNS = [
+    "params", "weight_bytes", "memory_mb", "storage_bytes", "macs", "flops", "delay_ns", "delay_base_ns",
+    *SPARSITY_COLUMNS,
+]  # fmt: skip
+
+# Run-describing columns carried into the seed-aggregated frame (equal within a seed group).
+MODEL_COLUMNS = ["label", "sparsity", "density", "eval_slim_factor"]
 
 # The seed-aggregated frame (:func:`aggregate_seeds`): one row per series x checkpoint x lambda x
 # lambda_th x attack, mean and sample standard deviation (ddof = 1) over the seeds that have the point.
 SEED_COLUMNS = [
-    "run", "arch", "method", "dataset", "checkpoint", "lam", "lambda_th", "attack", "seeds", "seed_list",
+    "run", "arch", "method", *MODEL_COLUMNS, "dataset", "checkpoint", "slim_factor", "lam", "lambda_th", "attack", "seeds", "seed_list",
     "clean_acc_mean", "clean_acc_std", "robust_acc_mean", "robust_acc_std", *COST_COLUMNS,
     "mean_epoch_time_s", "spec",
 ]  # fmt: skip
@@ -74,23 +87,102 @@ CHECKPOINT_ORDER = {"last": 0, "best": 1}
 _CONFIGS = "run_configs"
 
 # ---------------------------------------------------------------------------------------------
+# how a model is named
+
+
+def _sparsity_field(sparsity: Any, key: str, default: Any = None) -> Any:
+    if sparsity is None:
+        return default
+    if isinstance(sparsity, dict):
+        return sparsity.get(key, default)
+    return getattr(sparsity, key, default)
+
+
+def method_label(method: str, sparsity: Any = None) -> str:
+    """THE name of a model in the report's tables and figures, from its method and ``sparsity``
+    (a :class:`~hwsim.config.SparsityConfig`, its dict, or None): FLOAT, OAT, PGD-AT (the registry's
+    labels); FLOATS-i / FLOATS-c for irregular / channel pruning; "<label> slim" for a slimmable
+    model (FLOATS slim, FLOAT slim and OAT slim, the paper's Table 1 and Fig. 9). An unregistered
+    method keeps its name."""
+    from ..methods import get_method, list_methods
+
+    base = get_method(method).label if method in list_methods() else method
+    kind = _sparsity_field(sparsity, "kind")
+    if kind is None:
+        return base
+    if kind == "slim":
+        return f"{base} slim"
+    suffix = {"irregular": "i", "channel": "c"}.get(kind, kind)
+    return f"{base}-{suffix}"
+
+
+# ---------------------------------------------------------------------------------------------
 # the joined frame
 
 
+def _summary_columns(summary: Any) -> dict[str, Any]:
+    """The :data:`SPARSITY_COLUMNS` of an estimate's sparsity summary (NaN / None without one)."""
+    if summary is None:
+        return {c: (None if c == "storage_format" else math.nan) for c in SPARSITY_COLUMNS}
+    return {
+        "cr": float(summary.cr),
+        "effective_cr": float(summary.effective_cr),
+        "crf": float(summary.crf),
+        "storage_format": summary.storage_format,
+        "sparse_storage_bytes": summary.storage_bits / 8,
+        "eq7_speedup": float(summary.eq7_speedup),
+        "speedup": float(summary.speedup),
+    }
+
+
 @functools.lru_cache(maxsize=1024)
-def _cost(config: ModelConfig, spec: HardwareSpec, attribution: str) -> dict[str, Any]:
-    """Totals of one (model config with its eval condition, spec, attribution); cached, since a
-    ResNet34 estimate takes tens of milliseconds and a report asks for every lambda of every run."""
-    t = estimate_model(config, spec, attribution=attribution).totals
+def _cost(config: ModelConfig, spec: HardwareSpec, attribution: str, masks: tuple = ()) -> dict[str, Any]:
+    """Totals of one (model config with its eval condition, spec, attribution, run masks); cached,
+    since a ResNet34 estimate takes tens of milliseconds and a report asks for every lambda of every
+    run. ``masks``: the run's per-conv mask summary as sorted (name, items) tuples (hashable)."""
+    layers = {name: dict(items) for name, items in masks} or None
+    est = estimate_model(config, spec, attribution=attribution, **({"masks": layers} if layers else {}))
+    t = est.totals
     return {
         "params": t.params,
         "weight_bytes": t.weight_bytes,
         "memory_mb": t.weight_bytes / MB,
+        "storage_bytes": float(getattr(t, "storage_bytes", t.weight_bytes)),
         "macs": t.macs,
         "flops": t.flops,
         "delay_ns": t.delay_ns,
         "delay_base_ns": t.delay_base_ns,
+        **_summary_columns(getattr(est, "sparsity", None)),
     }
+
+
+def _masks_key(masks: dict[str, dict[str, Any]] | None) -> tuple:
+    if not masks:
+        return ()
+    return tuple(sorted((str(name), tuple(sorted(layer.items()))) for name, layer in masks.items()))
+
+
+def run_masks(run_dir: Path) -> dict[str, dict[str, Any]] | None:
+    """The per-conv mask summary a sparse run recorded with its last epoch (``layers`` of the last
+    history entry of ``run.json``: density, in_channels, kept_in_channels), or None (a dense run, or
+    one recorded before hwsim kept it). Read without torch."""
+    history = read_run_file(run_dir).get("history") or []
+    if not isinstance(history, list) or not history or not isinstance(history[-1], dict):
+        return None
+    layers = history[-1].get("layers")
+    if not isinstance(layers, dict) or not layers:
+        return None
+    if not all(isinstance(v, dict) and isinstance(v.get("density"), (int, float)) for v in layers.values()):
+        raise HwsimError(f"{run_dir / RUN_FILE}: history[-1].layers: expected per-conv records with a numeric density")
+    return layers
+
+
+def slim_config(config: ModelConfig, slim_factor: float) -> ModelConfig:
+    """``config`` at slimming factor ``slim_factor`` (a slimmable model; others are returned as they are)."""
+    sparsity = config.sparsity
+    if sparsity is None or sparsity.kind != "slim" or sparsity.eval_slim_factor == slim_factor:
+        return config
+    return config.model_copy(update={"sparsity": sparsity.model_copy(update={"eval_slim_factor": slim_factor})})
 
 
 def condition_config(config: ModelConfig, lam: float, lambda_th: float | None) -> ModelConfig:
@@ -101,10 +193,20 @@ def condition_config(config: ModelConfig, lam: float, lambda_th: float | None) -
 
 
 def cost_at(
-    config: ModelConfig, lam: float, lambda_th: float, spec: HardwareSpec, attribution: str = "paper"
+    config: ModelConfig,
+    lam: float,
+    lambda_th: float,
+    spec: HardwareSpec,
+    attribution: str = "paper",
+    *,
+    slim_factor: float = 1.0,
+    masks: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Cost totals of ``config`` at one condition (params, weight_bytes, memory_mb, macs, flops, delays)."""
-    return dict(_cost(condition_config(config, lam, lambda_th), spec, attribution))
+    """Cost totals of ``config`` at one condition (params, weight_bytes, memory_mb, storage_bytes,
+    macs, flops, delays, and the sparsity summary's :data:`SPARSITY_COLUMNS`); a slimmable model at
+    ``slim_factor``, a trained sparse model with its ``masks`` (:func:`run_masks`)."""
+    config = slim_config(condition_config(config, lam, lambda_th), slim_factor)
+    return dict(_cost(config, spec, attribution, _masks_key(masks)))
 
 
 def _status_text(run_dir: Path, status: str) -> str:
@@ -185,16 +287,31 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
         status = run_status(read_run_file(run_dir))
         if status != "done":
             warnings.warn(f"run {results.run} ({run_dir}): {_status_text(run_dir, status)}", HwsimWarning, stacklevel=2)
-        order = lambda p: (CHECKPOINT_ORDER.get(p.checkpoint, 2), p.checkpoint, p.attack, p.lambda_th or 0.0, p.lam)  # noqa: E731
+        masks = run_masks(run_dir) if config.sparsity is not None else None
+        sparsity = config.sparsity
+        slim = sparsity is not None and sparsity.kind == "slim"
+        order = lambda p: (
+            CHECKPOINT_ORDER.get(p.checkpoint, 2),
+            p.checkpoint,
+            p.attack,
+            -p.slim_factor,
+            p.lambda_th or 0.0,
+            p.lam,
+        )  # noqa: E731
         for p in sorted(results.points, key=order):
             rows.append(
                 {
                     "run": results.run,
                     "arch": config.arch,
                     "method": config.method,
+                    "label": method_label(config.method, sparsity),
+                    "sparsity": sparsity.kind if sparsity is not None else None,
+                    "density": sparsity.density if sparsity is not None else math.nan,
                     "dataset": config.dataset,
                     "seed": run_config.train.seed,
                     "checkpoint": p.checkpoint,
+                    "slim_factor": p.slim_factor,
+                    "eval_slim_factor": sparsity.eval_slim_factor if slim else 1.0,
                     "lam": p.lam,
                     "lambda_th": math.nan if p.lambda_th is None else p.lambda_th,
                     "attack": p.attack,
@@ -202,7 +319,9 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
                     "robust_acc": p.robust_acc,
                     "images": p.images,
                     "epoch": p.epoch if p.epoch is not None else results.epoch,
-                    **cost_at(config, p.lam, p.lambda_th, run_spec, attribution),
+                    **cost_at(
+                        config, p.lam, p.lambda_th, run_spec, attribution, slim_factor=p.slim_factor, masks=masks
+                    ),
                     "mean_epoch_time_s": epoch_time,
                     "spec": run_spec.name,
                     "status": status,
@@ -294,6 +413,13 @@ def check_seed_group(base: str, runs: list[str], configs: dict[str, dict]) -> No
         )
 
 
+def _model_default(column: str, row: pd.Series) -> Any:
+    """A :data:`MODEL_COLUMNS` value for a frame built without it (a hand-made or older frame)."""
+    if column == "label":
+        return method_label(row["method"])
+    return {"sparsity": None, "density": math.nan, "eval_slim_factor": 1.0}[column]
+
+
 def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     """Runs named ``<base>-seed<N>`` aggregated into one series ``<base>`` (:data:`SEED_COLUMNS`).
 
@@ -318,7 +444,9 @@ def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     if "checkpoint" not in data:
         data["checkpoint"] = "last"
     epoch_time = data.drop_duplicates("_run").groupby("run", sort=False)["mean_epoch_time_s"].mean()
-    keys = ["run", "checkpoint", "lam", "lambda_th", "attack"]
+    if "slim_factor" not in data:
+        data["slim_factor"] = 1.0
+    keys = ["run", "checkpoint", "slim_factor", "lam", "lambda_th", "attack"]
     rows = []
     for key, part in data.groupby(keys, sort=False, dropna=False):
         first = part.iloc[0]
@@ -328,6 +456,7 @@ def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
                 **dict(zip(keys, key)),
                 "arch": first["arch"],
                 "method": first["method"],
+                **{c: first.get(c, _model_default(c, first)) for c in MODEL_COLUMNS},
                 "dataset": first["dataset"],
                 "seeds": len(part),
                 "seed_list": ",".join(map(str, seeds)),
@@ -335,7 +464,7 @@ def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
                 "clean_acc_std": float(part["clean_acc"].std(ddof=1)) if len(part) > 1 else math.nan,
                 "robust_acc_mean": float(part["robust_acc"].mean()),
                 "robust_acc_std": float(part["robust_acc"].std(ddof=1)) if len(part) > 1 else math.nan,
-                **{c: first[c] for c in COST_COLUMNS},
+                **{c: first.get(c, math.nan) for c in COST_COLUMNS},
                 "mean_epoch_time_s": float(epoch_time[key[0]]),
                 "spec": first["spec"],
             }
@@ -347,7 +476,7 @@ def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
         range(len(out)),
         key=lambda i: (
             position[out.at[i, "run"]], CHECKPOINT_ORDER.get(out.at[i, "checkpoint"], 2), str(out.at[i, "checkpoint"]),
-            out.at[i, "attack"], out.at[i, "lambda_th"], out.at[i, "lam"],
+            out.at[i, "attack"], -out.at[i, "slim_factor"], out.at[i, "lambda_th"], out.at[i, "lam"],
         ),
     )  # fmt: skip
     out = out.iloc[order].reset_index(drop=True)
@@ -403,6 +532,7 @@ def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
     seed-aggregated frame CA / RA are the means, ``clean_acc_std`` / ``robust_acc_std`` their
     standard deviations and ``seeds`` the fewer seeds of the two points (NaN and 1 for single runs)."""
     rows, _ = plotted_rows(frame, attack)
+    rows = at_eval_slim_factor(rows)
     ca, ra, ca_std, ra_std = _accuracy_columns(rows)
     out = []
     for run in dict.fromkeys(rows["run"]):
@@ -414,8 +544,12 @@ def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
             {
                 "run": run,
                 "method": clean["method"],
+                "label": clean["label"] if "label" in rows.columns else method_label(clean["method"]),
                 "arch": clean["arch"],
                 "weight_bytes": float(clean["weight_bytes"]),
+                "storage_bytes": float(
+                    clean["storage_bytes"] if "storage_bytes" in rows.columns else clean["weight_bytes"]
+                ),
                 "ca_lam": float(clean["lam"]),
                 "clean_acc": float(clean[ca]),
                 "ra_lam": float(robust["lam"]),
@@ -426,12 +560,141 @@ def boundary_points(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
             }
         )
     points = pd.DataFrame(out)
-    points.insert(4, "memory_norm", points["weight_bytes"] / points["weight_bytes"].max())
+    points.insert(5, "memory_norm", points["storage_bytes"] / points["storage_bytes"].max())
     return points
+
+
+def at_eval_slim_factor(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each slimmable run at its ``eval_slim_factor`` (the SF its model file reports,
+    e.g. the paper's SF 0.5 of Table 1); every row of the other runs."""
+    if "slim_factor" not in rows.columns or "eval_slim_factor" not in rows.columns:
+        return rows
+    return rows[(rows["slim_factor"] - rows["eval_slim_factor"]).abs() < 1e-9]
 
 
 __all__ = [
     "COLUMNS", "SEED_COLUMNS", "COST_COLUMNS", "SEED_INSENSITIVE_TRAIN", "SEED_INSENSITIVE_MODEL", "report_frame",
     "run_spec_path", "cost_at", "condition_config", "seed_base", "seed_groups", "check_seed_group", "aggregate_seeds",
-    "plotted_rows", "boundary_points",
+    "plotted_rows", "boundary_points", "at_eval_slim_factor", "method_label", "run_masks", "slim_config",
+    "SPARSITY_COLUMNS", "MODEL_COLUMNS", "PAPER_TABLE1", "TABLE1_COLUMNS", "TABLE1_NOTE", "table1_frame", "is_sparse",
 ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# the paper's Table 1 view
+
+#: The paper's Table 1 (ResNet34 on CIFAR-10, PGD-7): CA / RA at lambda 0 and 1, CR and CRF, per
+#: variant with the density d (and, for FLOATS slim, the SF) it was reported at. Shown beside a run
+#: only when its arch, data set, variant, density and SF match; never in place of hwsim's values.
+PAPER_TABLE1 = [
+    {"label": "FLOAT", "density": None, "sf": 1.0, "ca_lam0": 94.83, "ra_lam0": 22.52, "ca_lam1": 89.1, "ra_lam1": 56.71, "cr": 1.0, "crf": 1.0},
+    {"label": "FLOATS-i", "density": 0.1, "sf": 1.0, "ca_lam0": 94.12, "ra_lam0": 18.7, "ca_lam1": 88.6, "ra_lam1": 55.92, "cr": 10.0, "crf": 1.0},
+    {"label": "FLOATS-c", "density": 0.34, "sf": 1.0, "ca_lam0": 93.84, "ra_lam0": 17.2, "ca_lam1": 86.87, "ra_lam1": 53.2, "cr": 2.94, "crf": 1.54},
+    {"label": "FLOATS slim", "density": 0.3, "sf": 0.5, "ca_lam0": 94.26, "ra_lam0": 19.1, "ca_lam1": 88.9, "ra_lam1": 55.44, "cr": 4.76, "crf": 2.0},
+]  # fmt: skip
+PAPER_TABLE1_SETTING = {"arch": "resnet34", "dataset": "cifar10", "attack": "pgd7"}
+
+_ACC = ["ca_lam0", "ra_lam0", "ca_lam1", "ra_lam1"]
+TABLE1_COLUMNS = [
+    "run", "method", "arch", "dataset", "density", "sf", "seeds", "checkpoint", "attack", "lambda_th", *_ACC,
+    "cr", "effective_cr", "crf", "storage_bytes", "storage_format", "eq7_speedup",
+    *(f"paper_{c}" for c in _ACC), "paper_cr", "paper_crf",
+]  # fmt: skip
+
+TABLE1_NOTE = (
+    "Table 1 view: CA / RA at lambda = 0 and 1 (FLOAT: lambda_n at lambda_th = 0; slimmable models at "
+    "their eval SF); n/a where that point was not evaluated or the cost summary is not available. CR is "
+    "dense conv weights / kept conv weights; effective CR divides the dense conv weight bits by the bits "
+    "stored in the spec's sparse format (index overhead included); CRF is the conv input channels of the "
+    "dense full-width network over those present; storage is in the spec's sparse format; Eq. 7 speed-up "
+    "is against the same network dense at full width (dense FLOAT). paper_* columns: the paper's Table 1 "
+    "(ResNet34, CIFAR-10, PGD-7), shown only for a run of the same arch, data set, variant, density and SF. "
+    "The paper's CR 4.76 for FLOATS slim (SF 0.5, d = 0.3) is neither 1/0.3 = 3.33 nor 1/(0.25 x 0.3) = 13.3."
+)
+
+
+def is_sparse(frame: pd.DataFrame) -> bool:
+    """Whether any run of ``frame`` is sparse or slimmable (it has a ``sparsity`` kind)."""
+    return "sparsity" in frame.columns and bool(frame["sparsity"].notna().any())
+
+
+def _paper_row(first: pd.Series, label: str, sf: float, attack: str) -> dict[str, Any] | None:
+    setting = PAPER_TABLE1_SETTING
+    if first["arch"] != setting["arch"] or first["dataset"] != setting["dataset"] or attack != setting["attack"]:
+        return None
+    density = first.get("density", math.nan)
+    for paper in PAPER_TABLE1:
+        if paper["label"] != label or not math.isclose(paper["sf"], sf, abs_tol=1e-9):
+            continue
+        if paper["density"] is None:
+            if density is None or not math.isfinite(density):
+                return paper
+        elif density is not None and math.isfinite(density) and math.isclose(paper["density"], density, abs_tol=1e-9):
+            return paper
+    return None
+
+
+def _at_lambda(mine: pd.DataFrame, lam: float, column: str) -> float:
+    hit = mine[(mine["lam"] - lam).abs() < 1e-9]
+    return float(hit.iloc[0][column]) if not hit.empty else math.nan
+
+
+def table1_frame(frame: pd.DataFrame, attack: str | None = None) -> pd.DataFrame:
+    """The paper's Table 1 view (:data:`TABLE1_COLUMNS`): one row per run (per series on the
+    seed-aggregated frame, CA / RA the means over its seeds): its variant (:func:`method_label`),
+    density and SF (a slimmable model's ``eval_slim_factor``), CA and RA at lambda = 0 and 1 (FLOAT:
+    lambda_n at lambda_th = 0, else its lowest lambda_th; NaN where not evaluated), the sparsity
+    summary's CR, effective CR, CRF, storage (bytes, format) and Eq. 7 speed-up (NaN without a
+    summary), and the paper's values where :data:`PAPER_TABLE1` has the same model (see
+    :data:`TABLE1_NOTE`). ``attack``: default PGD-7 when evaluated, else the first attack. The
+    checkpoint is the one :func:`plotted_rows` picks."""
+    if attack is None:
+        attacks = list(dict.fromkeys(frame["attack"]))
+        attack = "pgd7" if "pgd7" in attacks else attacks[0]
+    rows, _ = plotted_rows(frame, attack)
+    rows = at_eval_slim_factor(rows)
+    ca, ra, _, _ = _accuracy_columns(rows)
+    out = []
+    for run in dict.fromkeys(rows["run"]):
+        mine = rows[rows["run"] == run]
+        th = mine["lambda_th"]
+        if th.notna().any():
+            chosen = 0.0 if (th == 0).any() else float(th.min())
+            mine = mine[th.isna() | (th == chosen)]
+        else:
+            chosen = math.nan
+        first = mine.iloc[0]
+        clean = mine[(mine["lam"]).abs() < 1e-9]
+        cost = clean.iloc[0] if not clean.empty else first
+        sf = float(first.get("eval_slim_factor", 1.0))
+        label = first["label"] if "label" in mine.columns else method_label(first["method"])
+        paper = _paper_row(first, label, sf, attack)
+        row = {
+            "run": run,
+            "method": label,
+            "arch": first["arch"],
+            "dataset": first["dataset"],
+            "density": float(first.get("density", math.nan)),
+            "sf": sf,
+            "seeds": int(mine["seeds"].min()) if "seeds" in mine.columns else 1,
+            "checkpoint": first.get("checkpoint", "last"),
+            "attack": attack,
+            "lambda_th": chosen,
+            "ca_lam0": _at_lambda(mine, 0.0, ca),
+            "ra_lam0": _at_lambda(mine, 0.0, ra),
+            "ca_lam1": _at_lambda(mine, 1.0, ca),
+            "ra_lam1": _at_lambda(mine, 1.0, ra),
+            "cr": float(cost.get("cr", math.nan)),
+            "effective_cr": float(cost.get("effective_cr", math.nan)),
+            "crf": float(cost.get("crf", math.nan)),
+            "storage_bytes": float(cost.get("sparse_storage_bytes", math.nan)),
+            "storage_format": cost.get("storage_format"),
+            "eq7_speedup": float(cost.get("eq7_speedup", math.nan)),
+        }
+        for c in [*_ACC, "cr", "crf"]:
+            row[f"paper_{c}"] = paper[c] if paper is not None else math.nan
+        out.append(row)
+    table = pd.DataFrame(out, columns=TABLE1_COLUMNS)
+    table.attrs = {k: v for k, v in frame.attrs.items() if k != _CONFIGS}
+    table.attrs["note"] = TABLE1_NOTE
+    return table

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..methods import get_method, list_methods
-from .join import _accuracy_columns, boundary_points, plotted_rows
+from .join import _accuracy_columns, boundary_points, method_label, plotted_rows
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the report package
     from matplotlib.figure import Figure
@@ -33,7 +33,15 @@ if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the
 
 def _method_label(method: str) -> str:
     """How a method is shown (its registry label; runs of an unregistered method keep the name)."""
-    return get_method(method).label if method in list_methods() else method
+    return method_label(method)
+
+
+def _run_labels(rows: pd.DataFrame) -> dict[str, str]:
+    """Per run, how its model is shown: the frame's ``label`` (FLOATS-i, OAT slim, ...; see
+    :func:`hwsim.report.join.method_label`), else the method's registry label."""
+    if "label" in rows.columns:
+        return dict(zip(rows["run"], rows["label"]))
+    return {run: _method_label(m) for run, m in zip(rows["run"], rows["method"])}
 
 
 def _method_color(method: str) -> str | None:
@@ -105,18 +113,24 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
     ca, ra, ca_std, ra_std = _accuracy_columns(rows)
     runs = list(dict.fromkeys(rows["run"]))
     methods = dict(zip(rows["run"], rows["method"]))
+    labels = _run_labels(rows)
     styles = _run_styles(runs, methods)
     fig, ax = _figure()
     curve_index = 0
     for run in runs:
         mine = rows[rows["run"] == run]
         thresholds = sorted(mine["lambda_th"].dropna().unique()) or [None]  # None: no lambda_th (PGD-AT, OAT)
-        for k, th in enumerate(thresholds):
-            curve = (mine if th is None else mine[mine["lambda_th"] == th]).sort_values("lam")
+        factors = sorted(mine["slim_factor"].unique(), reverse=True) if "slim_factor" in mine.columns else [None]
+        curves = [(th, sf) for th in thresholds for sf in factors]
+        for k, (th, sf) in enumerate(curves):
+            curve = mine if th is None else mine[mine["lambda_th"] == th]
+            curve = (curve if sf is None else curve[curve["slim_factor"] == sf]).sort_values("lam")
             colour, marker = styles[run]
-            label = f"{run} ({_method_label(methods[run])})"
+            label = f"{run} ({labels[run]})"
             if len(thresholds) > 1:
                 label += f", $\\lambda_{{th}}$={_lam_text(th)}"
+            if len(factors) > 1:
+                label += f", SF={_lam_text(sf)}"
             spread = curve[curve[ca_std].notna() | curve[ra_std].notna()] if ca_std else curve.iloc[:0]
             if not spread.empty:
                 label += f", mean ± std over {_seed_text(curve['seeds'])}"
@@ -154,13 +168,13 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
     _, note = plotted_rows(frame, attack)
     runs = list(points["run"])
     styles = _run_styles(runs, dict(zip(points["run"], points["method"])))
-    duplicate_methods = points["method"].duplicated(keep=False)
+    duplicate_methods = points["label"].duplicated(keep=False)
     # runs at (nearly) the same memory get their labels stacked instead of printed on each other
     slot = points.groupby(points["memory_norm"].round(2)).cumcount()
     fig, ax = _figure()
     for (_, p), dup, k in zip(points.iterrows(), duplicate_methods, slot):
         colour, _ = styles[p["run"]]
-        name = _method_label(p["method"])
+        name = p["label"]
         if dup:
             name += f" ({p['run']})"
         ax.scatter(
@@ -230,7 +244,7 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
     lo = float(points["memory_norm"].min())
     ax.set_xlim(min(lo, 1.0) - 0.1 * max(1.0 - lo, 0.2), 1.0 + 0.25 * max(1.0 - lo, 0.2))
     ax.margins(y=0.12)
-    ax.set_xlabel("Normalised memory (model / largest model)")
+    ax.set_xlabel("Normalised memory (storage in the spec's sparse format / largest model)")
     ax.set_ylabel("Accuracy (%)")
     ax.set_title(
         _with_note(
@@ -243,13 +257,15 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
 def plot_training_time(frame: pd.DataFrame) -> Figure | None:
     """Paper Fig. 8(a): mean per-epoch training time of each run, normalised to the fastest run.
     Runs without a finished epoch are left out. Returns the figure, or None when no run has one."""
-    times = frame.drop_duplicates("run").set_index("run")[["method", "mean_epoch_time_s"]].dropna()
+    first = frame.drop_duplicates("run")
+    labels = _run_labels(first)
+    times = first.set_index("run")[["method", "mean_epoch_time_s"]].dropna()
     if times.empty:
         return None
     fastest = float(times["mean_epoch_time_s"].min())
     fig, ax = _figure()
     ax.grid(False, axis="x")
-    labels = [f"{_method_label(m)}\n{run}" for run, m in zip(times.index, times["method"])]
+    labels = [f"{labels[run]}\n{run}" for run in times.index]
     ratios = times["mean_epoch_time_s"] / fastest
     colours = [_method_color(m) or "tab:gray" for m in times["method"]]
     bars = ax.bar(range(len(times)), ratios, color=colours, width=0.6)
@@ -269,6 +285,117 @@ def plot_training_time(frame: pd.DataFrame) -> Figure | None:
     return fig
 
 
+SF_LINESTYLES = ["-", "--", ":", "-."]
+
+
+def slim_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of slimmable runs (``sparsity`` kind slim: FLOAT slim, FLOATS slim, OAT slim)."""
+    if "sparsity" not in frame.columns:
+        return frame.iloc[:0]
+    return frame[frame["sparsity"] == "slim"]
+
+
+def plot_slim(frame: pd.DataFrame, attack: str) -> Figure | None:
+    """Paper Fig. 9: slimmable models across lambda, CA (left panel) and RA (right panel), one line
+    per (run, SF): colour and marker per run (FLOAT slim vs FLOATS slim vs OAT slim), line style per
+    SF (SF 1.0 solid, the next smaller dashed, ...). FLOAT's lambda_n at its lowest lambda_th. On the
+    seed-aggregated frame the means. Returns None when no run is slimmable."""
+    from matplotlib.figure import Figure
+
+    rows, note = plotted_rows(frame, attack)
+    rows = slim_rows(rows)
+    if rows.empty:
+        return None
+    ca, ra, _, _ = _accuracy_columns(rows)
+    runs = list(dict.fromkeys(rows["run"]))
+    styles = _run_styles(runs, dict(zip(rows["run"], rows["method"])))
+    labels = _run_labels(rows)
+    factors = sorted(rows["slim_factor"].unique(), reverse=True)
+    dash = {sf: SF_LINESTYLES[i % len(SF_LINESTYLES)] for i, sf in enumerate(factors)}
+    fig = Figure(figsize=(9.0, 3.8))
+    axes = fig.subplots(1, 2)
+    for ax, column, what in (
+        (axes[0], ca, "Clean accuracy CA (%)"),
+        (axes[1], ra, f"Robust accuracy RA, {_attack_label(attack)} (%)"),
+    ):
+        ax.grid(True, linestyle=":", linewidth=0.6, alpha=0.7)
+        for run in runs:
+            mine = rows[rows["run"] == run]
+            th = mine["lambda_th"]
+            if th.notna().any():
+                mine = mine[th.isna() | (th == th.min())]
+            colour, marker = styles[run]
+            for sf in sorted(mine["slim_factor"].unique(), reverse=True):
+                curve = mine[mine["slim_factor"] == sf].sort_values("lam")
+                ax.plot(
+                    curve["lam"], curve[column], color=colour, marker=marker, linestyle=dash[sf], linewidth=1.4,
+                    markersize=4, label=f"{labels[run]} ({run}), SF={_lam_text(sf)}",
+                )  # fmt: skip
+        ax.set_xlabel("$\\lambda$ (FLOAT: $\\lambda_n$)")
+        ax.set_ylabel(what)
+    axes[0].legend(fontsize=6, loc="best")
+    fig.suptitle(
+        _with_note(f"Slimmable models across $\\lambda$ (paper Fig. 9 style, {_attack_label(attack)})", note),
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def channel_heatmap_values(weight) -> Any:
+    """|theta| of one conv as a C_o x C_i matrix: the sum of |w| over its k x k kernel (a 4-D
+    ``C_o x C_i x k x k`` array; a 2-D one is taken as already C_o x C_i)."""
+    import numpy as np
+
+    w = np.abs(np.asarray(weight, dtype=np.float64))
+    if w.ndim == 2:
+        return w
+    if w.ndim != 4:
+        raise ValueError(f"expected a conv weight of 4 dimensions (C_o x C_i x k x k), got {w.ndim}")
+    return w.sum(axis=(2, 3))
+
+
+def channel_densities(weight, mask=None) -> tuple[float, float]:
+    """(channel density, weight density) of one conv: input channels with any kept weight over C_i,
+    kept weights over all; kept = the mask's nonzeros when a mask is given, else nonzero weights."""
+    import numpy as np
+
+    kept = np.asarray(mask if mask is not None else weight) != 0
+    if kept.ndim == 2:
+        per_channel = kept.any(axis=0)
+    else:
+        per_channel = kept.reshape(kept.shape[0], kept.shape[1], -1).any(axis=(0, 2))
+    return float(per_channel.sum()) / per_channel.size, float(kept.sum()) / kept.size
+
+
+def plot_channel_heatmap(layer: str, panels: list[tuple[str, Any, Any]]) -> Figure:
+    """Paper Fig. 5(a): per run, |theta| of conv ``layer`` as a C_o (rows) x C_i (columns) heatmap,
+    the sum of |w| over k x k (:func:`channel_heatmap_values`); zero entries are white. ``panels``:
+    (title, weight C_o x C_i x k x k, mask or None) per run, side by side (FLOATS-i vs FLOATS-c); each
+    title gives the channel density (kept input channels / C_i) and the weight density."""
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    if not panels:
+        raise ValueError("no runs to draw")
+    fig = Figure(figsize=(4.2 * len(panels), 4.0))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    cmap = colormaps["viridis"].copy()
+    cmap.set_bad("white")
+    for ax, (title, weight, mask) in zip(axes, panels):
+        values = channel_heatmap_values(weight)
+        shown = np.ma.masked_where(values == 0, values)
+        image = ax.imshow(shown, cmap=cmap, aspect="auto", interpolation="nearest")
+        channel, density = channel_densities(weight, mask)
+        ax.set_title(f"{title}\nchannel density {channel:.1%}, weight density {density:.1%}", fontsize=8)
+        ax.set_xlabel("input channel $C_i$")
+        ax.set_ylabel("output channel $C_o$")
+        fig.colorbar(image, ax=ax, label="$\\sum_{k \\times k} |w|$ (white: 0)")
+    fig.suptitle(f"|$\\theta$| of {layer} (paper Fig. 5(a) style)", fontsize=10)
+    return fig
+
+
 def _safe_name(attack: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", attack)  # no dots: the writer adds .png / .pdf to the stem
 
@@ -276,7 +403,7 @@ def _safe_name(attack: str) -> str:
 def report_figures(frame: pd.DataFrame) -> dict[str, Figure]:
     """Every figure of a report on ``frame`` (per run, or seed-aggregated), by file stem:
     ``training-time`` (when a run has a finished epoch), then per attack ``tradeoff-<attack>`` and
-    ``memory-accuracy-<attack>``."""
+    ``memory-accuracy-<attack>``, and ``slim-<attack>`` (Fig. 9) when a run is slimmable."""
     figures = {}
     timing = plot_training_time(frame)
     if timing is not None:
@@ -285,6 +412,9 @@ def report_figures(frame: pd.DataFrame) -> dict[str, Figure]:
         name = _safe_name(attack)
         figures[f"tradeoff-{name}"] = plot_tradeoff(frame, attack)
         figures[f"memory-accuracy-{name}"] = plot_memory_accuracy(frame, attack)
+        slim = plot_slim(frame, attack)
+        if slim is not None:
+            figures[f"slim-{name}"] = slim
     return figures
 
 
@@ -292,5 +422,10 @@ __all__ = [
     "plot_tradeoff",
     "plot_memory_accuracy",
     "plot_training_time",
+    "plot_slim",
+    "slim_rows",
+    "plot_channel_heatmap",
+    "channel_heatmap_values",
+    "channel_densities",
     "report_figures",
 ]

@@ -18,8 +18,8 @@ from ..config import HardwareSpec
 from ..errors import HwsimError
 from ..formats import OutputFormat, render_frame
 from ..io import atomic_write_bytes, atomic_write_text
-from .join import _CONFIGS, aggregate_seeds, report_frame, seed_groups
-from .plots import report_figures
+from .join import _CONFIGS, TABLE1_NOTE, aggregate_seeds, is_sparse, report_frame, seed_groups, table1_frame
+from .plots import _safe_name, plot_channel_heatmap, report_figures
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -28,6 +28,8 @@ REPORT_CSV = "report.csv"
 REPORT_JSON = "report.json"
 REPORT_SEEDS_CSV = "report-seeds.csv"
 REPORT_SEEDS_JSON = "report-seeds.json"
+TABLE1_CSV = "table1.csv"
+TABLE1_JSON = "table1.json"
 DPI = 200
 
 # Columns of the terminal table and Markdown views (CSV and JSON carry every column).
@@ -40,6 +42,13 @@ REPORT_VIEW = [
 SEED_VIEW = [
     "run", "method", "checkpoint", "lam", "lambda_th", "attack", "seeds", "clean_acc_mean", "clean_acc_std",
     "robust_acc_mean", "robust_acc_std", "memory_mb", "delay_ns",
+]  # fmt: skip
+
+# The Table 1 view (paper Table 1), printed after the report when a run is sparse or slimmable.
+TABLE1_VIEW = [
+    "run", "method", "density", "sf", "ca_lam0", "ra_lam0", "ca_lam1", "ra_lam1", "cr", "effective_cr", "crf",
+    "storage_bytes", "storage_format", "eq7_speedup", "paper_ca_lam0", "paper_ra_lam0", "paper_ca_lam1",
+    "paper_ra_lam1", "paper_cr", "paper_crf",
 ]  # fmt: skip
 
 # savefig options per file type: no timestamps or versions in the files (see the module docstring).
@@ -79,6 +88,7 @@ def write_report(
     fmt: str | OutputFormat = "table",
     *,
     plots: bool = True,
+    heatmap: str | None = None,
 ) -> tuple[str, list[Path]]:
     """Build the report of ``run_dirs`` and write ``report.csv``, ``report.json`` and, per attack,
     ``tradeoff-<attack>.png/.pdf`` and ``memory-accuracy-<attack>.png/.pdf`` (plus
@@ -91,16 +101,25 @@ def write_report(
     standard-deviation error bars); otherwise a stale ``report-seeds.*`` of an earlier report in
     ``out_dir`` is removed.
 
+    When a run is sparse or slimmable (FLOATS, FLOAT / OAT slim), the paper's Table 1 view
+    (:func:`~hwsim.report.join.table1_frame`, of the seed-aggregated frame when there is one) is
+    written as ``table1.csv`` / ``table1.json`` (else a stale one is removed), and a slimmable run
+    adds the Fig. 9 plot ``slim-<attack>.png/.pdf``. ``heatmap``: a conv layer name; its Fig. 5(a)
+    channel heatmap of every sparse run is written as ``heatmap-<layer>.png/.pdf`` (this reads the
+    checkpoints, so it needs torch; a dense run is skipped with a warning, an unknown layer is one
+    error line before anything is written).
+
     Returns the report text in ``fmt`` (table / csv / json / markdown; table and markdown show the
     :data:`REPORT_VIEW` columns, followed by the :data:`SEED_VIEW` of the aggregated frame when there
-    is one; csv and json the per-run frame only) and the written paths. ``plots=False`` writes the
-    tables only.
+    is one and the :data:`TABLE1_VIEW` when a run is sparse; csv and json the per-run frame only) and
+    the written paths. ``plots=False`` writes the tables only (and no heatmap).
     """
     try:
         fmt = OutputFormat(fmt)
     except ValueError:
         raise HwsimError(f"unknown format {fmt!r}; use one of {', '.join(f.value for f in OutputFormat)}") from None
     frame = report_frame(run_dirs, spec=spec, attribution=attribution)
+    layers = _heatmap_layers(run_dirs, heatmap) if heatmap is not None and plots else []
     out_dir = Path(out_dir)
     title = f"accuracy and cost of {frame['run'].nunique()} run(s) on {frame.attrs['spec']} ({attribution} attribution)"
     json_frame = _json_ready(frame)
@@ -127,9 +146,24 @@ def write_report(
                 (out_dir / stale).unlink(missing_ok=True)
             except OSError as exc:
                 raise HwsimError(f"{out_dir / stale}: cannot remove the stale file: {exc.strerror or exc}") from None
+    table1 = None
+    if is_sparse(frame):
+        table1 = table1_frame(seeds if seeds is not None else frame)
+        table1_title = f"paper Table 1 view: {len(table1)} run(s), {table1['attack'].iloc[0]}"
+        written += [
+            atomic_write_text(out_dir / TABLE1_CSV, table1.to_csv(index=False)),
+            atomic_write_text(
+                out_dir / TABLE1_JSON, render_frame(_json_ready(table1), OutputFormat.json, table1_title)
+            ),
+        ]
+    else:
+        _remove_stale(out_dir, (TABLE1_CSV, TABLE1_JSON))
     if plots:
         for stem, fig in report_figures(seeds if seeds is not None else frame).items():
             written += write_figure(fig, out_dir / stem)
+        if layers:
+            panels = [(f"{c.label} ({c.run})", c.weight, c.mask) for c in layers]
+            written += write_figure(plot_channel_heatmap(heatmap, panels), out_dir / f"heatmap-{_safe_name(heatmap)}")
     if fmt is OutputFormat.json:
         text = render_frame(json_frame, fmt, title)
     elif fmt is OutputFormat.csv:
@@ -138,10 +172,43 @@ def write_report(
         text = render_frame(frame[REPORT_VIEW], fmt, title)
         if seeds is not None:
             text += "\n" + render_frame(seeds[SEED_VIEW], fmt, seeds_title)
+        if table1 is not None:
+            text += "\n" + render_frame(table1[TABLE1_VIEW], fmt, table1_title, note=TABLE1_NOTE)
     return text, written
+
+
+def _remove_stale(out_dir: Path, names) -> None:
+    for stale in names:  # from an earlier report
+        try:
+            (out_dir / stale).unlink(missing_ok=True)
+        except OSError as exc:
+            raise HwsimError(f"{out_dir / stale}: cannot remove the stale file: {exc.strerror or exc}") from None
+
+
+def _heatmap_layers(run_dirs: list[Path], layer: str) -> list:
+    """The conv ``layer`` of every sparse run (read from the checkpoints, with torch); a dense run is
+    skipped with one warning line, an unknown layer is one error line."""
+    import warnings
+
+    from ..errors import HwsimWarning
+    from .masks import load_conv_layer
+
+    if not layer.strip():
+        raise HwsimError("--heatmap: empty layer name")
+    found = []
+    for run_dir in dict.fromkeys(Path(d) for d in run_dirs):
+        conv = load_conv_layer(run_dir, layer)
+        if conv is None:
+            warnings.warn(
+                f"--heatmap: {run_dir} is a dense run (no sparsity masks); skipped", HwsimWarning, stacklevel=2
+            )
+        else:
+            found.append(conv)
+    return found
 
 
 __all__ = [
     "REPORT_CSV", "REPORT_JSON", "REPORT_SEEDS_CSV", "REPORT_SEEDS_JSON", "REPORT_VIEW", "SEED_VIEW",
+    "TABLE1_CSV", "TABLE1_JSON", "TABLE1_VIEW",
     "render_figure", "write_figure", "write_report",
 ]  # fmt: skip
