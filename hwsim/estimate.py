@@ -103,9 +103,10 @@ def noise_active(config: ModelConfig) -> bool:
     return config.rule.noise_active(config.eval.knob)
 
 
-def layer_table(config: ModelConfig, *, use_cache: bool = True) -> LayerTable:
+def layer_table(config: ModelConfig, *, use_cache: bool = True, masks: dict[str, dict] | None = None) -> LayerTable:
     """The model's layer table: from the on-disk cache when present, else walked (and cached); the
-    model's ``sparsity`` sets each row's density (the cached table is the dense walk)."""
+    model's ``sparsity`` (with a trained run's ``masks`` summary, if given) sets each row's density
+    and kept channels (the cached table is the dense walk)."""
     from .workload.cache import load_table, store_table, table_key
     from .workload.sparsity import with_sparsity
 
@@ -118,7 +119,7 @@ def layer_table(config: ModelConfig, *, use_cache: bool = True) -> LayerTable:
         table = extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th)
         if key:
             store_table(key, table)
-    return with_sparsity(table, config.sparsity)
+    return with_sparsity(table, config.sparsity, masks)
 
 
 def model_costs(
@@ -186,11 +187,7 @@ def estimate_model(
     """Cost one model config on one hardware spec. ``masks``: a trained run's per-conv mask summary
     (:func:`hwsim.runner.masks.mask_summary`, also the ``layers`` of the run file's last history
     entry), costed in place of the analytic densities."""
-    table = layer_table(config)
-    if masks:
-        from .workload.sparsity import with_masks
-
-        table = with_masks(table, masks)
+    table = layer_table(config, masks=masks)
     if table.attrs["other_params"]:
         untied = ", ".join(table.attrs.get("untied", [])) or "none reported"
         raise RuntimeError(
@@ -265,7 +262,8 @@ def estimate_run(
     source = spec_path if spec_path is not None else run_spec_path(run.name, run_dir, run.model)
     from .runner.masks import mask_summary
 
-    masks = mask_summary(payload.get("masks") or {})
+    sparsity = run.model.sparsity
+    masks = mask_summary(payload.get("masks") or {}, sparsity.eval_slim_factor if sparsity is not None else 1.0)
     return estimate_model(
         run.model.model_copy(update={"name": run.name}), load_spec(source), attribution=attribution, masks=masks
     )

@@ -162,14 +162,19 @@ def _masks_key(masks: dict[str, dict[str, Any]] | None) -> tuple:
     return tuple(sorted((str(name), tuple(sorted(layer.items()))) for name, layer in masks.items()))
 
 
-def run_masks(run_dir: Path) -> dict[str, dict[str, Any]] | None:
+def run_masks(run_dir: Path, slim_factor: float | None = None) -> dict[str, dict[str, Any]] | None:
     """The per-conv mask summary a sparse run recorded with its last epoch (``layers`` of the last
-    history entry of ``run.json``: density, in_channels, kept_in_channels), or None (a dense run, or
-    one recorded before hwsim kept it). Read without torch."""
+    history entry of ``run.json``: density, in_channels, kept_in_channels; for a slimmable run
+    ``layers_by_sf`` at ``slim_factor``), or None (a dense run, or one recorded before hwsim kept
+    it). Read without torch."""
     history = read_run_file(run_dir).get("history") or []
     if not isinstance(history, list) or not history or not isinstance(history[-1], dict):
         return None
-    layers = history[-1].get("layers")
+    if slim_factor is not None:
+        by_sf = history[-1].get("layers_by_sf")
+        layers = by_sf.get(f"{slim_factor:g}") if isinstance(by_sf, dict) else None
+    else:
+        layers = history[-1].get("layers")
     if not isinstance(layers, dict) or not layers:
         return None
     if not all(isinstance(v, dict) and isinstance(v.get("density"), (int, float)) for v in layers.values()):
@@ -287,9 +292,15 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
         status = run_status(read_run_file(run_dir))
         if status != "done":
             warnings.warn(f"run {results.run} ({run_dir}): {_status_text(run_dir, status)}", HwsimWarning, stacklevel=2)
-        masks = run_masks(run_dir) if config.sparsity is not None else None
         sparsity = config.sparsity
         slim = sparsity is not None and sparsity.kind == "slim"
+        # a pruned run is costed with its masks (a slimmable one with their slice at each SF)
+        pruned = sparsity is not None and (sparsity.density < 1 or sparsity.kind == "channel")
+        masks = (
+            {sf: run_masks(run_dir, sf if slim else None) for sf in {p.slim_factor for p in results.points}}
+            if pruned
+            else {}
+        )
         order = lambda p: (
             CHECKPOINT_ORDER.get(p.checkpoint, 2),
             p.checkpoint,
@@ -320,7 +331,13 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
                     "images": p.images,
                     "epoch": p.epoch if p.epoch is not None else results.epoch,
                     **cost_at(
-                        config, p.lam, p.lambda_th, run_spec, attribution, slim_factor=p.slim_factor, masks=masks
+                        config,
+                        p.lam,
+                        p.lambda_th,
+                        run_spec,
+                        attribution,
+                        slim_factor=p.slim_factor,
+                        masks=masks.get(p.slim_factor),
                     ),
                     "mean_epoch_time_s": epoch_time,
                     "spec": run_spec.name,

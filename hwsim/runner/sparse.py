@@ -318,19 +318,12 @@ class ChannelSparseMomentum(_SparseEngine):
         return tensor.float().pow(2).sum(dim=(0, *range(2, tensor.ndim)))
 
     def _initial_counts(self) -> list[int]:
+        from ..workload.sparsity import initial_channel_counts
+
         weights = list(self.weights.values())
-        counts = [max(1, math.floor(self.density * w.shape[1])) for w in weights]
-        sizes = [self._unit_size(w) for w in weights]
-        budget = math.floor(self.budget)
-        while sum(c * s for c, s in zip(counts, sizes)) > budget:
-            over = [i for i, c in enumerate(counts) if c > 1]
-            if not over:
-                raise ValueError(
-                    f"density {self.density} is too low for channel pruning: one input channel per conv "
-                    f"needs {sum(sizes)} weights, Eq. 5 allows {budget}"
-                )
-            counts[max(over, key=lambda i: counts[i] * sizes[i])] -= 1  # max: the first on ties
-        return counts
+        return initial_channel_counts(
+            [w.shape[1] for w in weights], [self._unit_size(w) for w in weights], self.density
+        )
 
     def _regrow_counts(self, names: list[str], removed: dict[str, int], shares: list[float]) -> list[int]:
         """Channels each layer regrows: the whole Eq. 5 slack, split in weights by the shares, in

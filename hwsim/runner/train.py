@@ -539,6 +539,9 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
             if sparse is not None:
                 record["density"] = sparse.global_density()
                 record["layers"] = mask_summary(sparse.masks)  # per conv: kept fraction, kept input channels
+                factors = run.model.sparsity.slim_factors
+                if len(factors) > 1:  # FLOATS slim: each sub-network's slice of the masks
+                    record["layers_by_sf"] = {f"{sf:g}": mask_summary(sparse.masks, sf) for sf in factors}
             if (epoch + 1) % s.eval_every == 0 or epoch + 1 == s.epochs:
                 points = held_out_accuracy(net, held_out, s, info)
                 record.update(

@@ -41,10 +41,23 @@ def irregular_densities(table: LayerTable, density: float, exclude: tuple[str, .
     return np.where(_maskable(table, exclude), kept / np.maximum(weights, 1), 1.0)
 
 
-def kept_channels(channels: np.ndarray, density: float) -> np.ndarray:
-    """Input channels FLOATS-c keeps of a layer of ``channels`` at density d: ``max(1, floor(d C_i))``
-    (what :mod:`hwsim.runner.sparse` starts from; a layer never loses its last channel)."""
-    return np.maximum(1, np.floor(density * np.asarray(channels, np.int64))).astype(np.int64)
+def initial_channel_counts(channels: list[int], sizes: list[int], density: float) -> list[int]:
+    """Input channels FLOATS-c starts each maskable conv with (:mod:`hwsim.runner.sparse`, and the
+    analytic estimate): ``max(1, floor(d C_i))``; while the 1-channel floor overshoots Eq. 5's
+    ``floor(d N)`` (``sizes``: weights per channel, C_o k^2), one channel comes off the layer holding
+    the most kept weights among those with more than one (the first on ties). ``ValueError`` when
+    one channel per conv does not fit."""
+    counts = [max(1, math.floor(density * c)) for c in channels]
+    budget = math.floor(density * sum(c * s for c, s in zip(channels, sizes)))
+    while sum(c * s for c, s in zip(counts, sizes)) > budget:
+        over = [i for i, c in enumerate(counts) if c > 1]
+        if not over:
+            raise ValueError(
+                f"density {density} is too low for channel pruning: one input channel per conv "
+                f"needs {sum(sizes)} weights, Eq. 5 allows {budget}"
+            )
+        counts[max(over, key=lambda i: counts[i] * sizes[i])] -= 1  # max: the first on ties
+    return counts
 
 
 def _columns(table: LayerTable) -> dict[str, np.ndarray]:
@@ -112,17 +125,31 @@ def with_slim(table: LayerTable, factor: float) -> LayerTable:
     return _reshaped(columns, table.attrs)
 
 
-def with_sparsity(table: LayerTable, sparsity) -> LayerTable:
-    """``table`` as the model's ``sparsity`` block makes it (a SparsityConfig, or None): analytic, before
-    any training. ``irregular``: each maskable conv keeps floor(d n) of its n weights (``density``);
-    ``channel``: each keeps :func:`kept_channels` input channels (shapes change); ``slim``: the
-    sub-network at ``eval_slim_factor`` (shapes change), with irregular density d on top (FLOATS slim)."""
+def with_sparsity(table: LayerTable, sparsity, masks: dict[str, dict] | None = None) -> LayerTable:
+    """``table`` (the dense walk) as the model's ``sparsity`` block makes it (a SparsityConfig, or None).
+
+    Analytic, before any training: ``irregular``: each maskable conv keeps floor(d n) of its n weights
+    (``density``); ``channel``: each keeps :func:`initial_channel_counts` input channels (shapes
+    change); ``slim``: the sub-network at ``eval_slim_factor`` (shapes change), with irregular density
+    d on top (FLOATS slim). With a trained run's ``masks`` summary (taken at ``eval_slim_factor`` for a
+    slimmable run), each conv's kept channels and density come from the masks instead."""
     if sparsity is None:
         return table
     exclude = tuple(sparsity.exclude)
-    if sparsity.kind == "channel":
+    if masks:
+        out = with_slim(table, sparsity.eval_slim_factor) if sparsity.kind == "slim" else table
+        out = with_masks(out, masks)
+    elif sparsity.kind == "channel":
         maskable = _maskable(table, exclude)
-        kept = np.where(maskable, kept_channels(table["in_channels"], sparsity.density), table["in_channels"])
+        kept = np.array(table["in_channels"], np.int64)
+        channels = kept[maskable]
+        sizes = (table["weight_params"] // np.maximum(table["in_channels"], 1))[maskable]
+        try:
+            kept[maskable] = initial_channel_counts(channels.tolist(), sizes.tolist(), sparsity.density)
+        except ValueError as exc:
+            from ..errors import HwsimError
+
+            raise HwsimError(f"sparsity.density: {exc}") from None
         out = with_channels(table, kept)
     else:
         out = with_slim(table, sparsity.eval_slim_factor) if sparsity.kind == "slim" else table
