@@ -94,8 +94,17 @@ def build_for_config(config: ModelConfig, device="cpu"):
             film_dim=config.film_dim,
             alpha_init=config.alpha_init,
             in_channels=config.input_shape[0],
+            slim_factors=slim_factors_of(config),
             **({"dropout": config.dropout} if config.arch.startswith("wrn") else {}),
         )
+
+
+def slim_factors_of(config: ModelConfig) -> tuple[float, ...]:
+    """The widths of the model's network: its ``sparsity.slim_factors`` when kind is slim, else (1.0,)."""
+    sparsity = config.sparsity
+    if sparsity is not None and sparsity.kind == "slim":
+        return tuple(sparsity.slim_factors)
+    return (1.0,)
 
 
 def noise_active(config: ModelConfig) -> bool:

@@ -169,16 +169,20 @@ class SparseMomentum:
 
 
 def sparse_training(model_config, net: nn.Module, seed: int) -> SparseMomentum | None:
-    """The masks a run trains with: None for a dense model; FLOATS-i masks from the model's
-    ``sparsity`` block, drawn from ``seed`` (the same on every DDP rank)."""
+    """The masks a run trains with: None for a dense model (a dense slimmable one, FLOAT / OAT slim,
+    included); FLOATS-i masks from the model's ``sparsity`` block, drawn from ``seed`` (the same on
+    every DDP rank), for kind irregular and for FLOATS slim (kind slim at density < 1: the masks lie
+    over the full, SF 1.0, conv weights, which every width's sub-tensors are views of)."""
     sparsity = model_config.sparsity
     if sparsity is None:
         return None
-    if sparsity.kind != "irregular":
+    if sparsity.kind == "slim" and sparsity.density >= 1.0:
+        return None
+    if sparsity.kind not in ("irregular", "slim"):
         from ..errors import HwsimError
 
         raise HwsimError(
-            f"sparsity.kind: training {sparsity.kind} sparsity is not implemented yet (implemented: irregular)"
+            f"sparsity.kind: training {sparsity.kind} sparsity is not implemented yet (implemented: irregular, slim)"
         )
     return SparseMomentum(
         net,
