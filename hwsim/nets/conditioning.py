@@ -228,18 +228,18 @@ class FiLM(ConditionalModule):
 
 class _Switchable(ConditionalModule):
     """One private layer per slimming factor, chosen by ``state.width`` (Yu et al.'s
-    ``SwitchableBatchNorm2d``, generalised to OAT's FiLM). ``layers[i]`` belongs to ``factors[i]``
+    ``SwitchableBatchNorm2d``, generalised to OAT's FiLM). ``per_width[i]`` belongs to ``factors[i]``
     and has ``slim_channels(C, factors[i])`` channels."""
 
     def __init__(self, state: ConditionState, factors: tuple[float, ...], layers: list[nn.Module]) -> None:
         super().__init__(state)
         self.factors = tuple(float(f) for f in factors)
-        self.layers = nn.ModuleList(layers)
+        self.per_width = nn.ModuleList(layers)
 
     def active(self) -> nn.Module:
         """The layer of the current width."""
         try:
-            return self.layers[self.factors.index(self.state.width)]
+            return self.per_width[self.factors.index(self.state.width)]
         except ValueError:
             raise ValueError(f"width {self.state.width} is not one of the slim factors {list(self.factors)}") from None
 
