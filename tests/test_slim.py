@@ -9,7 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typer.testing import CliRunner
 
+from hwsim.cli import app
 from hwsim.config import ModelConfig
 from hwsim.errors import HwsimError
 from hwsim.nets import (
@@ -28,6 +30,8 @@ from hwsim.runner.sparse import SparseMomentum, sparse_training
 from hwsim.runner.train import RunConfig, load_checkpoint, train_run
 from hwsim.workload.extract import extract_layers
 from hwsim.workload.sparsity import slim_channels
+
+from .conftest import one_line_error
 
 SLIM = (1.0, 0.5)
 
@@ -286,6 +290,14 @@ def test_float_slim_trains_every_width_resumes_bit_identically_and_evaluates_eac
     assert [p.slim_factor for p in only.points] == [0.5]
     with pytest.raises(HwsimError, match="--slim-factor 0.25: run full has no such width"):
         evaluate_checkpoint(full, lambdas=[0.0], attacks=["fgsm"], limit=16, progress=False, slim_factors=[0.25])
+    # the command: --slim-factor is repeatable; a width the run lacks is one line
+    args = ["evaluate", str(full), "--lambdas", "1", "--attacks", "fgsm", "--limit", "8", "-q", "-f", "csv"]
+    done = CliRunner().invoke(app, [*args, "--slim-factor", "0.5", "--slim-factor", "1"])
+    assert done.exit_code == 0, done.output
+    assert sorted(line.split(",")[-1] for line in done.stdout.strip().splitlines()[1:]) == ["0.5", "1.0"]
+    one_line_error(
+        CliRunner().invoke(app, [*args, "--slim-factor", "0.3"]), "--slim-factor 0.3: run full has no such width"
+    )
 
 
 def test_floats_slim_keeps_eq5_with_zeros_in_the_stored_weights(tmp_path):

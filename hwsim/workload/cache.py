@@ -60,6 +60,11 @@ def table_key(config: ModelConfig) -> str:
         arch=config.arch, method=config.method, input=config.input_shape, classes=config.classes,
         dual_bn=config.uses_dual_bn, film_dim=config.film_dim,
     )  # fmt: skip
+    from ..estimate import slim_factors_of
+
+    factors = slim_factors_of(config)
+    if len(factors) > 1:  # a slimmable network is another module tree (its own BNs / FiLMs per width)
+        shape["slim_factors"] = list(factors)
     digest = hashlib.sha256(source_digest().encode())
     digest.update(json.dumps(shape, sort_keys=True).encode())
     return digest.hexdigest()[:32]
