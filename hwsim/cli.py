@@ -390,6 +390,11 @@ def evaluate(
         None, "--output", "-o", help="Write the printed table to this file (atomically) instead of stdout."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no time estimate."),
+    slim_factor: list[float] | None = typer.Option(
+        None,
+        "--slim-factor",
+        help="Slimmable runs: a width (slimming factor) to evaluate; repeat for several (default: every one of the run's).",
+    ),
 ) -> None:
     """Clean (CA) and robust (RA) accuracy per lambda and attack; saved as results.json/csv in the run."""
     from .formats import render_frame
@@ -403,6 +408,7 @@ def evaluate(
         checkpoint, lambdas=_parse_list(lambdas, what="--lambdas"), lambda_th=lambda_th,
         attacks=_parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
         limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet, checkpoint_kind=checkpoint_kind,
+        slim_factors=slim_factor or None,
     )  # fmt: skip
     title = f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"
     emit(render_frame(results.frame(), out_fmt, title, note=results_note(results)), output, run_files)

@@ -94,8 +94,17 @@ def build_for_config(config: ModelConfig, device="cpu"):
             film_dim=config.film_dim,
             alpha_init=config.alpha_init,
             in_channels=config.input_shape[0],
+            slim_factors=slim_factors_of(config),
             **({"dropout": config.dropout} if config.arch.startswith("wrn") else {}),
         )
+
+
+def slim_factors_of(config: ModelConfig) -> tuple[float, ...]:
+    """The widths of the model's network: its ``sparsity.slim_factors`` when kind is slim, else (1.0,)."""
+    sparsity = config.sparsity
+    if sparsity is not None and sparsity.kind == "slim":
+        return tuple(sparsity.slim_factors)
+    return (1.0,)
 
 
 def noise_active(config: ModelConfig) -> bool:
@@ -115,7 +124,9 @@ def layer_table(config: ModelConfig, *, use_cache: bool = True, masks: dict[str,
     if table is None:
         from .workload.extract import extract_layers
 
-        net = build_for_config(config, device="meta")
+        # the full-width network without switchable layers: slim widths are applied by with_slim,
+        # checked against the slimmable network's own forward in tests/test_sparse_costs.py
+        net = build_for_config(config.model_copy(update={"sparsity": None}), device="meta")
         table = extract_layers(net, config.input_shape, lam=config.eval.knob, lambda_th=config.eval.lambda_th)
         if key:
             store_table(key, table)

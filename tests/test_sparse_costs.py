@@ -182,3 +182,41 @@ def test_with_sparsity_attrs():
 
     table = with_sparsity(layer_table(config.model_copy(update={"sparsity": None})), config.sparsity)
     assert table.attrs["noise_on_pruned"] is False and table.attrs["sparsity"] == "irregular"
+
+
+@pytest.mark.parametrize("method", ["float", "oat"])
+def test_slim_table_matches_the_slimmable_network_forward(method):
+    """The analytic SF 0.5 table (with_slim) has the shapes the slimmable network really runs."""
+    import torch
+
+    from hwsim.estimate import build_for_config, layer_table
+
+    config = load_model_config(MODELS / f"resnet20-digits-{method}-slim.yaml")
+    table = layer_table(config)  # at eval_slim_factor 0.5
+    net = build_for_config(config)
+    net.set_slim(0.5)
+    net.set_condition(1.0)
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out):
+            seen.setdefault(name, (args[0].shape[1], out.shape[1]))
+
+        return hook
+
+    hooks = [
+        m.register_forward_hook(record(name))
+        for name, m in net.named_modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and ".fc" not in name[-4:]
+    ]
+    with torch.no_grad():
+        net(torch.zeros(2, 3, 16, 16))
+    for h in hooks:
+        h.remove()
+    rows = {
+        str(n): (int(i), int(o))
+        for n, i, o, op in zip(table["name"], table["in_channels"], table["out_channels"], table["op"])
+        if op != "film_linear"
+    }
+    assert set(rows) == set(seen)
+    assert rows == seen

@@ -2,6 +2,8 @@
 
 >>> net = build_network("resnet34", method="float", num_classes=10, dual_bn=True)
 >>> net.set_condition(lam=1.0)            # noisy weights, BN_A
+>>> slim = build_network("resnet20", method="float", dual_bn=True, slim_factors=(1.0, 0.5))
+>>> slim.set_slim(0.5)                    # the half-width sub-network (FLOAT slim)
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from .conditioning import (
     DualBatchNorm2d,
     FiLM,
     NoisyConv2d,
+    SlimmableConv2d,
+    SlimmableLinear,
+    SwitchableBatchNorm2d,
+    SwitchableFiLM,
     float_noise_scale,
     resolve_condition,
     set_condition,
@@ -66,13 +72,17 @@ def build_network(
     dual_bn: bool = False,
     film_dim: int = 1,
     alpha_init: float = 0.25,
+    slim_factors: tuple[float, ...] = (1.0,),
     **options,
 ) -> ConditionalNetwork:
     """Build ``arch`` for ``method`` (any name in :func:`hwsim.methods.list_methods`). Extra options go to the family
-    (``dropout`` for WRNs, ``in_channels`` for all)."""
+    (``dropout`` for WRNs, ``in_channels`` for all). ``slim_factors`` with more than 1.0 builds a slimmable
+    network (:mod:`hwsim.nets.conditioning`)."""
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; known: {', '.join(sorted(ARCHS))}")
-    conditioning = Conditioning(method, dual_bn=dual_bn, film_dim=film_dim, alpha_init=alpha_init)
+    conditioning = Conditioning(
+        method, dual_bn=dual_bn, film_dim=film_dim, alpha_init=alpha_init, slim_factors=tuple(slim_factors)
+    )
     return ARCHS[arch](num_classes, conditioning, **options)
 
 
@@ -88,6 +98,10 @@ __all__ = [
     "DualBatchNorm2d",
     "FiLM",
     "NoisyConv2d",
+    "SlimmableConv2d",
+    "SlimmableLinear",
+    "SwitchableBatchNorm2d",
+    "SwitchableFiLM",
     "build_network",
     "count_params",
     "float_noise_scale",

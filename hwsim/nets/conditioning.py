@@ -1,10 +1,20 @@
-"""Conditioning layers shared by every backbone: FLOAT noisy convs, dual BN, OAT FiLM.
+"""Conditioning layers shared by every backbone: FLOAT noisy convs, dual BN, OAT FiLM, slimmable widths.
 
-A network is built once per family; the *method* (``pgdat``, ``oat``, ``float``) only decides which of
-these layers the backbone gets, through :class:`Conditioning`. All conditional layers of one network read
-one shared :class:`ConditionState`, set with :func:`set_condition` (or ``net.set_condition``). Nothing
-here depends on ``model.train()`` / ``model.eval()``: attack libraries switch modes freely, and the
-noise and BN choice must stay exactly what the caller asked for.
+A network is built once per family; the *method* (``pgdat``, ``oat``, ``float``, ``floats``) only decides
+which of these layers the backbone gets, through :class:`Conditioning`. All conditional layers of one
+network read one shared :class:`ConditionState`, set with :func:`set_condition` (or
+``net.set_condition``). Nothing here depends on ``model.train()`` / ``model.eval()``: attack libraries
+switch modes freely, and the noise and BN choice must stay exactly what the caller asked for.
+
+Slimmable networks (Yu et al. 2018, ``JiahuiYu/slimmable_networks``; the paper's FLOAT slim, FLOATS slim
+and OAT slim, Sec. 3.2 and Fig. 9): built when ``Conditioning.slim_factors`` lists more than 1.0. The
+width of the next forward is ``state.width`` (``net.set_slim(sf)``). Every conv then runs on the
+sub-tensor ``weight[:slim_channels(C_o, sf), :C_i_of_its_input]`` of its full weight (a view: the
+sub-networks share storage with the full one; the image channels of the stem are never slimmed), the
+classifier reads the first ``x.shape[1]`` of its inputs and keeps every output, and every BN (or
+BN_C / BN_A pair) and OAT FiLM is *switchable*: one private layer of width ``slim_channels(C, sf)`` per
+slimming factor, chosen by ``state.width``. A network with ``slim_factors == (1.0,)`` is built from the
+plain layers exactly as before (same classes, state_dict keys and numbers).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from torch import nn
 
 from ..methods import Method, get_method
 from ..methods.float_ import float_noise_scale
+from ..workload.sparsity import slim_channels
 
 # BN selection: one BN path for the whole batch, or the first `k` rows through BN_C and the rest
 # through BN_A (OAT trains on one mixed batch).
@@ -34,11 +45,13 @@ class ConditionState:
             through BN_C, the rest through BN_A).
         noise_scale: FLOAT's effective lambda * (alpha rescale) multiplying alpha * eta (Eq. 4, 6);
             0 gives the clean weights theta.
+        width: the slimming factor SF of the next forward (slimmable networks; 1.0 = full width).
     """
 
     lam: float | torch.Tensor = 0.0
     bn: BnChoice = "clean"
     noise_scale: float = 0.0
+    width: float = 1.0
 
 
 def resolve_condition(method: str, lam: float | torch.Tensor, lambda_th: float = 0.0) -> ConditionState:
@@ -56,27 +69,91 @@ class ConditionalModule(nn.Module):
         object.__setattr__(self, "state", state)
 
 
+def _slim_weight(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """The part of ``conv.weight`` a slimmable conv uses at ``state.width``: its first
+    ``slim_channels(C_o, width)`` filters over the first ``x.shape[1]`` input channels (a view)."""
+    out = slim_channels(conv.out_channels, conv.state.width)
+    return conv.weight[:out, : x.shape[1]]
+
+
+class SlimmableConv2d(nn.Conv2d):
+    """A conv of a slimmable network (``SlimmableConv2d`` of Yu et al.): at width SF it runs on
+    ``weight[:slim_channels(C_o, SF), :x.shape[1]]``, a view of the full weight. Bias-free only (hwsim's
+    convs are)."""
+
+    def __init__(self, state: ConditionState, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.bias is not None:
+            raise ValueError("slimmable convs are bias-free")
+        object.__setattr__(self, "state", state)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, _slim_weight(self, x), None)
+
+
 class NoisyConv2d(nn.Conv2d):
     """FLOAT convolution: weight theta + lambda * alpha * eta (paper Eq. 4).
 
     eta ~ N(0, std(theta)^2) with std a detached scalar over the whole tensor, drawn fresh on every
     forward; alpha is one trainable scalar per layer (initialised to 0.25 as in He et al. 2019).
+
+    ``slimmable`` (FLOAT slim / FLOATS slim): the conv runs on the sub-tensor of :class:`SlimmableConv2d`,
+    and eta is drawn for that sub-tensor only, its std taken over the sub-tensor (a choice: the paper
+    does not say; it is the noise the sub-network would get were it a network of its own).
+
+    ``noise_mask`` (a plain attribute, never in ``state_dict``; set by the sparsity engine): a bool
+    tensor shaped like the full weight, or None. When set, eta is zero where the mask is off and its
+    std is taken over the kept weights only; None (the default) is dense noise with the std over the
+    whole (sub-)tensor, pruned zeros included.
     """
 
-    def __init__(self, state: ConditionState, *args, alpha_init: float = 0.25, **kwargs) -> None:
+    def __init__(
+        self, state: ConditionState, *args, alpha_init: float = 0.25, slimmable: bool = False, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         object.__setattr__(self, "state", state)
+        object.__setattr__(self, "slimmable", slimmable)
+        object.__setattr__(self, "noise_mask", None)
+        if slimmable and self.bias is not None:
+            raise ValueError("slimmable convs are bias-free")
         self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
 
-    def noisy_weight(self) -> torch.Tensor:
+    def used_weight(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        """theta of the next forward: the whole weight, or a slimmable conv's sub-tensor for input ``x``."""
+        if not self.slimmable:
+            return self.weight
+        if x is None:
+            raise ValueError("a slimmable conv's weight depends on its input: pass x")
+        return _slim_weight(self, x)
+
+    def noisy_weight(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        weight = self.used_weight(x)
         scale = self.state.noise_scale
         if scale == 0.0:
-            return self.weight
-        eta = torch.randn_like(self.weight) * self.weight.detach().std()
-        return self.weight + scale * self.alpha * eta
+            return weight
+        mask = getattr(self, "noise_mask", None)
+        detached = weight.detach()
+        if mask is None:
+            eta = torch.randn_like(weight) * detached.std()
+        else:
+            keep = mask[: weight.shape[0], : weight.shape[1]].to(device=weight.device, dtype=weight.dtype)
+            # unbiased std over the kept weights only, without a host sync (0 when fewer than 2 are kept)
+            n = keep.sum()
+            mean = (detached * keep).sum() / n.clamp(min=1)
+            var = (((detached - mean) * keep) ** 2).sum() / (n - 1).clamp(min=1)
+            std = torch.where(n > 1, var.sqrt(), torch.zeros_like(var))
+            eta = torch.randn_like(weight) * std * keep
+        return weight + scale * self.alpha * eta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(x, self.noisy_weight(), self.bias)
+        return self._conv_forward(x, self.noisy_weight(x), self.bias)
+
+
+class SlimmableLinear(nn.Linear):
+    """The classifier of a slimmable network: reads the first ``x.shape[-1]`` inputs, keeps every output."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight[:, : x.shape[-1]], self.bias)
 
 
 class DualBatchNorm2d(ConditionalModule):
@@ -149,6 +226,35 @@ class FiLM(ConditionalModule):
         return x * mu + sigma
 
 
+class _Switchable(ConditionalModule):
+    """One private layer per slimming factor, chosen by ``state.width`` (Yu et al.'s
+    ``SwitchableBatchNorm2d``, generalised to OAT's FiLM). ``per_width[i]`` belongs to ``factors[i]``
+    and has ``slim_channels(C, factors[i])`` channels."""
+
+    def __init__(self, state: ConditionState, factors: tuple[float, ...], layers: list[nn.Module]) -> None:
+        super().__init__(state)
+        self.factors = tuple(float(f) for f in factors)
+        self.per_width = nn.ModuleList(layers)
+
+    def active(self) -> nn.Module:
+        """The layer of the current width."""
+        try:
+            return self.per_width[self.factors.index(self.state.width)]
+        except ValueError:
+            raise ValueError(f"width {self.state.width} is not one of the slim factors {list(self.factors)}") from None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.active()(x)
+
+
+class SwitchableBatchNorm2d(_Switchable):
+    """A BN (or BN_C / BN_A pair) per slimming factor."""
+
+
+class SwitchableFiLM(_Switchable):
+    """An OAT FiLM per slimming factor."""
+
+
 @dataclass
 class Conditioning:
     """Layer factory chosen by the method: the one thing that differs between PGD-AT, OAT and FLOAT.
@@ -158,12 +264,14 @@ class Conditioning:
         dual_bn: two BNs (BN_C, BN_A) in place of each BN (OAT and FLOAT only).
         film_dim: OAT's lambda-encoding width d (FiLM input features).
         alpha_init: FLOAT's initial noise scale alpha.
+        slim_factors: the widths of a slimmable network (1.0 among them); ``(1.0,)`` = not slimmable.
     """
 
     method: str | Method = "pgdat"
     dual_bn: bool = False
     film_dim: int = 1
     alpha_init: float = 0.25
+    slim_factors: tuple[float, ...] = (1.0,)
     state: ConditionState = field(default_factory=ConditionState)
 
     def __post_init__(self) -> None:
@@ -171,25 +279,52 @@ class Conditioning:
         self.method = self.rule.name
         if self.film_dim < 1:
             raise ValueError(f"film_dim must be >= 1, got {self.film_dim}")
+        factors = tuple(float(f) for f in self.slim_factors)
+        if 1.0 not in factors or len(set(factors)) != len(factors) or not all(0 < f <= 1 for f in factors):
+            raise ValueError(f"slim_factors must list each factor in (0, 1] once, 1.0 included; got {list(factors)}")
+        self.slim_factors = tuple(sorted(factors, reverse=True))
         self.encoder = LambdaEncoder(self.film_dim)
+
+    @property
+    def slimmable(self) -> bool:
+        return len(self.slim_factors) > 1
 
     def conv(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Conv2d:
         """A bias-free 'same'-padded conv; FLOAT's convs all carry weight noise (stem and shortcuts too)."""
         args = dict(kernel_size=kernel, stride=stride, padding=kernel // 2, bias=False)
         if self.rule.noisy_convs:
+            if self.slimmable:
+                return NoisyConv2d(self.state, in_ch, out_ch, alpha_init=self.alpha_init, slimmable=True, **args)
             return NoisyConv2d(self.state, in_ch, out_ch, alpha_init=self.alpha_init, **args)
+        if self.slimmable:
+            return SlimmableConv2d(self.state, in_ch, out_ch, **args)
         return nn.Conv2d(in_ch, out_ch, **args)
 
-    def norm(self, channels: int) -> nn.Module:
+    def _one_norm(self, channels: int) -> nn.Module:
         if self.dual_bn and self.rule.allows_dual_bn:
             return DualBatchNorm2d(self.state, channels)
         return nn.BatchNorm2d(channels)
 
+    def norm(self, channels: int) -> nn.Module:
+        if self.slimmable:
+            layers = [self._one_norm(slim_channels(channels, f)) for f in self.slim_factors]
+            return SwitchableBatchNorm2d(self.state, self.slim_factors, layers)
+        return self._one_norm(channels)
+
     def film(self, channels: int) -> nn.Module:
         """FiLM for OAT; identity (no layer at all in the table) for the other methods."""
-        if self.rule.film:
-            return FiLM(self.state, channels, self.encoder)
-        return nn.Identity()
+        if not self.rule.film:
+            return nn.Identity()
+        if self.slimmable:
+            layers = [FiLM(self.state, slim_channels(channels, f), self.encoder) for f in self.slim_factors]
+            return SwitchableFiLM(self.state, self.slim_factors, layers)
+        return FiLM(self.state, channels, self.encoder)
+
+    def classifier(self, in_features: int, num_classes: int) -> nn.Linear:
+        """The final linear layer (a slimmable network's reads only the inputs its width has)."""
+        if self.slimmable:
+            return SlimmableLinear(in_features, num_classes)
+        return nn.Linear(in_features, num_classes)
 
 
 class ConditionalNetwork(nn.Module):
@@ -210,6 +345,23 @@ class ConditionalNetwork(nn.Module):
 
     @property
     def state(self) -> ConditionState:
+        return self.conditioning.state
+
+    @property
+    def slim_factors(self) -> tuple[float, ...]:
+        """The widths this network runs at, largest first (``(1.0,)`` unless slimmable)."""
+        return self.conditioning.slim_factors
+
+    @property
+    def slimmable(self) -> bool:
+        return self.conditioning.slimmable
+
+    def set_slim(self, sf: float) -> ConditionState:
+        """Run the next forwards at slimming factor ``sf`` (one of :attr:`slim_factors`)."""
+        value = float(sf)
+        if value not in self.slim_factors:
+            raise ValueError(f"slim factor {sf} is not one of this network's {list(self.slim_factors)}")
+        self.conditioning.state.width = value
         return self.conditioning.state
 
     def set_condition(self, lam: float | torch.Tensor = 0.0, lambda_th: float = 0.0) -> ConditionState:
@@ -251,6 +403,10 @@ __all__ = [
     "FiLM",
     "LambdaEncoder",
     "NoisyConv2d",
+    "SlimmableConv2d",
+    "SlimmableLinear",
+    "SwitchableBatchNorm2d",
+    "SwitchableFiLM",
     "float_noise_scale",
     "resolve_condition",
     "set_condition",

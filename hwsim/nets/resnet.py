@@ -70,7 +70,7 @@ class ResNet(ConditionalNetwork):
             stages.append(nn.Sequential(*layers))
         self.layers = nn.ModuleList(stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(in_ch, num_classes)
+        self.fc = cond.classifier(in_ch, num_classes)
         # PyTorch's default init, as in the OAT and FLOAT reference networks.
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

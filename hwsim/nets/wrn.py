@@ -66,7 +66,7 @@ class WideResNet(ConditionalNetwork):
         self.groups = nn.ModuleList(groups)
         self.bn = cond.norm(in_ch)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(in_ch, num_classes)
+        self.fc = cond.classifier(in_ch, num_classes)
         # PyTorch's default init, as in the OAT and FLOAT reference networks.
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

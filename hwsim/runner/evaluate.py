@@ -3,6 +3,10 @@
 For each lambda the network is conditioned first (FLOAT: lambda_n with Eq. 6 and lambda_th; OAT:
 lambda; PGD-AT: its single point) and put in eval mode; the attack then sees exactly that model,
 since noise and BN choice depend only on the condition, never on train/eval mode.
+
+A slimmable run (FLOAT / OAT / FLOATS slim) is evaluated at every width of its ``slim_factors``
+(or the ones asked for), each point recording its ``slim_factor``; with ``--checkpoint best`` every
+width uses the epoch chosen by the held-out RA at the run's ``eval_slim_factor``.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class EvalOptions(Strict):
     eps: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
     device: str = "cpu"
     checkpoint: Literal["last", "best"] = "last"
+    slim_factors: list[Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]] | None = Field(None, min_length=1)
 
     @field_validator("attacks")
     @classmethod
@@ -92,19 +97,24 @@ def evaluate_checkpoint(
     progress: bool = True,
     write: bool = True,
     checkpoint_kind: str = "last",
+    slim_factors: Sequence[float] | None = None,
 ) -> EvalResults:
     """CA and RA of a trained run for every lambda and attack; written to the run directory.
 
     ``checkpoint_kind`` "last" evaluates the last epoch's weights at every lambda; "best" evaluates,
     at each lambda, the weights of the epoch with the best held-out RA at that lambda (as the paper
     reports best CA / RA, and OAT.py keeps best_ATA per lambda).
+
+    ``slim_factors``: the widths of a slimmable run to evaluate (default: all of its slim factors);
+    a run that is not slimmable has only 1.0.
     """
     from .data import load_dataset
 
     opts = validate_options(
         EvalOptions,
         dict(lambdas=list(lambdas), lambda_th=lambda_th, attacks=list(attacks), data_dir=data_dir, limit=limit,
-             batch_size=batch_size, seed=seed, eps=eps, device=device, checkpoint=checkpoint_kind),
+             batch_size=batch_size, seed=seed, eps=eps, device=device, checkpoint=checkpoint_kind,
+             slim_factors=None if slim_factors is None else list(slim_factors)),
     )  # fmt: skip
     lambdas, lambda_th, attacks, limit, batch_size = (
         opts.lambdas,
@@ -134,21 +144,27 @@ def evaluate_checkpoint(
     weights = {lam: (int(payload["epoch"]), None) for lam in points_lambda}
     if checkpoint_kind == "best":
         weights = {lam: _best_weights(run_dir, payload, run, lam, lambda_th) for lam in points_lambda}
+    widths = _widths(net, opts.slim_factors, run_dir)
     net.eval()
     points = []
     recorded_th = lambda_th if run.model.rule.has_lambda_n else None  # Eq. 6's threshold: FLOAT's lambda_n only
-    clock = _Estimate(len(x), len(points_lambda), attacks, len(batches), progress)
+    clock = _Estimate(len(x), len(points_lambda) * len(widths), attacks, len(batches), progress)
     for lam in points_lambda:
         epoch, state = weights[lam]
         if state is not None:
             net.load_state_dict(state)
         net.set_condition(lam, lambda_th)
-        for attack in attacks:
-            ca, ra = robust_accuracy(
-                net, clock.timed(attack, batches), attack, eps=eps, seed=seed, device=device, progress=progress
-            )
-            points.append(AccuracyPoint(lam=lam, lambda_th=recorded_th, attack=attack, clean_acc=ca, robust_acc=ra,
-                                        images=len(x), checkpoint=checkpoint_kind, epoch=epoch))  # fmt: skip
+        for sf in widths:
+            if net.slimmable:
+                net.set_slim(sf)
+            for attack in attacks:
+                ca, ra = robust_accuracy(
+                    net, clock.timed(attack, batches), attack, eps=eps, seed=seed, device=device, progress=progress
+                )
+                points.append(AccuracyPoint(lam=lam, lambda_th=recorded_th, attack=attack, clean_acc=ca, robust_acc=ra,
+                                            images=len(x), checkpoint=checkpoint_kind, epoch=epoch, slim_factor=sf))  # fmt: skip
+    if net.slimmable:
+        net.set_slim(1.0)
     results = EvalResults(
         hwsim_version=__version__,
         run=run.name,
@@ -162,6 +178,21 @@ def evaluate_checkpoint(
     if write:
         write_results(Path(payload["path"]).parent, results)
     return results
+
+
+def _widths(net, requested: list[float] | None, run_dir: Path) -> list[float]:
+    """The slimming factors to evaluate, largest first: the requested ones (each one of the network's),
+    or all of them; a network that is not slimmable has only 1.0."""
+    factors = list(net.slim_factors)
+    if requested is None:
+        return factors
+    unknown = [f for f in requested if f not in factors]
+    if unknown:
+        what = (
+            f"its slim factors are {', '.join(f'{f:g}' for f in factors)}" if net.slimmable else "it is not slimmable"
+        )
+        raise HwsimError(f"--slim-factor {unknown[0]:g}: run {run_dir.name} has no such width ({what})")
+    return sorted(set(requested), reverse=True)
 
 
 def _say_status(run_dir: Path, epoch: int) -> None:

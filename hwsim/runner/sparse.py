@@ -348,21 +348,27 @@ class ChannelSparseMomentum(_SparseEngine):
             raise ValueError(f"sparsity mask {name} keeps no input channel")
 
 
-#: the training engine of each sparsity kind
-ENGINES: dict[str, type[_SparseEngine]] = {"irregular": SparseMomentum, "channel": ChannelSparseMomentum}
+#: the training engine of each sparsity kind (FLOATS slim: FLOATS-i masks over the full-width weights)
+ENGINES: dict[str, type[_SparseEngine]] = {
+    "irregular": SparseMomentum,
+    "channel": ChannelSparseMomentum,
+    "slim": SparseMomentum,
+}
 
 
 def sparse_training(model_config, net: nn.Module, seed: int) -> _SparseEngine | None:
-    """The masks a run trains with: None for a dense model; FLOATS-i or FLOATS-c masks from the
-    model's ``sparsity`` block, drawn from ``seed`` (the same on every DDP rank)."""
+    """The masks a run trains with: None for a dense model (a dense slimmable one, FLOAT / OAT slim,
+    included); FLOATS-i or FLOATS-c masks from the model's ``sparsity`` block, drawn from ``seed``
+    (the same on every DDP rank). FLOATS slim (kind slim at density < 1) trains FLOATS-i masks over
+    the full, SF 1.0, conv weights, which every width's sub-tensors are views of."""
     sparsity = model_config.sparsity
-    if sparsity is None:
+    if sparsity is None or (sparsity.kind == "slim" and sparsity.density >= 1.0):
         return None
     if sparsity.kind not in ENGINES:
         from ..errors import HwsimError
 
         raise HwsimError(
-            f"sparsity.kind: training {sparsity.kind} sparsity is not implemented yet (implemented: irregular, channel)"
+            f"sparsity.kind: training {sparsity.kind} sparsity is not implemented yet (implemented: irregular, channel, slim)"
         )
     return ENGINES[sparsity.kind](
         net,

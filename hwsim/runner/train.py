@@ -21,6 +21,12 @@ Each step follows the reference code line by line (VITA-Group/Once-for-All-Adver
   as printed computes L_C on the first half only; the reference code, followed here, uses the
   whole batch, i.e. L = 0.5 mean_B CE_clean + 0.25 mean_{B/2} CE_adv.
 
+Slimmable models (FLOAT / OAT slim, FLOATS slim; a ``sparsity: {kind: slim}`` block): every batch runs
+the method's step once per slimming factor, largest first, at that width; the per-width losses are
+summed, so one backward accumulates all their gradients, then one optimizer step (as
+``slimmable_networks``); FLOATS slim masks the full conv weights with the FLOATS-i engine. The logged
+loss is that sum. The per-epoch held-out CA / RA (and the best checkpoints) are at ``eval_slim_factor``.
+
 Runs are resumable and reproducible: every epoch reseeds the global RNG, the sampler and the
 augmentation from ``(seed, epoch, rank)``, and a checkpoint (model, optimizer, schedule, history,
 best-per-lambda summary, config) is written atomically after each epoch, so ``--resume`` continues
@@ -123,8 +129,29 @@ def _attack(net: nn.Module, x: torch.Tensor, y: torch.Tensor, s: TrainSettings, 
 
 def training_loss(net, x: torch.Tensor, y: torch.Tensor, s: TrainSettings, gen: torch.Generator) -> torch.Tensor:
     """The method's training loss on one batch (:meth:`hwsim.methods.Method.training_loss`); its
-    adversarial examples are generated inside, in eval mode with parameter gradients off."""
-    return net.rule.training_loss(net, x, y, s, gen, lambda n, xs, ys: _attack(n, xs, ys, s, gen))
+    adversarial examples are generated inside, in eval mode with parameter gradients off.
+
+    A slimmable network (FLOAT / FLOATS / OAT slim) runs the method's loss once per slimming factor,
+    largest first, each at its own width (its attack too, on that sub-network), and returns their
+    **sum**: one backward then accumulates every width's gradients into the shared weights before the
+    single optimizer step, as ``slimmable_networks`` does (there: one backward per width, the same
+    sum). The width is back at 1.0 afterwards."""
+    rule = net.rule
+
+    def loss_at_width() -> torch.Tensor:
+        return rule.training_loss(net, x, y, s, gen, lambda n, xs, ys: _attack(n, xs, ys, s, gen))
+
+    if not getattr(net, "slimmable", False):
+        return loss_at_width()
+    total = None
+    try:
+        for sf in net.slim_factors:  # largest first
+            net.set_slim(sf)
+            loss = loss_at_width()
+            total = loss if total is None else total + loss
+    finally:
+        net.set_slim(1.0)
+    return total
 
 
 class TrainingObjective(nn.Module):
@@ -367,14 +394,19 @@ def eval_lambdas(net, s: TrainSettings) -> list[float]:
     return net.rule.eval_lambdas(sorted(set(s.eval_lambdas)), s.pgdat_lambda)
 
 
-def held_out_accuracy(net, dataset, s: TrainSettings, info: ddp.Dist, batch_size: int = 256) -> list[dict[str, float]]:
+def held_out_accuracy(
+    net, dataset, s: TrainSettings, info: ddp.Dist, batch_size: int = 256, eval_slim_factor: float = 1.0
+) -> list[dict[str, float]]:
     """CA and PGD-7 RA per lambda on the held-out set (batch i seeded with seed + i; batches shared
-    out over ranks and the counts summed, so the numbers do not depend on the world size)."""
+    out over ranks and the counts summed, so the numbers do not depend on the world size). A slimmable
+    network is checked at ``eval_slim_factor`` (the model's ``sparsity.eval_slim_factor``)."""
     x, y = dataset.tensors
     starts = list(range(0, len(x), batch_size))[info.rank :: info.world]
     device = info.device
     points = []
     net.eval()
+    if getattr(net, "slimmable", False):  # a slimmable run is checked (and its best kept) at eval_slim_factor
+        net.set_slim(eval_slim_factor)
     for lam in eval_lambdas(net, s):
         net.set_condition(lam, s.eval_lambda_th)
         counts = [0, 0]
@@ -385,8 +417,16 @@ def held_out_accuracy(net, dataset, s: TrainSettings, info: ddp.Dist, batch_size
             counts = [a + b for a, b in zip(counts, correct)]
         clean, robust = ddp.all_sum(counts, info)
         points.append({"lam": lam, "clean_acc": 100.0 * clean / len(x), "robust_acc": 100.0 * robust / len(x)})
+    if getattr(net, "slimmable", False):
+        net.set_slim(1.0)
     net.train()
     return points
+
+
+def eval_slim_factor(model: ModelConfig) -> float:
+    """The width a slimmable model's per-epoch held-out check runs at (1.0 for other models)."""
+    sparsity = model.sparsity
+    return sparsity.eval_slim_factor if sparsity is not None and sparsity.kind == "slim" else 1.0
 
 
 def check_cuda(device: str) -> None:
@@ -543,13 +583,15 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
                 if len(factors) > 1:  # FLOATS slim: each sub-network's slice of the masks
                     record["layers_by_sf"] = {f"{sf:g}": mask_summary(sparse.masks, sf) for sf in factors}
             if (epoch + 1) % s.eval_every == 0 or epoch + 1 == s.epochs:
-                points = held_out_accuracy(net, held_out, s, info)
+                points = held_out_accuracy(net, held_out, s, info, eval_slim_factor=eval_slim_factor(run.model))
                 record.update(
                     clean_acc=points[0]["clean_acc"],
                     robust_acc=points[-1]["robust_acc"],
                     eval=points,
                     eval_set="val" if s.val_split else "test",
                 )
+                if net.slimmable:
+                    record["eval_slim_factor"] = eval_slim_factor(run.model)
                 for p in points:
                     key = f"{p['lam']:g}"
                     if (

@@ -13,7 +13,8 @@ walk remembers the conv or linear call that produced it, and element-wise ops, n
 pass that producer on (a binary op takes it from its first operand that has one, i.e. the branch
 computed in the expression ``conv(x) + identity``). A norm or FiLM is tied to the producer of the
 tensor it consumes; one whose input has no producer is listed in ``attrs["untied"]`` (and its
-parameters stay in ``other_params``), never guessed.
+parameters stay in ``other_params``), never guessed. A slimmable network is walked at SF 1.0; the
+layers private to its other widths never run, and their parameters are ``other_params`` too.
 
 Rows: ``op`` is ``conv``, ``linear`` or ``film_linear`` (one row per FiLM MLP linear, with
 ``conditions`` naming the conv whose output it modulates). Every parameter is counted once:
@@ -208,6 +209,10 @@ def extract_layers(
     ``model_params`` (all of the model's parameters, counted directly), ``other_params``
     (parameters no row accounts for, e.g. in a user's custom layer) and ``untied`` (norm and FiLM
     modules whose input no conv or linear produced), so nothing is silently dropped or guessed.
+
+    A slimmable network is walked at full width (SF 1.0): its rows are the full network's, and the
+    BNs / FiLMs private to the other widths (:class:`~hwsim.nets.conditioning.SwitchableBatchNorm2d`,
+    :class:`~hwsim.nets.conditioning.SwitchableFiLM`) never run, so their parameters are in ``other_params``.
     """
     named = list(model.named_modules())
     params = list(model.parameters())
@@ -273,6 +278,7 @@ def extract_layers(
     try:
         if set_condition(model, lam, lambda_th) is not None:
             model.state.noise_scale = 0.0  # noise never changes a shape: skip drawing it
+            model.state.width = 1.0  # a slimmable network is walked at full width
         x = torch.empty((1, *input_shape), device="meta")
         tensors = [*params, *model.buffers()]
         on_meta = all(t.is_meta for t in tensors)
@@ -302,12 +308,12 @@ def extract_layers(
 
 def _snapshot_state(model: nn.Module):
     state = getattr(model, "state", None)
-    return None if state is None else (state.lam, state.bn, state.noise_scale)
+    return None if state is None else (state.lam, state.bn, state.noise_scale, state.width)
 
 
 def _restore_state(model: nn.Module, snapshot) -> None:
     if snapshot is not None:
-        model.state.lam, model.state.bn, model.state.noise_scale = snapshot
+        model.state.lam, model.state.bn, model.state.noise_scale, model.state.width = snapshot
 
 
 def _conv_geometry(m: nn.Conv2d) -> tuple[int, ...]:
