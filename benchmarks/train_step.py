@@ -22,6 +22,12 @@ Every method iterates the same batches per epoch, so the per-step ratio is the p
 paper (Kundu et al.) reports per-epoch GPU time on a Titan XP with ResNet34: OAT 1.43x and PGD-AT
 1.37x FLOAT. ``--amp`` / ``--channels-last`` time the steps as ``hwsim train --amp --channels-last``.
 
+With the sparse rows (default; ``--skip-sparse`` drops them): FLOATS-i (d = 0.1) and FLOATS-c
+(d = 0.34) time ``train_step`` plus the mask ``apply()`` the training loop runs after every step, and
+their end-of-epoch ``prune_and_regrow`` once (spread over ``--steps-per-epoch``); FLOAT slim and OAT
+slim (SF {1, 0.5}) train both widths every step, as ``hwsim train`` does. The paper reports OAT slim
+1.90x slower than FLOAT slim (GPU).
+
 Part 2 measures PGD-20 throughput (eps 8/255, step size ``pgd_step_size(eps, 20)``, random start)
 of hwsim's ``pgd_attack`` against ``torchattacks.PGD`` on the same model -- the FLOAT network of the
 same backbone (fresh build, same seed) conditioned at lambda = 1 (``net.set_condition(1.0)``: noisy
@@ -54,14 +60,22 @@ except ImportError:  # running from a checkout without installing the package
     from hwsim.nets import build_network, count_params
 from hwsim.nets import ARCHS
 from hwsim.runner.attacks import pgd_attack, pgd_step_size
+from hwsim.runner.sparse import ENGINES
 from hwsim.runner.train import TrainSettings, make_optimizer, make_scaler, train_step
 
-#: (label, method, build_network options) in table order; FLOAT is the reference of the ratios.
-METHODS: list[tuple[str, str, dict]] = [
-    ("PGD-AT", "pgdat", {}),
-    ("OAT", "oat", {"dual_bn": True, "film_dim": 1}),
-    ("FLOAT", "float", {"dual_bn": True}),
+#: (label, method, build_network options, sparsity engine) in table order; FLOAT is the reference of
+#: the ratios. The engine, (kind, density), masks the conv weights as ``hwsim train`` does (Table 1's
+#: densities); slim rows train both widths SF {1, 0.5} each step (the Fig. 9 pair).
+METHODS: list[tuple[str, str, dict, tuple[str, float] | None]] = [
+    ("PGD-AT", "pgdat", {}, None),
+    ("OAT", "oat", {"dual_bn": True, "film_dim": 1}, None),
+    ("FLOAT", "float", {"dual_bn": True}, None),
+    ("FLOATS-i", "floats", {"dual_bn": True}, ("irregular", 0.1)),
+    ("FLOATS-c", "floats", {"dual_bn": True}, ("channel", 0.34)),
+    ("FLOAT slim", "float", {"dual_bn": True, "slim_factors": (1.0, 0.5)}, None),
+    ("OAT slim", "oat", {"dual_bn": True, "film_dim": 1, "slim_factors": (1.0, 0.5)}, None),
 ]
+SPARSE_LABELS = ("FLOATS-i", "FLOATS-c", "FLOAT slim", "OAT slim")
 
 
 def _sync(device: torch.device) -> None:
@@ -127,16 +141,37 @@ def bench_train_steps(args, device: torch.device, x: torch.Tensor, y: torch.Tens
     )
     scaler = make_scaler(settings)
     steps: dict[str, Callable[[], float]] = {}
-    for label, method, options in METHODS:
+    engines: dict[str, tuple[object, torch.optim.Optimizer]] = {}
+    for label, method, options, sparsity in METHODS:
+        if args.skip_sparse and label in SPARSE_LABELS:
+            continue
         net = _build(args.arch, method, options, args.num_classes, args.seed, device)
         if args.channels_last:
             net = net.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(net, settings)
         gen = torch.Generator().manual_seed(args.seed)  # CPU generator, as train_run uses
-        steps[label] = lambda net=net, opt=optimizer, gen=gen: train_step(net, opt, x, y, settings, gen, scaler=scaler)
+        engine = None
+        if sparsity is not None:
+            kind, density = sparsity
+            engine = ENGINES[kind](net, density, generator=torch.Generator().manual_seed(args.seed))
+            engines[label] = (engine, optimizer)
+
+        def step(net=net, opt=optimizer, gen=gen, engine=engine):
+            loss = train_step(net, opt, x, y, settings, gen, scaler=scaler)
+            if engine is not None:
+                engine.apply()  # as the training loop: Eq. 5 after every optimizer step
+            return loss
+
+        steps[label] = step
         if args.verbose:
             print(f"  built {label}: {count_params(net):,} parameters")
-    return _round_robin(steps, args.warmup, args.repeats, device)
+    times = _round_robin(steps, args.warmup, args.repeats, device)
+    # the end-of-epoch prune / regrow, once per epoch (after the steps above filled the momenta)
+    for label, (engine, optimizer) in engines.items():
+        times[f"{label} prune/regrow"] = [
+            _time(lambda e=engine, o=optimizer: e.prune_and_regrow(o, 0.5), device) for _ in range(3)
+        ]
+    return times
 
 
 def bench_pgd20(args, device: torch.device, x: torch.Tensor, y: torch.Tensor, torchattacks) -> dict[str, list[float]]:
@@ -190,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         help="torch CPU threads (default: torch's); 1 is far steadier on a busy machine",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-sparse", action="store_true", help="part 1 without the FLOATS-i / FLOATS-c / slim rows")
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=391,
+        help="steps of one epoch, to put prune/regrow per step (default 391: CIFAR-10 at batch 128)",
+    )
     parser.add_argument("--skip-train", action="store_true", help="only part 2 (PGD-20)")
     parser.add_argument("--skip-attack", action="store_true", help="only part 1 (training steps)")
     parser.add_argument("--verbose", action="store_true")
@@ -253,10 +295,11 @@ def main(argv: list[str] | None = None) -> int:
             f"PGD-{args.train_steps} eps 8/255, SGD): median of {args.repeats} after "
             f"{args.warmup} warm-up, round-robin"
         )
-        print(f"{'method':<8} {'median s/step':>14} {'min s/step':>11} {'images/s':>9} {'x FLOAT':>8}")
-        for name in times:
+        steps_only = [name for name in times if not name.endswith("prune/regrow")]
+        print(f"{'method':<11} {'median s/step':>14} {'min s/step':>11} {'images/s':>9} {'x FLOAT':>8}")
+        for name in steps_only:
             print(
-                f"{name:<8} {med[name]:>14.4f} {min(times[name]):>11.4f} "
+                f"{name:<11} {med[name]:>14.4f} {min(times[name]):>11.4f} "
                 f"{args.batch_size / med[name]:>9.1f} {med[name] / med['FLOAT']:>8.2f}"
             )
         print(
@@ -265,6 +308,20 @@ def main(argv: list[str] | None = None) -> int:
             + (f"; amp {'bf16' if torch.cuda.is_bf16_supported() else 'fp16'}" if args.amp else "")
             + ("; channels_last" if args.channels_last else "")
         )
+        if not args.skip_sparse:
+            print(
+                f"FLOATS step / FLOAT step: FLOATS-i {med['FLOATS-i'] / med['FLOAT']:.2f}x, FLOATS-c "
+                f"{med['FLOATS-c'] / med['FLOAT']:.2f}x (goal <= 1.1x); OAT slim / FLOAT slim "
+                f"{med['OAT slim'] / med['FLOAT slim']:.2f}x (paper, GPU: 1.90x)"
+            )
+            for name in (n for n in times if n.endswith("prune/regrow")):
+                label = name.removesuffix(" prune/regrow")
+                per_step = med[name] / args.steps_per_epoch
+                print(
+                    f"{label} end-of-epoch prune/regrow: {med[name] * 1e3:.1f} ms (median of 3) = "
+                    f"{per_step / med[label] * 100:.3f}% of a step over {args.steps_per_epoch} steps/epoch; "
+                    f"step + share {(med[label] + per_step) / med['FLOAT']:.2f}x FLOAT"
+                )
 
     if not args.skip_attack:
         times = bench_pgd20(args, device, x, y, torchattacks)

@@ -49,3 +49,15 @@ def one_line_error(result, *fragments):
     for fragment in fragments:
         assert str(fragment) in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+#: training settings of the tiny runs the runner tests train (seconds on a CPU)
+TINY_TRAIN = dict(batch_size=32, limit_train=64, limit_test=32, eval_limit=32, image_size=8, lr=0.05)
+
+
+def tiny_run(name, model, **train):
+    """A tiny run of ``model`` (a ModelConfig): :data:`TINY_TRAIN`, 2 epochs, ``train`` on top."""
+    from hwsim.runfiles import RunConfig
+
+    settings = {**TINY_TRAIN, "epochs": 2, **train}
+    return RunConfig.model_validate({"name": name, "model": model.model_dump(by_alias=True), "train": settings})

@@ -13,7 +13,9 @@ from hwsim.estimate import build_for_config
 from hwsim.nets import build_network
 from hwsim.nets.conditioning import NoisyConv2d
 from hwsim.runner.sparse import ChannelSparseMomentum, SparseMomentum, masked_weights, sparse_training
-from hwsim.runner.train import RunConfig, TrainSettings, load_checkpoint, make_optimizer, train_run, train_step
+from hwsim.runner.train import TrainSettings, load_checkpoint, make_optimizer, train_run, train_step
+
+from .conftest import tiny_run
 
 
 def channels_on(mask: torch.Tensor) -> list[int]:
@@ -223,7 +225,7 @@ def test_masked_noise_sets_noise_mask_and_it_follows_the_mask(kind):
     sparse = sparse_training(config, net, seed=0)
     assert type(sparse) is {"irregular": SparseMomentum, "channel": ChannelSparseMomentum}[kind]
     convs = {f"{n}.weight": m for n, m in net.named_modules() if isinstance(m, NoisyConv2d)}
-    assert not hasattr(convs["conv1.weight"], "noise_mask")  # excluded: dense, dense noise
+    assert convs["conv1.weight"].noise_mask is None  # excluded: dense, dense noise
     for name, mask in sparse.masks.items():
         assert convs[name].noise_mask is mask
     assert not any("noise_mask" in key for key in net.state_dict())
@@ -242,7 +244,7 @@ def test_masked_noise_sets_noise_mask_and_it_follows_the_mask(kind):
     # dense noise (the default): no noise_mask anywhere
     plain = build_network("resnet20", "floats", dual_bn=True)
     sparse_training(_config(kind, True), plain, seed=0)
-    assert not any(hasattr(m, "noise_mask") for m in plain.modules())
+    assert all(m.noise_mask is None for m in plain.modules() if isinstance(m, NoisyConv2d))
 
 
 def test_channel_masks_from_a_checkpoint_must_be_whole_channels():
@@ -257,9 +259,7 @@ def test_channel_masks_from_a_checkpoint_must_be_whole_channels():
 
 
 def tiny_floats_c(name):
-    model = _config("channel", True)
-    train = dict(batch_size=32, limit_train=64, limit_test=32, eval_limit=32, image_size=8, lr=0.05, epochs=2)
-    return RunConfig.model_validate({"name": name, "model": model.model_dump(by_alias=True), "train": train})
+    return tiny_run(name, _config("channel", True))
 
 
 def test_floats_c_training_writes_channel_masks_and_resumes_bit_identically(tmp_path):

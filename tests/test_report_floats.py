@@ -12,7 +12,6 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -110,7 +109,8 @@ class FakeEstimates:
                 cr=dense / kept, effective_cr=dense / (2 * kept), crf=1 / sf, storage_format="csr",
                 storage_bits=16 * kept, dense_storage_bits=8 * dense, eq7_speedup=dense / kept, speedup=dense / kept,
             )  # fmt: skip
-        return SimpleNamespace(totals=totals, sparsity=summary)
+        layers = [{"op": "conv", "conv_linear_bits": 8 * dense}, {"op": "linear", "conv_linear_bits": 80}]
+        return SimpleNamespace(totals=totals, sparsity=summary, layers=layers)
 
 
 @pytest.fixture
@@ -184,7 +184,9 @@ def test_frame_carries_label_slim_factor_and_cost_at_that_sf(fake, table_runs):
         assert set(rows["weight_bytes"]) == {kept + 10} and set(rows["cr"]) == {1000 / kept}
         assert set(rows["storage_bytes"]) == {2 * kept + 10} and set(rows["crf"]) == {1 / sf}
     dense = frame[frame["run"] == "r34-float"]
-    assert dense["cr"].isna().all() and dense["storage_format"].isna().all() and dense["density"].isna().all()
+    # a dense model is its own reference: CR / CRF / speed-ups 1, its conv weights stored dense
+    assert set(dense["cr"]) == set(dense["crf"]) == set(dense["eq7_speedup"]) == {1.0} and dense["density"].isna().all()
+    assert set(dense["storage_format"]) == {"dense"} and set(dense["sparse_storage_bytes"]) == {1000.0}
     # the last history entry's mask summary is what a sparse run is costed with
     masks = [m for config, m in fake.calls if config.sparsity is not None and config.sparsity.density == 0.1]
     assert {"conv1": {"density": 0.25, "in_channels": 3, "kept_in_channels": 3}} in masks
@@ -208,7 +210,7 @@ def test_table1_picks_lambda_0_and_1_at_threshold_0_and_eval_sf(fake, table_runs
     slim = table.loc["r34-floats-slim"]
     assert slim["cr"] == pytest.approx(1000 / 75) and slim["crf"] == 2.0 and slim["storage_format"] == "csr"
     assert slim["storage_bytes"] == 16 * 75 / 8 and slim["eq7_speedup"] == pytest.approx(1000 / 75)
-    assert math.isnan(table.loc["r34-float", "cr"]) and pd.isna(table.loc["r34-float", "storage_format"])
+    assert table.loc["r34-float", "cr"] == 1.0 and table.loc["r34-float", "storage_format"] == "dense"
 
 
 def test_table1_paper_columns_only_for_matching_runs(fake, table_runs):

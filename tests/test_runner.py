@@ -24,9 +24,9 @@ from hwsim.runner.train import (
     training_loss,
 )
 
-from .conftest import MODELS, one_line_error
+from .conftest import MODELS, TINY_TRAIN, one_line_error
 
-TINY = dict(batch_size=32, limit_train=64, limit_test=32, eval_limit=32, image_size=8, lr=0.05)
+TINY = TINY_TRAIN
 
 
 def tiny_run(method, name=None, **overrides):

@@ -27,11 +27,11 @@ from hwsim.nets import (
 from hwsim.runfiles import read_results
 from hwsim.runner.evaluate import evaluate_checkpoint
 from hwsim.runner.sparse import SparseMomentum, sparse_training
-from hwsim.runner.train import RunConfig, load_checkpoint, train_run
+from hwsim.runner.train import load_checkpoint, train_run
 from hwsim.workload.extract import extract_layers
 from hwsim.workload.sparsity import slim_channels
 
-from .conftest import one_line_error
+from .conftest import one_line_error, tiny_run
 
 SLIM = (1.0, 0.5)
 
@@ -243,9 +243,7 @@ def tiny_slim(name, method="float", density=1.0, epochs=2, limit_train=64, slim=
     sparsity = sparsity if slim else None
     model = ModelConfig(arch="resnet20", method=method, dataset="digits", input={"height": 8, "width": 8},
                         num_classes=10, sparsity=sparsity)  # fmt: skip
-    train = dict(batch_size=32, limit_train=limit_train, limit_test=32, eval_limit=32, image_size=8, lr=0.05,
-                 epochs=epochs, eval_lambdas=[0.0, 1.0])  # fmt: skip
-    return RunConfig.model_validate({"name": name, "model": model.model_dump(by_alias=True), "train": train})
+    return tiny_run(name, model, limit_train=limit_train, epochs=epochs, eval_lambdas=[0.0, 1.0])
 
 
 def test_sparse_training_for_slim_kinds():

@@ -89,9 +89,9 @@ from hwsim.errors import HwsimError  # noqa: E402
 from hwsim.estimate import estimate_model  # noqa: E402
 from hwsim.report import report_frame  # noqa: E402
 from hwsim.runner.evaluate import evaluate_checkpoint  # noqa: E402
-from hwsim.runner.train import RunConfig, load_checkpoint, train_run  # noqa: E402
+from hwsim.runner.train import load_checkpoint, train_run  # noqa: E402
 
-from .conftest import MODELS, one_line_error  # noqa: E402
+from .conftest import MODELS, one_line_error, tiny_run  # noqa: E402
 
 
 def test_floats_i_estimate_stores_the_kept_weights_and_costs_dense_compute():
@@ -153,8 +153,7 @@ def test_only_floats_prunes(tmp_path, method):
 def tiny_floats(name):
     model = ModelConfig(arch="resnet20", method="floats", dataset="digits", input={"height": 8, "width": 8},
                         num_classes=10, sparsity={"kind": "irregular", "density": 0.3})  # fmt: skip
-    train = dict(batch_size=32, limit_train=64, limit_test=32, eval_limit=32, image_size=8, lr=0.05, epochs=2)
-    return RunConfig.model_validate({"name": name, "model": model.model_dump(by_alias=True), "train": train})
+    return tiny_run(name, model)
 
 
 def test_floats_i_training_keeps_eq5_in_checkpoints_and_resumes_bit_identically(tmp_path):

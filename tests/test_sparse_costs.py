@@ -220,3 +220,46 @@ def test_slim_table_matches_the_slimmable_network_forward(method):
     }
     assert set(rows) == set(seen)
     assert rows == seen
+
+
+def test_estimate_run_dir_of_floats_c_and_floats_slim_uses_the_real_masks(tmp_path):
+    """``hwsim estimate RUN_DIR`` on trained FLOATS-c and FLOATS slim runs: each conv's kept input
+    channels and kept fraction come from the checkpoint's masks (FLOATS slim: their SF 0.5 slice)."""
+    from hwsim.config import ModelConfig
+    from hwsim.estimate import estimate_run
+    from hwsim.runner.train import load_checkpoint, train_run
+    from hwsim.workload.sparsity import slim_channels
+
+    from .conftest import tiny_run
+
+    def model(**sparsity):
+        return ModelConfig(arch="resnet20", method="floats", dataset="digits", input={"height": 8, "width": 8},
+                           num_classes=10, sparsity=sparsity)  # fmt: skip
+
+    channel = train_run(tiny_run("c", model(kind="channel", density=0.3)), tmp_path, progress=False)
+    masks = load_checkpoint(channel)["masks"]
+    est = estimate_run(channel)
+    kept_channels = 0
+    for name, mask in masks.items():
+        layer = row_of(est, name.removesuffix(".weight"))
+        present = int(mask.any(dim=(0, 2, 3)).sum())
+        kept_channels += present
+        assert (layer["in_channels"], layer["full_in_channels"]) == (present, mask.shape[1])
+        assert layer["density"] == 1.0 and layer["weight_params"] == int(mask.sum())
+    full_channels = sum(m.shape[1] for m in masks.values())
+    assert est.sparsity.crf == pytest.approx(full_channels / kept_channels)
+    assert est.sparsity.kept_conv_weights == sum(int(m.sum()) for m in masks.values())
+
+    slim = train_run(
+        tiny_run("s", model(kind="slim", density=0.3, slim_factors=[1.0, 0.5], eval_slim_factor=0.5)),
+        tmp_path,
+        progress=False,
+    )
+    masks = load_checkpoint(slim)["masks"]
+    est = estimate_run(slim)
+    for index, (name, mask) in enumerate(masks.items()):
+        layer = row_of(est, name.removesuffix(".weight"))
+        c_in = mask.shape[1] if index == 0 else slim_channels(mask.shape[1], 0.5)
+        part = mask[: slim_channels(mask.shape[0], 0.5), :c_in]
+        assert (layer["out_channels"], layer["weight_params"]) == (part.shape[0], part.numel())
+        assert round(layer["density"] * layer["weight_params"]) == int(part.sum())

@@ -120,10 +120,16 @@ def method_label(method: str, sparsity: Any = None) -> str:
 # the joined frame
 
 
-def _summary_columns(summary: Any) -> dict[str, Any]:
-    """The :data:`SPARSITY_COLUMNS` of an estimate's sparsity summary (NaN / None without one)."""
+def _summary_columns(summary: Any, estimate: Any = None) -> dict[str, Any]:
+    """The :data:`SPARSITY_COLUMNS` of an estimate's sparsity summary. A dense model (no summary) is
+    its own reference: CR, CRF and speed-ups 1, its conv weights stored dense (Table 1's FLOAT row);
+    NaN / None without an estimate."""
     if summary is None:
-        return {c: (None if c == "storage_format" else math.nan) for c in SPARSITY_COLUMNS}
+        if estimate is None:
+            return {c: (None if c == "storage_format" else math.nan) for c in SPARSITY_COLUMNS}
+        conv_bits = sum(layer["conv_linear_bits"] for layer in estimate.layers if layer["op"] == "conv")
+        ones = dict.fromkeys(("cr", "effective_cr", "crf", "eq7_speedup", "speedup"), 1.0)
+        return {**ones, "storage_format": "dense", "sparse_storage_bytes": conv_bits / 8}
     return {
         "cr": float(summary.cr),
         "effective_cr": float(summary.effective_cr),
@@ -152,7 +158,7 @@ def _cost(config: ModelConfig, spec: HardwareSpec, attribution: str, masks: tupl
         "flops": t.flops,
         "delay_ns": t.delay_ns,
         "delay_base_ns": t.delay_base_ns,
-        **_summary_columns(getattr(est, "sparsity", None)),
+        **_summary_columns(est.sparsity, est),
     }
 
 

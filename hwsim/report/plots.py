@@ -158,6 +158,24 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
     return fig
 
 
+#: Fig. 1 writes each run's name next to its points up to this many runs, in the legend beyond
+MAX_POINT_LABELS = 4
+
+
+def _label_slots(xs: list[float], reach: float) -> list[int]:
+    """A stacking slot per point: 0, 1, 2, ... along runs of points (in x order) that lie within
+    ``reach`` of the run's first point, so that their labels are printed one under the other."""
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    slots, start, k = [0] * len(xs), None, 0
+    for i in order:
+        if start is None or xs[i] - start > reach:
+            start, k = xs[i], 0
+        else:
+            k += 1
+        slots[i] = k
+    return slots
+
+
 def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
     """Paper Fig. 1: memory normalised to the largest compared model (x) vs accuracy (y), CA and RA
     as separate marker styles, one pair per run, annotated with the method. Returns the figure.
@@ -169,8 +187,11 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
     runs = list(points["run"])
     styles = _run_styles(runs, dict(zip(points["run"], points["method"])))
     duplicate_methods = points["label"].duplicated(keep=False)
-    # runs at (nearly) the same memory get their labels stacked instead of printed on each other
-    slot = points.groupby(points["memory_norm"].round(2)).cumcount()
+    # runs whose labels would collide (memory within ~15% of the axis) get them stacked, not overprinted
+    slot = _label_slots(points["memory_norm"].tolist(), reach=0.15 * max(points["memory_norm"].max(), 1e-12))
+    # many runs: name them in the legend (one coloured entry each) instead of crowding the points
+    in_legend = len(points) > MAX_POINT_LABELS
+    run_handles = []
     fig, ax = _figure()
     for (_, p), dup, k in zip(points.iterrows(), duplicate_methods, slot):
         colour, _ = styles[p["run"]]
@@ -212,15 +233,23 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
                     capsize=3,
                     zorder=2.5,
                 )
-        # alternate sides so that runs of near-equal memory (FLOAT vs PGD-AT) keep readable labels
-        side = 1 if k % 2 == 0 else -1
+        shifted = not get_method(p["method"]).single_lambda and (p["ca_lam"] != 0 or p["ra_lam"] != 1)
+        where = f"CA@$\\lambda$={_lam_text(p['ca_lam'])}, RA@$\\lambda$={_lam_text(p['ra_lam'])}"
+        if in_legend:
+            label = f"{name} ({where})" if shifted else name
+            run_handles.append(
+                Line2D([], [], marker="o", linestyle="", color=colour, markeredgecolor="black", label=label)
+            )
+            continue
+        # a cluster's labels go one under the other (11 pt apart), into the free space below CA
         ax.annotate(
-            name, (p["memory_norm"], p["clean_acc"]), textcoords="offset points", xytext=(7 * side, 2 - 5 * k),
-            fontsize=8, color=colour, ha="left" if side > 0 else "right",
+            name, (p["memory_norm"], p["clean_acc"]), textcoords="offset points", xytext=(7, 2 - 11 * k),
+            fontsize=8, color=colour, ha="left",
+            arrowprops=dict(arrowstyle="-", color=colour, lw=0.5, alpha=0.6) if k else None,
         )  # fmt: skip
-        if not get_method(p["method"]).single_lambda and (p["ca_lam"] != 0 or p["ra_lam"] != 1):
+        if shifted:
             ax.annotate(
-                f"CA@$\\lambda$={_lam_text(p['ca_lam'])}, RA@$\\lambda$={_lam_text(p['ra_lam'])}",
+                where,
                 (p["memory_norm"], p["robust_acc"]), textcoords="offset points", xytext=(6, -8 - 9 * k), fontsize=6, color=colour,
             )  # fmt: skip
     handles = [
@@ -240,7 +269,10 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
                 label=f"mean ± std over {_seed_text(spread['seeds'])}",
             )
         )
-    ax.legend(handles=handles, fontsize=7, loc="best")
+    if run_handles:  # beside the axes: with many runs no corner of the plot is free
+        ax.legend(handles=[*run_handles, *handles], fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    else:
+        ax.legend(handles=handles, fontsize=7, loc="best")
     lo = float(points["memory_norm"].min())
     ax.set_xlim(min(lo, 1.0) - 0.1 * max(1.0 - lo, 0.2), 1.0 + 0.25 * max(1.0 - lo, 0.2))
     ax.margins(y=0.12)
@@ -379,7 +411,7 @@ def plot_channel_heatmap(layer: str, panels: list[tuple[str, Any, Any]]) -> Figu
 
     if not panels:
         raise ValueError("no runs to draw")
-    fig = Figure(figsize=(4.2 * len(panels), 4.0))
+    fig = Figure(figsize=(4.8 * len(panels), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     cmap = colormaps["viridis"].copy()
     cmap.set_bad("white")
