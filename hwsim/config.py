@@ -280,6 +280,17 @@ class SparsityConfig(Strict):
     exclude: tuple[str, ...] = Field(
         (), description="conv names (fnmatch patterns, e.g. 'conv1' for the stem) never masked or pruned"
     )
+    layer_density: tuple[tuple[str, Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]], ...] = Field(
+        (),
+        description="per-conv starting densities, a mapping fnmatch pattern -> d_l (the first match wins; "
+        "others get density); together they must fit Eq. 5's global budget d x all masked weights",
+    )
+
+    @field_validator("layer_density", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        """A YAML mapping, kept in its order (first match wins) as hashable (pattern, d_l) pairs."""
+        return tuple(value.items()) if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _check(self) -> SparsityConfig:

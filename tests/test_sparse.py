@@ -127,6 +127,9 @@ def test_floats_i_estimate_stores_the_kept_weights_and_costs_dense_compute():
         ("{kind: slim, density: 0.3, slim_factors: [0.5]}", "1.0 included"),
         ("{kind: slim, density: 0.3, slim_factors: [1.0, 1.5]}", "sparsity.slim_factors.1"),
         ("{kind: slim, density: 0.3, slim_factors: [1.0]}", "at least two factors"),
+        ("{kind: irregular, density: 0.3, layer_density: {conv1: 1.5}}", "sparsity.layer_density"),
+        ("{kind: irregular, density: 0.3, layer_density: {'layers.*': 0.9}}", "more than Eq. 5 allows"),
+        ("{kind: channel, density: 0.01}", "too low for channel pruning"),
     ],
 )
 def test_bad_sparsity_blocks_are_one_line(tmp_path, block, fragment):

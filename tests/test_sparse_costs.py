@@ -15,6 +15,7 @@ from hwsim.cli import app
 from hwsim.config import load_model_config, load_spec
 from hwsim.costs import costs
 from hwsim.costs.memory import format_bits, sparse_overhead_bits
+from hwsim.errors import HwsimError
 from hwsim.estimate import estimate_model
 from hwsim.workload.sparsity import initial_channel_counts, with_slim, with_sparsity
 from hwsim.workload.table import SCHEMA, LayerTable
@@ -263,3 +264,37 @@ def test_estimate_run_dir_of_floats_c_and_floats_slim_uses_the_real_masks(tmp_pa
         part = mask[: slim_channels(mask.shape[0], 0.5), :c_in]
         assert (layer["out_channels"], layer["weight_params"]) == (part.shape[0], part.numel())
         assert round(layer["density"] * layer["weight_params"]) == int(part.sum())
+
+
+def test_per_layer_densities_in_the_analytic_table_and_the_masks():
+    """``sparsity.layer_density``: named convs start at their own density, the rest at d; the
+    analytic table and the training engine's first masks agree, and Eq. 5's global budget binds."""
+    import torch
+
+    from hwsim.config import ModelConfig
+    from hwsim.estimate import build_for_config, layer_table
+    from hwsim.runner.sparse import sparse_training
+
+    block = {"kind": "irregular", "density": 0.3, "layer_density": {"conv1": 1.0, "layers.2.*": 0.2}}
+    config = ModelConfig(arch="resnet20", method="floats", dataset="digits", input={"height": 8, "width": 8},
+                         num_classes=10, sparsity=block)  # fmt: skip
+    table = layer_table(config)
+    rows = {str(n): (int(w), float(d)) for n, w, d in zip(table["name"], table["weight_params"], table["density"])}
+    assert rows["conv1"] == (432, 1.0)  # the stem kept whole
+    n, d = rows["layers.2.0.conv2"]  # 64 x 64 x 3 x 3 at 0.2
+    assert (n, round(d * n)) == (36_864, math.floor(0.2 * 36_864))
+    n, d = rows["layers.0.0.conv1"]
+    assert round(d * n) == math.floor(0.3 * n)
+    sparse = sparse_training(config, build_for_config(config), seed=0)
+    for name, mask in sparse.masks.items():
+        n, d = rows[name.removesuffix(".weight")]
+        assert int(mask.sum()) == round(d * n), name
+    assert sparse.nonzeros() <= 0.3 * sum(m.numel() for m in sparse.masks.values())
+    assert isinstance(sparse.masks["conv1.weight"], torch.Tensor)
+    too_many = config.model_copy(
+        update={"sparsity": config.sparsity.model_copy(update={"layer_density": {"layers.*": 0.9}})}
+    )
+    with pytest.raises(HwsimError, match="more than Eq. 5 allows"):
+        layer_table(too_many)
+    with pytest.raises(HwsimError, match="more than Eq. 5 allows"):
+        sparse_training(too_many, build_for_config(too_many), seed=0)

@@ -142,11 +142,13 @@ class _SparseEngine:
         schedule: str = "linear",
         exclude: tuple[str, ...] | list[str] = (),
         noise_on_pruned: bool = True,
+        layer_density=(),
     ) -> None:
         if not 0.0 < density <= 1.0:
             raise ValueError(f"density must lie in (0, 1], got {density}")
         self.density, self.initial_rate, self.schedule = density, initial_rate, schedule
         self.exclude, self.noise_on_pruned = tuple(exclude), noise_on_pruned
+        self.layer_density = dict(layer_density or ())
         self.modules = {f"{name}.weight": m for name, m in masked_convs(net, self.exclude).items()}
         self.weights = {name: m.weight for name, m in self.modules.items()}
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -183,7 +185,16 @@ class _SparseEngine:
         return tensor.abs().flatten()
 
     def _initial_counts(self) -> list[int]:
-        return [math.floor(self.density * w.numel()) for w in self.weights.values()]
+        from ..workload.sparsity import initial_weight_counts
+
+        sizes = [w.numel() for w in self.weights.values()]
+        return initial_weight_counts(sizes, self._densities(), self.density)
+
+    def _densities(self) -> list[float]:
+        """Each masked conv's starting density (``layer_density`` patterns, else d)."""
+        from ..workload.sparsity import layer_densities
+
+        return layer_densities([n.removesuffix(".weight") for n in self.weights], self.density, self.layer_density)
 
     def _regrow_counts(self, names: list[str], removed: dict[str, int], shares: list[float]) -> list[int]:
         """Units each layer regrows: as many weights as were pruned, split by the shares."""
@@ -322,7 +333,7 @@ class ChannelSparseMomentum(_SparseEngine):
 
         weights = list(self.weights.values())
         return initial_channel_counts(
-            [w.shape[1] for w in weights], [self._unit_size(w) for w in weights], self.density
+            [w.shape[1] for w in weights], [self._unit_size(w) for w in weights], self.density, self._densities()
         )
 
     def _regrow_counts(self, names: list[str], removed: dict[str, int], shares: list[float]) -> list[int]:
@@ -364,20 +375,18 @@ def sparse_training(model_config, net: nn.Module, seed: int) -> _SparseEngine | 
     sparsity = model_config.sparsity
     if sparsity is None or (sparsity.kind == "slim" and sparsity.density >= 1.0):
         return None
-    if sparsity.kind not in ENGINES:
+    try:
+        return ENGINES[sparsity.kind](
+            net,
+            sparsity.density,
+            generator=torch.Generator().manual_seed(seed + 7919),  # its own stream: other draws stay as they were
+            initial_rate=sparsity.prune_rate,
+            schedule=sparsity.prune_schedule,
+            exclude=sparsity.exclude,
+            noise_on_pruned=sparsity.noise_on_pruned,
+            layer_density=sparsity.layer_density,
+        )
+    except ValueError as exc:  # the densities do not fit Eq. 5: one line, as the estimate says it
         from ..errors import HwsimError
 
-        raise HwsimError(
-            f"sparsity.kind: training {sparsity.kind} sparsity is not implemented yet (implemented: irregular, channel, slim)"
-        )
-    return ENGINES[sparsity.kind](
-        net,
-        sparsity.density,
-        generator=torch.Generator().manual_seed(
-            seed + 7919
-        ),  # its own stream: the seed's other draws stay as they were
-        initial_rate=sparsity.prune_rate,
-        schedule=sparsity.prune_schedule,
-        exclude=sparsity.exclude,
-        noise_on_pruned=sparsity.noise_on_pruned,
-    )
+        raise HwsimError(f"sparsity: {exc}") from None

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..errors import HwsimError
 from .table import PARAM_COLUMNS, LayerTable
 
 
@@ -34,20 +35,50 @@ def _maskable(table: LayerTable, exclude: tuple[str, ...] = ()) -> np.ndarray:
     return (np.asarray(table["op"]) == "conv") & (weights > 0) & ~excluded
 
 
-def irregular_densities(table: LayerTable, density: float, exclude: tuple[str, ...] = ()) -> np.ndarray:
-    """Per-row kept fraction under FLOATS-i at global density ``density`` (conv rows only)."""
+def irregular_densities(
+    table: LayerTable, density: float, exclude: tuple[str, ...] = (), layer_density: dict[str, float] | None = None
+) -> np.ndarray:
+    """Per-row kept fraction under FLOATS-i at global density ``density`` (conv rows only; per-conv
+    ``layer_density`` patterns in place of d where given), as :mod:`hwsim.runner.sparse` starts."""
     weights = np.asarray(table["weight_params"], np.int64)
-    kept = np.floor(density * weights)
-    return np.where(_maskable(table, exclude), kept / np.maximum(weights, 1), 1.0)
+    maskable = _maskable(table, exclude)
+    names = [str(n) for n, m in zip(table["name"], maskable) if m]
+    kept = np.zeros(len(weights), np.int64)
+    kept[maskable] = initial_weight_counts(
+        weights[maskable].tolist(), layer_densities(names, density, layer_density), density
+    )
+    return np.where(maskable, kept / np.maximum(weights, 1), 1.0)
 
 
-def initial_channel_counts(channels: list[int], sizes: list[int], density: float) -> list[int]:
+def layer_densities(names: list[str], density: float, layer_density=()) -> list[float]:
+    """Each masked conv's starting density: the first ``layer_density`` pattern (fnmatch) its name
+    matches, else the global ``density`` (``layer_density``: a mapping or (pattern, d_l) pairs)."""
+    patterns = list(dict(layer_density or ()).items())
+    return [next((d for p, d in patterns if fnmatch.fnmatchcase(n, p)), density) for n in names]
+
+
+def initial_weight_counts(sizes: list[int], densities: list[float], density: float) -> list[int]:
+    """Weights FLOATS-i starts each maskable conv of ``sizes`` weights with: ``floor(d_l n_l)``.
+    ``ValueError`` when per-layer densities keep more than Eq. 5's ``floor(d N)``."""
+    counts = [math.floor(d * n) for d, n in zip(densities, sizes)]
+    budget = math.floor(density * sum(sizes))
+    if sum(counts) > budget:
+        raise ValueError(
+            f"the per-layer densities keep {sum(counts)} weights, more than Eq. 5 allows at density {density} ({budget})"
+        )
+    return counts
+
+
+def initial_channel_counts(
+    channels: list[int], sizes: list[int], density: float, densities: list[float] | None = None
+) -> list[int]:
     """Input channels FLOATS-c starts each maskable conv with (:mod:`hwsim.runner.sparse`, and the
-    analytic estimate): ``max(1, floor(d C_i))``; while the 1-channel floor overshoots Eq. 5's
-    ``floor(d N)`` (``sizes``: weights per channel, C_o k^2), one channel comes off the layer holding
-    the most kept weights among those with more than one (the first on ties). ``ValueError`` when
-    one channel per conv does not fit."""
-    counts = [max(1, math.floor(density * c)) for c in channels]
+    analytic estimate): ``max(1, floor(d_l C_i))`` (``densities``: per layer, default the global d);
+    while that overshoots Eq. 5's ``floor(d N)`` (``sizes``: weights per channel, C_o k^2), one
+    channel comes off the layer holding the most kept weights among those with more than one (the
+    first on ties). ``ValueError`` when one channel per conv does not fit."""
+    densities = densities if densities is not None else [density] * len(channels)
+    counts = [max(1, math.floor(d * c)) for d, c in zip(densities, channels)]
     budget = math.floor(density * sum(c * s for c, s in zip(channels, sizes)))
     while sum(c * s for c, s in zip(counts, sizes)) > budget:
         over = [i for i, c in enumerate(counts) if c > 1]
@@ -144,18 +175,21 @@ def with_sparsity(table: LayerTable, sparsity, masks: dict[str, dict] | None = N
         kept = np.array(table["in_channels"], np.int64)
         channels = kept[maskable]
         sizes = (table["weight_params"] // np.maximum(table["in_channels"], 1))[maskable]
+        names = [str(n) for n, m in zip(table["name"], maskable) if m]
+        densities = layer_densities(names, sparsity.density, sparsity.layer_density)
         try:
-            kept[maskable] = initial_channel_counts(channels.tolist(), sizes.tolist(), sparsity.density)
+            kept[maskable] = initial_channel_counts(channels.tolist(), sizes.tolist(), sparsity.density, densities)
         except ValueError as exc:
-            from ..errors import HwsimError
-
             raise HwsimError(f"sparsity.density: {exc}") from None
         out = with_channels(table, kept)
     else:
         out = with_slim(table, sparsity.eval_slim_factor) if sparsity.kind == "slim" else table
         columns = _columns(out)
-        if sparsity.density < 1.0:
-            columns["density"] = irregular_densities(out, sparsity.density, exclude)
+        if sparsity.density < 1.0 or sparsity.layer_density:
+            try:
+                columns["density"] = irregular_densities(out, sparsity.density, exclude, sparsity.layer_density)
+            except ValueError as exc:
+                raise HwsimError(f"sparsity.layer_density: {exc}") from None
         out = LayerTable(columns, dict(out.attrs))
     out.attrs.update(
         sparsity=sparsity.kind,
