@@ -413,8 +413,7 @@ def plot_channel_heatmap(layer: str, panels: list[tuple[str, Any, Any]]) -> Figu
         raise ValueError("no runs to draw")
     fig = Figure(figsize=(4.8 * len(panels), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    cmap = colormaps["viridis"].copy()
-    cmap.set_bad("white")
+    cmap = colormaps["viridis"].with_extremes(bad="white")
     for ax, (title, weight, mask) in zip(axes, panels):
         values = channel_heatmap_values(weight)
         shown = np.ma.masked_where(values == 0, values)
