@@ -163,6 +163,17 @@ class SpecGrid:
         handling = SparseHandling(sparse_format, index_bits, bool(sparse_reads), bool(zero_skipping))
         return cls(arrays, list(names) if names is not None else None, handling)
 
+    @classmethod
+    def from_base(cls, base: HardwareSpec, names: list[str] | None = None, **axes: Any) -> SpecGrid:
+        """A grid around ``base``: one value or array per swept field in ``axes`` (any of
+        :data:`FIELDS`), every other field and the sparse handling from ``base``. What a sweep builds
+        per chunk: validated once, like :meth:`from_arrays`."""
+        unknown = [k for k in axes if k not in FIELDS]
+        if unknown:
+            raise HwsimError(f"spec grid: unknown fields {unknown}; known: {', '.join(FIELDS)}")
+        values = {key: axes.get(key, getattr(base, key)) for key in FIELDS}
+        return cls.from_arrays(names, **asdict(SparseHandling.of(base)), **values)
+
     def spec(self, index: int) -> HardwareSpec:
         """Point ``index`` as a validated :class:`HardwareSpec` (for reports on a chosen point)."""
         values = {k: v[0, index].item() for k, v in self.arrays.items()}
