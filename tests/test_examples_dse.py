@@ -1,0 +1,43 @@
+"""The chip-architect scripts of examples/dse/ run on a reduced grid and write their plot."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DSE = Path(__file__).resolve().parents[1] / "examples" / "dse"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, DSE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_min_multipliers_meets_the_budget_and_no_fewer(tmp_path, capsys):
+    script = load("min_multipliers")
+    assert script.main(["--quick", "--budget-ms", "50", "--out", str(tmp_path / "m.png")]) == 0
+    assert (tmp_path / "m.png").stat().st_size > 0
+    best = script.smallest_multipliers(50e6, np.array([16]), np.arange(64, 129))
+    from hwsim.estimate import estimate_model, load_model_and_spec
+
+    for label, name in script.MODELS.items():  # checked one spec at a time through estimate_model
+        config, spec = load_model_and_spec(DSE.parents[1] / f"models/resnet34-cifar10-{name}.yaml")
+        m = int(best[label][0])
+        fits = estimate_model(config, spec.model_copy(update={"n_banks": 16, "n_multipliers": m}))
+        short = estimate_model(config, spec.model_copy(update={"n_banks": 16, "n_multipliers": m - 1}))
+        assert fits.totals.delay_ns <= 50e6 < short.totals.delay_ns, label
+    assert "PGD-AT" in capsys.readouterr().out
+
+
+def test_float_vs_oat_ratio_at_the_shipped_spec(tmp_path, capsys):
+    script = load("float_vs_oat")
+    assert script.main(["--quick", "--out", str(tmp_path / "f.png")]) == 0
+    out = capsys.readouterr().out
+    assert "shipped spec (B_IO 64, 16 banks, 32 multipliers): 0.997" in out  # README: whole-network 0.997
+    ratio = script.delay_ratio(np.array([16]), np.array([32, 4096]), np.array([64]), "paper")
+    assert ratio[0, 0, 0] == pytest.approx(0.997, abs=5e-4) and ratio[0, 0, 1] > 1.0
