@@ -469,6 +469,49 @@ def report(
         typer.echo(f"wrote {path}", err=True)
 
 
+@app.command()
+@user_errors
+@runner_errors
+def sweep(
+    sweep_file: Path = typer.Argument(..., help="Sweep YAML: models, base spec, axes, constraints, objectives."),
+    out_dir: Path = typer.Option(
+        None,
+        "--out-dir",
+        help="Folder for points / front / summary files and figures (default reports/sweeps/<file stem>).",
+    ),
+    max_points: int | None = typer.Option(
+        None, "--max-points", help="Refuse sweeps with more design points (default: the file's max_points, else 1e8)."
+    ),
+    chunk: int = typer.Option(1 << 18, "--chunk", help="Design points evaluated per chunk (bounds the memory)."),
+    keep_points: bool | None = typer.Option(
+        None,
+        "--keep-points/--no-keep-points",
+        help="Keep every feasible row and write points.parquet (default: when points x models x conditions <= 2e6).",
+    ),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG/PDF figures."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary table."),
+) -> None:
+    """Design-space exploration: cost models over a grid of hardware specs, keep the Pareto front."""
+    from .explore.output import summary_frame, write_sweep
+    from .explore.sweep import plan_sweep, run_plan
+    from .formats import OutputFormat, render_frame
+
+    if max_points is not None and max_points < 1:
+        raise HwsimError(f"--max-points: must be >= 1 (got {max_points})")
+    if chunk < 1:
+        raise HwsimError(f"--chunk: must be >= 1 (got {chunk})")
+    out_dir = out_dir if out_dir is not None else Path("reports/sweeps") / sweep_file.stem
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HwsimError(f"--out-dir {out_dir}: is a file; give a folder")
+    plan = plan_sweep(sweep_file, max_points=max_points, keep_points=keep_points)
+    result = run_plan(plan, chunk=chunk, progress=not quiet)
+    paths = write_sweep(result, out_dir, plots=plots)
+    if not quiet:
+        title = f"sweep {sweep_file} on {plan.base.name} ({plan.attribution} attribution)"
+        sys.stdout.write(render_frame(summary_frame(result), OutputFormat.table, title))
+    typer.echo(f"wrote {len(paths)} files to {out_dir}", err=True)
+
+
 def _option_error(err) -> str:
     """A pydantic error of the train settings as one line about the command-line option."""
     from .runfiles import option_error

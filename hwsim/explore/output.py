@@ -1,0 +1,252 @@
+"""What ``hwsim sweep`` writes: tables, a summary and figures of a :class:`SweepResult`.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects without touching files
+(:func:`sweep_figures`); :func:`render_sweep` turns the result into the bytes of every file, and
+:func:`write_sweep` writes them, each atomically (:func:`hwsim.io.atomic_write_bytes`), only after
+every file is rendered: an interrupted sweep leaves the folder as it was, or with whole files.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..errors import HwsimError
+from ..io import atomic_write_bytes
+from .sweep import SweepResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+POINTS_PARQUET = "points.parquet"
+POINTS_CSV = "points.csv"
+FRONT_CSV = "front.csv"
+FRONT_JSON = "front.json"
+SUMMARY_JSON = "summary.json"
+CSV_ROWS = 100_000  # points.csv is written next to points.parquet up to this many rows
+DOMINATED_SAMPLE = 20_000  # dominated points drawn per projection at most (a fixed-seed sample)
+MAX_PAIRS = 6  # 2-D projections drawn at most (the first pairs of objectives)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _json(data: Any) -> bytes:
+    return (json.dumps(_plain(data), indent=2, allow_nan=False) + "\n").encode()
+
+
+def summary(result: SweepResult) -> dict[str, Any]:
+    """Counts, time, objectives, constraints, best per objective, per-column min / max, heatmap data."""
+    plan = result.plan
+    return {
+        "hwsim_version": __version__,
+        "source": plan.source,
+        "base_spec": plan.base.name,
+        "attribution": plan.attribution,
+        "axes": {k: v.tolist() for k, v in plan.axes.items()},
+        "models": plan.models,
+        "conditions": {m: [j.condition for j in plan.jobs if j.model == m] for m in plan.models},
+        "objectives": [{"max" if mx else "min": c} for c, mx in plan.objectives],
+        "constraints": result.constraint_passing,
+        "counts": result.counts,
+        "seconds": round(result.seconds, 3),
+        "best": result.best(),
+        "aggregates": result.aggregates,
+        "heatmap": result.heatmap,
+    }
+
+
+def summary_frame(result: SweepResult) -> pd.DataFrame:
+    """The one-screen summary: counts and time, then the best value of each objective and where."""
+    c = result.counts
+    rows = [
+        ("design points (axes product)", f"{c['points']:,}"),
+        ("feasible points", f"{c['feasible']:,}"),
+        ("rows costed (feasible x model x condition)", f"{c['rows']:,}"),
+        ("Pareto front (all models)", f"{c['front']:,} rows"),
+        *((f"front of {m}", f"{n:,} rows") for m, n in c["model_fronts"].items()),
+        ("time", f"{result.seconds:.2f} s"),
+    ]
+    for column, best in result.best().items():
+        where = ", ".join(f"{k}={best[k]:g}" for k in result.plan.axes)
+        rows.append((f"best {best['sense']} {column}", f"{best['value']:.6g} ({best['model']}; {where})"))
+    return pd.DataFrame(rows, columns=["quantity", "value"])
+
+
+def _front_json(result: SweepResult) -> bytes:
+    front = result.front.astype(object).where(result.front.notna(), None)
+    front["model"] = result.front["model"].astype(str)
+    return _json(
+        {
+            "objectives": [{"max" if mx else "min": c} for c, mx in result.plan.objectives],
+            "rows": front.to_dict(orient="records"),
+        }
+    )
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+
+
+def _label(column: str, maximise: bool) -> str:
+    return f"{column} ({'higher' if maximise else 'lower'} is better)"
+
+
+def plot_projection(result: SweepResult, x: tuple[str, bool], y: tuple[str, bool]) -> Figure:
+    """The front projected on two objectives: dominated rows faded (a fixed-seed sample when there are
+    many; only when the points were kept), each model's own front, the overall front on top."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.6, 4.2))
+    ax = fig.add_subplot()
+    ax.grid(True, linestyle=":", linewidth=0.6, alpha=0.7)
+    (xc, xmax), (yc, ymax) = x, y
+    points = result.points
+    if points is not None and len(points):
+        dominated = points
+        if len(dominated) > DOMINATED_SAMPLE:
+            pick = np.random.default_rng(0).choice(len(dominated), DOMINATED_SAMPLE, replace=False)
+            dominated = dominated.iloc[np.sort(pick)]
+        ax.scatter(dominated[xc], dominated[yc], s=4, color="0.75", alpha=0.35, linewidths=0, label="all points" + (
+            f" (sample of {DOMINATED_SAMPLE:,})" if len(points) > DOMINATED_SAMPLE else ""))  # fmt: skip
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab10"]
+    for i, (model, front) in enumerate(result.model_fronts.items()):
+        if len(front):
+            ax.scatter(
+                front[xc], front[yc], s=12, color=colors(i % 10), alpha=0.6, linewidths=0, label=f"front of {model}"
+            )
+    front = result.front
+    ax.scatter(
+        front[xc], front[yc], s=26, facecolors="none", edgecolors="black", linewidths=0.8, label="front (all models)"
+    )
+    for axis, column, maximise in ((ax.set_xlabel, xc, xmax), (ax.set_ylabel, yc, ymax)):
+        axis(_label(column, maximise))
+    for setter, column in ((ax.set_xscale, xc), (ax.set_yscale, yc)):
+        values = pd.concat([front[column], *(f[column] for f in result.model_fronts.values())])
+        values = values[np.isfinite(values.astype(float))]
+        if len(values) and values.min() > 0 and values.max() / values.min() > 100:
+            setter("log")
+    ax.set_title(f"Pareto front: {xc} vs {yc}", fontsize=9)
+    ax.legend(fontsize=6, loc="best")
+    return fig
+
+
+def plot_ratio_heatmap(heat: dict[str, Any]) -> Figure:
+    """The OAT / FLOAT whole-network delay ratio per cell of two axes (the min over the other axes)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.6, 4.4))
+    ax = fig.add_subplot()
+    values = np.asarray(heat["min"], np.float64)
+    image = ax.imshow(np.ma.masked_invalid(values), origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(heat["xs"])), [f"{v:g}" for v in heat["xs"]], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(heat["ys"])), [f"{v:g}" for v in heat["ys"]], fontsize=7)
+    ax.set_xlabel(heat["x"])
+    ax.set_ylabel(heat["y"])
+    if values.size <= 400:
+        for (r, c), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(c, r, f"{v:.3f}", ha="center", va="center", fontsize=5, color="white")
+    others = ", ".join(heat["others"])
+    scope = f"min over {others}" if others else "no other axes"
+    ax.set_title(
+        f"delay_ns {heat['oat']} (lambda {heat['oat_condition']:g}) / {heat['float']} "
+        f"(lambda_n {heat['float_condition']:g})\n{scope}; feasible points only",
+        fontsize=8,
+    )
+    fig.colorbar(image, ax=ax, label="OAT / FLOAT whole-network delay")
+    return fig
+
+
+def sweep_figures(result: SweepResult) -> dict[str, Figure]:
+    """Stem -> figure: ``front-<x>-vs-<y>`` per pair of objectives (the first :data:`MAX_PAIRS`),
+    ``delay-ratio-oat-float`` when the sweep has an OAT and a FLOAT model and two swept axes."""
+    figures = {}
+    objectives = result.plan.objectives
+    for x, y in list(itertools.combinations(objectives, 2))[:MAX_PAIRS]:
+        figures[f"front-{_safe(x[0])}-vs-{_safe(y[0])}"] = plot_projection(result, x, y)
+    if len(objectives) == 1:
+        figures[f"front-{_safe(objectives[0][0])}"] = plot_projection(result, objectives[0], objectives[0])
+    if result.heatmap is not None:
+        figures["delay-ratio-oat-float"] = plot_ratio_heatmap(result.heatmap)
+    return figures
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+def render_sweep(result: SweepResult, *, plots: bool = True) -> dict[str, bytes]:
+    """File name -> bytes of everything ``hwsim sweep`` writes (nothing is written here)."""
+    from ..report.writer import render_figure
+
+    files: dict[str, bytes] = {}
+    if result.points is not None:
+        files[POINTS_PARQUET] = _parquet(result.points)
+        if len(result.points) <= CSV_ROWS:
+            files[POINTS_CSV] = result.points.to_csv(index=False).encode()
+    files[FRONT_CSV] = result.front.to_csv(index=False).encode()
+    files[FRONT_JSON] = _front_json(result)
+    files[SUMMARY_JSON] = _json(summary(result))
+    if plots:
+        for stem, fig in sweep_figures(result).items():
+            for suffix in (".png", ".pdf"):
+                files[stem + suffix] = render_figure(fig, suffix)
+    return files
+
+
+def write_sweep(result: SweepResult, out_dir: Path | str, *, plots: bool = True) -> list[Path]:
+    """Render every file, then write each atomically into ``out_dir``; a stale points.parquet / .csv
+    of an earlier sweep there (one that this sweep does not rewrite) is removed."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HwsimError(f"--out-dir {out_dir}: is a file; give a folder")
+    files = render_sweep(result, plots=plots)
+    written = [atomic_write_bytes(out_dir / name, data) for name, data in files.items()]
+    for stale in (POINTS_PARQUET, POINTS_CSV):
+        if stale not in files:
+            try:
+                (out_dir / stale).unlink(missing_ok=True)
+            except OSError as exc:
+                raise HwsimError(f"{out_dir / stale}: cannot remove the stale file: {exc.strerror or exc}") from None
+    return written
+
+
+__all__ = [
+    "FRONT_CSV", "FRONT_JSON", "POINTS_CSV", "POINTS_PARQUET", "SUMMARY_JSON",
+    "plot_projection", "plot_ratio_heatmap", "render_sweep", "summary", "summary_frame", "sweep_figures", "write_sweep",
+]  # fmt: skip
