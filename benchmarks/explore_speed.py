@@ -1,5 +1,5 @@
 """Design-space exploration speed: a ~1e6-point sweep of ResNet34 FLOAT / OAT / PGD-AT through
-:func:`hwsim.explore.sweep`, the per-model and overall Pareto filter included (issue 10's goal:
+:func:`hwsim.explore.sweep` (engine: :mod:`hwsim.explore.engine`), the per-model and overall Pareto filter included (issue 10's goal:
 < 5 s and < 2 GiB peak memory; measure the memory with ``/usr/bin/time -v``).
 
 The axes: n_multipliers 4..4096 (11 powers of two) x n_banks 1..64 (7) x io_bandwidth_bits

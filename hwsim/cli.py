@@ -489,11 +489,20 @@ def sweep(
         help="Keep every feasible row and write points.parquet (default: when points x models x conditions <= 2e6).",
     ),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG/PDF figures."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (this process) or dask (chunks as Dask tasks; pip install 'hwsim[dask]')."
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="Dask scheduler address (tcp://host:8786), e.g. a dask-jobqueue cluster's; default: a LocalCluster.",
+    ),
+    workers: int = typer.Option(2, "--workers", help="LocalCluster worker processes for --engine dask."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary table."),
 ) -> None:
     """Design-space exploration: cost models over a grid of hardware specs, keep the Pareto front."""
+    from .explore.engine import plan_sweep, run_plan
     from .explore.output import summary_frame, write_sweep
-    from .explore.sweep import plan_sweep, run_plan
     from .formats import OutputFormat, render_frame
 
     if max_points is not None and max_points < 1:
@@ -504,7 +513,13 @@ def sweep(
     if out_dir.exists() and not out_dir.is_dir():
         raise HwsimError(f"--out-dir {out_dir}: is a file; give a folder")
     plan = plan_sweep(sweep_file, max_points=max_points, keep_points=keep_points)
-    result = run_plan(plan, chunk=chunk, progress=not quiet)
+    if engine not in ("local", "dask"):
+        raise HwsimError(f"--engine: unknown {engine!r}; use local or dask")
+    if scheduler is not None and engine != "dask":
+        raise HwsimError("--scheduler: only with --engine dask")
+    if workers < 1:
+        raise HwsimError(f"--workers: must be >= 1 (got {workers})")
+    result = run_plan(plan, chunk=chunk, progress=not quiet, engine=engine, scheduler=scheduler, workers=workers)
     paths = write_sweep(result, out_dir, plots=plots)
     if not quiet:
         title = f"sweep {sweep_file} on {plan.base.name} ({plan.attribution} attribution)"

@@ -193,6 +193,23 @@ def test_chunked_equals_single_chunk():
     pd.testing.assert_frame_equal(one.front, lean.front)
 
 
+def test_dask_engine_equals_the_local_engine():
+    """``engine="dask"``: the same chunks as Dask tasks on an in-process LocalCluster of 2 workers
+    give the very same front, points, aggregates and heatmap as the local engine."""
+    config = small(axes={"n_multipliers": {"log2": [4, 512]}, "n_banks": {"log2": [1, 32]}, "weight_bits": [4, 8]},
+                   constraints=["weights_per_read <= n_multipliers"])  # fmt: skip
+    plan = plan_sweep(config, keep_points=True)
+    local = run_plan(plan, chunk=9)
+    dask = run_plan(plan, chunk=9, engine="dask", workers=2, processes=False)
+    assert local.counts == dask.counts and dask.counts["chunks"] > 2
+    pd.testing.assert_frame_equal(local.front, dask.front)
+    pd.testing.assert_frame_equal(local.points, dask.points)
+    for model in local.model_fronts:
+        pd.testing.assert_frame_equal(local.model_fronts[model], dask.model_fronts[model])
+    assert local.aggregates == dask.aggregates
+    np.testing.assert_array_equal(local.heatmap["min"], dask.heatmap["min"])
+
+
 def test_heatmap_is_the_oat_over_float_delay_ratio():
     result = sweep(small(conditions=None), keep_points=True)
     heat, points = result.heatmap, result.points
@@ -338,3 +355,19 @@ def test_missing_sweep_file_and_bad_options(tmp_path):
     (tmp_path / "file").write_text("x")
     result = invoke("sweep", write(tmp_path, small()), "--out-dir", tmp_path / "file")
     assert result.exit_code == 2 and "is a file" in result.stderr
+
+
+def test_folding_keeps_memory_bounded_and_the_result(monkeypatch):
+    """Chunk fronts folded as they arrive (every 3 rows here) give the same sweep as holding all."""
+    import hwsim.explore.engine as engine
+
+    config = small(axes={"n_multipliers": {"log2": [4, 512]}, "n_banks": {"log2": [1, 32]}, "weight_bits": [4, 8]},
+                   constraints=["weights_per_read <= n_multipliers"])  # fmt: skip
+    plan = plan_sweep(config, keep_points=True)
+    whole = run_plan(plan, chunk=1 << 20)
+    monkeypatch.setattr(engine, "FOLD_ROWS", 3)
+    folded = run_plan(plan, chunk=5)
+    assert folded.counts == {**whole.counts, "chunks": 20}
+    pd.testing.assert_frame_equal(whole.front, folded.front)
+    pd.testing.assert_frame_equal(whole.points, folded.points)
+    assert whole.aggregates == folded.aggregates and whole.constraint_passing == folded.constraint_passing

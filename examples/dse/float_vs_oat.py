@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             ax.legend(fontsize=7, loc="lower left")
     axes[0].set_ylabel("N_bank")
     fig.colorbar(mesh, ax=axes, label="OAT / FLOAT delay (red: FLOAT faster)")
-    fig.suptitle(f"ResNet34 / CIFAR-10 at lambda = 1, {args.attribution} attribution; black line: equal delay", fontsize=10)
+    fig.suptitle(
+        f"ResNet34 / CIFAR-10 at lambda = 1, {args.attribution} attribution; black line: equal delay", fontsize=10
+    )
     fig.savefig(args.out, dpi=150)
 
     weights_per_read = (io_bits[:, None, None] / 8) * banks[None, :, None]

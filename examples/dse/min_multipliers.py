@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.out, dpi=150)
-    print(f"budget {args.budget_ms:g} ms; smallest n_multipliers per n_banks {banks.tolist()} (0: none up to {mults[-1]}):")
+    print(
+        f"budget {args.budget_ms:g} ms; smallest n_multipliers per n_banks {banks.tolist()} (0: none up to {mults[-1]}):"
+    )
     for label, values in best.items():
         print(f"  {label:<7} {values.tolist()}")
     print(f"wrote {args.out}")

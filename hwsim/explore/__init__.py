@@ -6,12 +6,12 @@
 >>> result.model_fronts["resnet34-cifar10-oat"]
 >>> pareto_front(df, [("delay_ns", False), ("robust_acc@lam=1", True)])
 
-The sweep file: :mod:`hwsim.explore.config`; the chunked engine: :mod:`hwsim.explore.sweep`; the
+The sweep file: :mod:`hwsim.explore.config`; the chunked engine: :mod:`hwsim.explore.engine`; the
 files and figures of ``hwsim sweep``: :mod:`hwsim.explore.output`.
 """
 
 from .config import SweepConfig, load_sweep_config
-from .sweep import (
+from .engine import (
     ChunkResult,
     SweepPlan,
     SweepResult,

@@ -4,7 +4,7 @@ Every key is validated by a strict pydantic model (unknown keys rejected) and re
 bounded safe YAML loader as model and spec files (:func:`hwsim.config.read_yaml`). Everything that
 needs more than the file itself (the axes' values against the hardware ranges, objective names
 against the metric registry, model paths on disk) is checked when the sweep is planned
-(:func:`hwsim.explore.sweep.plan_sweep`), each problem one :class:`~hwsim.errors.HwsimError` line.
+(:func:`hwsim.explore.engine.plan_sweep`), each problem one :class:`~hwsim.errors.HwsimError` line.
 
 >>> axes:
 ...   n_multipliers: {log2: [4, 4096]}        # 4, 8, ..., 4096

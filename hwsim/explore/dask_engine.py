@@ -25,6 +25,9 @@ def _client(scheduler: str | None, workers: int, processes: bool):
         from dask.distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - the extra is installed in tests
         raise HwsimError('--engine dask needs the dask extra: pip install "hwsim[dask]"') from None
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # its INFO chatter (e.g. on shutdown) is not ours
     if scheduler is not None:
         try:
             return Client(scheduler, timeout="10s"), None
@@ -40,30 +43,26 @@ def map_chunks(
     fn: Callable[[Any, int, int], Any],
     plan: Any,
     spans: Sequence[tuple[int, int]],
+    on_result: Callable[[Any], None],
     *,
     scheduler: str | None = None,
     workers: int = 2,
     processes: bool = True,
-    on_done: Callable[[int], None] | None = None,
-) -> list[Any]:
-    """``[fn(plan, start, stop) for start, stop in spans]``, run as Dask tasks, in ``spans`` order.
+) -> None:
+    """Run ``fn(plan, start, stop)`` for every span as a Dask task and hand each result to
+    ``on_result`` as it arrives (in completion order; the sweep's folding does not depend on it).
+    A result is released on the cluster once received, so neither the workers nor this process
+    hold more than the chunks in flight. ``processes=False`` runs the LocalCluster's workers as
+    threads of this process (what the tests use)."""
+    from dask.distributed import as_completed
 
-    ``on_done(points)`` is called as each chunk finishes (a progress bar). ``processes=False`` runs
-    the LocalCluster's workers as threads of this process (what the tests use)."""
     client, cluster = _client(scheduler, workers, processes)
     try:
         shared = client.scatter(plan, broadcast=True)
-        futures = [client.submit(fn, shared, start, stop, pure=False) for start, stop in spans]
-        position = {future.key: i for i, future in enumerate(futures)}
-        results: list[Any] = [None] * len(futures)
-        from dask.distributed import as_completed
-
-        for future in as_completed(futures):
-            i = position[future.key]
-            results[i] = future.result()
-            if on_done is not None:
-                on_done(spans[i][1] - spans[i][0])
-        return results
+        pending = as_completed(client.submit(fn, shared, start, stop, pure=False) for start, stop in spans)
+        for future in pending:  # no other reference is kept: a received result leaves the cluster
+            on_result(future.result())
+            del future
     finally:
         client.close()
         if cluster is not None:

@@ -21,7 +21,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import HwsimError
 from ..io import atomic_write_bytes
-from .sweep import SweepResult
+from .engine import SweepResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

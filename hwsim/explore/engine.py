@@ -9,7 +9,8 @@ with running aggregates (counts, min / max per objective) and, optionally, every
 
 :func:`evaluate_chunk` is a pure function of picklable inputs (a :class:`SweepPlan` and two
 integers) returning a picklable :class:`ChunkResult`: a distributed engine maps it over the chunks
-and hands the results to :func:`combine` (``run_plan(engine=...)`` is the seam; only "local" is here).
+and hands the results to :func:`combine`: ``run_plan(engine="local")`` runs them here, one after the
+other; ``engine="dask"`` maps them over Dask workers (:mod:`hwsim.explore.dask_engine`), same results.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .config import DERIVED, SweepConfig, accuracy_column, accuracy_name, axis_v
 
 DEFAULT_CHUNK = 1 << 18  # design points per chunk
 KEEP_POINTS_ROWS = 2_000_000  # rows (points x jobs) kept in memory for points.parquet when not told
-ENGINES = ("local",)
+ENGINES = ("local", "dask")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,6 +180,64 @@ class ChunkResult:
     heat_min: np.ndarray | None = None  # (len(y), len(x)) min OAT / FLOAT delay ratio per cell
     heat_max: np.ndarray | None = None
     seconds: float = 0.0
+    chunks: int = 1  # how many chunks this result stands for (fold_results merges several)
+
+
+#: Chunk fronts are folded into one running front whenever the rows waiting to be folded pass this:
+#: the sweep's memory is the running front plus this many rows, at any sweep size.
+FOLD_ROWS = 1 << 20
+
+
+def fold_results(plan: SweepPlan, results: list[ChunkResult]) -> ChunkResult:
+    """Several chunk results as one: each model's front re-filtered over their union (the front of a
+    union is the front of the parts' fronts, see :func:`combine`), counts and constraint passes
+    summed, minima / maxima and heat-map cells reduced, kept points concatenated. Any grouping or
+    order gives the same :func:`combine` output (its rows are sorted at the end)."""
+    if len(results) == 1:
+        return results[0]
+    fronts = [r.front for r in results if len(r.front)]
+    union = pd.concat(fronts, ignore_index=True) if fronts else results[0].front.iloc[:0]
+    front = pd.concat(
+        [pareto_front(union[union["model"] == m], plan.objectives) for m in plan.models] or [union.iloc[:0]],
+        ignore_index=True,
+    )
+    kept = [r.points for r in results if r.points is not None and len(r.points)]
+    lows = [r.heat_min for r in results if r.heat_min is not None]
+    highs = [r.heat_max for r in results if r.heat_max is not None]
+    columns = list(dict.fromkeys(c for r in results for c in r.minimum))  # a chunk with no feasible point has none
+    return ChunkResult(
+        start=min(r.start for r in results),
+        stop=max(r.stop for r in results),
+        feasible=sum(r.feasible for r in results),
+        passing=[sum(p) for p in zip(*(r.passing for r in results))],
+        front=front,
+        minimum={c: min(r.minimum[c] for r in results if c in r.minimum) for c in columns},
+        maximum={c: max(r.maximum[c] for r in results if c in r.maximum) for c in columns},
+        points=pd.concat(kept, ignore_index=True) if kept else None,
+        heat_min=np.minimum.reduce(lows) if lows else None,
+        heat_max=np.maximum.reduce(highs) if highs else None,
+        seconds=sum(r.seconds for r in results),
+        chunks=sum(r.chunks for r in results),
+    )
+
+
+class Folder:
+    """Receives chunk results in any order and keeps them folded (:func:`fold_results`) so that at
+    most the running front plus :data:`FOLD_ROWS` waiting rows are held; kept points (small sweeps
+    only) are held whole."""
+
+    def __init__(self, plan: SweepPlan) -> None:
+        self.plan, self.folded, self.waiting, self.rows = plan, None, [], 0
+
+    def add(self, result: ChunkResult) -> None:
+        self.waiting.append(result)
+        self.rows += len(result.front)
+        if self.rows > FOLD_ROWS:
+            self.folded = fold_results(self.plan, [r for r in (self.folded, *self.waiting) if r is not None])
+            self.waiting, self.rows = [], 0
+
+    def results(self) -> list[ChunkResult]:
+        return [r for r in (self.folded, *self.waiting) if r is not None]
 
 
 def _rows(plan: SweepPlan, swept: dict[str, np.ndarray], point: np.ndarray, totals: list[dict]) -> dict[str, Any]:
@@ -378,7 +437,7 @@ def combine(plan: SweepPlan, results: list[ChunkResult], seconds: float = 0.0) -
         "rows": feasible * len(plan.jobs),
         "front": len(front),
         "model_fronts": {m: len(f) for m, f in model_fronts.items()},
-        "chunks": len(results),
+        "chunks": sum(r.chunks for r in results),
     }
     return SweepResult(plan, front, model_fronts, points, aggregates, counts, passing, heatmap, seconds)
 
@@ -388,11 +447,20 @@ def chunks(size: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def run_plan(
-    plan: SweepPlan, *, chunk: int = DEFAULT_CHUNK, progress: bool = False, engine: str = "local"
+    plan: SweepPlan,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    progress: bool = False,
+    engine: str = "local",
+    scheduler: str | None = None,
+    workers: int = 2,
+    processes: bool = True,
 ) -> SweepResult:
     """Evaluate every chunk of ``plan`` and combine them. ``engine``: "local" (this process, chunk
-    after chunk). The seam for a distributed engine: map :func:`evaluate_chunk` over
-    :func:`chunks` (plan and bounds are picklable) and pass the results to :func:`combine`."""
+    after chunk) or "dask" (each chunk a Dask task: on a LocalCluster of ``workers`` processes, or
+    threads with ``processes=False``, or on the running scheduler at ``scheduler``). Both map
+    :func:`evaluate_chunk` over :func:`chunks` and pass the results, in chunk order, to
+    :func:`combine`: the same result either way."""
     if engine not in ENGINES:
         raise HwsimError(f"engine: unknown {engine!r}; available: {', '.join(ENGINES)}")
     if not isinstance(chunk, int) or chunk < 1:
@@ -406,16 +474,25 @@ def run_plan(
         bar = tqdm(
             total=plan.size, unit="pt", unit_scale=True, desc="sweep", leave=False, dynamic_ncols=True, disable=None
         )
-    results = []
+    folder = Folder(plan)  # bounded memory: chunk fronts are folded as they arrive
+
+    def done(result: ChunkResult) -> None:
+        folder.add(result)
+        if bar is not None:
+            bar.update(result.stop - result.start)
+
     try:
-        for start, stop in bounds:
-            results.append(evaluate_chunk(plan, start, stop))
-            if bar is not None:
-                bar.update(stop - start)
+        if engine == "dask":
+            from .dask_engine import map_chunks
+
+            map_chunks(evaluate_chunk, plan, bounds, done, scheduler=scheduler, workers=workers, processes=processes)
+        else:
+            for start, stop in bounds:
+                done(evaluate_chunk(plan, start, stop))
     finally:
         if bar is not None:
             bar.close()
-    result = combine(plan, results, time.perf_counter() - began)
+    result = combine(plan, folder.results(), time.perf_counter() - began)
     if result.counts["feasible"] == 0:
         if plan.constraints:
             failing = [text for text, n in result.constraint_passing.items() if n == 0]
@@ -620,11 +697,17 @@ def sweep(
     max_points: int | None = None,
     chunk: int = DEFAULT_CHUNK,
     engine: str = "local",
+    scheduler: str | None = None,
+    workers: int = 2,
+    processes: bool = True,
 ) -> SweepResult:
     """Plan and run a sweep (a :class:`SweepConfig`, its dict, or a sweep YAML path).
-    ``keep_points``: keep every feasible row (default: when points x jobs <= 2e6)."""
+    ``keep_points``: keep every feasible row (default: when points x jobs <= 2e6). ``engine``,
+    ``scheduler``, ``workers``, ``processes``: see :func:`run_plan`."""
     plan = plan_sweep(config_or_path, max_points=max_points, keep_points=keep_points)
-    return run_plan(plan, chunk=chunk, progress=progress, engine=engine)
+    return run_plan(
+        plan, chunk=chunk, progress=progress, engine=engine, scheduler=scheduler, workers=workers, processes=processes
+    )
 
 
 __all__ = [
