@@ -174,7 +174,7 @@ def test_every_default_entry_has_its_provenance():
 
 def test_default_add_is_cheaper_than_a_multiply_within_the_papers_32x():
     # Paper section 4.3: "a single addition can be up to 32x cheaper than a single FLOP (Horowitz 2014)"
-    text = REPO.parent.parent / "shared" / "paper" / "float-kundu-et-al.txt"
+    text = REPO.parent / "shared" / "paper" / "float-kundu-et-al.txt"
     if text.is_file():
         assert "up to $32\\times$ cheaper" in text.read_text()
     e = Energy()
