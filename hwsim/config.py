@@ -117,6 +117,89 @@ class Compute(Strict):
     )
 
 
+# --- energy ---------------------------------------------------------------------------------------
+# Energies per operation, picojoules (hwsim.costs.energy). The range keeps every per-layer product finite.
+ENERGY_RANGE = Range(0.0, 1e9, low_open=True)
+ENERGY_UNIT = "pJ"
+
+# The shipped 65 nm default (hwsim/specs/asic-65nm.yaml writes the same values out, with the
+# derivation). Horowitz, ISSCC 2014, "Computing's energy problem", energy table at 45 nm / 0.9 V,
+# scaled to 65 nm / 1.0 V by the first-order dynamic-energy rule E ~ C V^2 with C ~ feature size:
+# (65 / 45) x (1.0 / 0.9)^2 = 1.783. That factor is NOT a published 65 nm number (Stillmaker & Baas
+# 2017 give fitted per-node factors that could not be checked here): the values are a calibration.
+ENERGY_SCALE_45_TO_65 = (65 / 45) * (1.0 / 0.9) ** 2
+_HOROWITZ = "Horowitz, ISSCC 2014, energy table (45 nm, 0.9 V)"
+_SCALED = f"scaled x{ENERGY_SCALE_45_TO_65:.3f} = (65/45)(1.0/0.9)^2 to 65 nm, 1.0 V (first-order C V^2; a calibration)"
+DEFAULT_ENERGY: dict[str, dict[str, Any]] = {
+    "read_pj": {"value": 17.8, "source": f"{_HOROWITZ}: 10 pJ per 64-bit read of an 8 KB SRAM; {_SCALED}"},
+    "mult_pj": {"value": 0.357, "source": f"{_HOROWITZ}: 0.2 pJ per 8-bit integer multiply; {_SCALED}"},
+    "add_pj": {
+        "value": 0.178,
+        "source": f"{_HOROWITZ}: 0.1 pJ per 32-bit integer add (the accumulator of 8 x 8-bit products); {_SCALED}",
+    },
+    "noise_pj": {
+        "value": 0.410,
+        "source": f"{_HOROWITZ}: 0.2 pJ 8-bit multiply (lambda alpha x eta) + 0.03 pJ 8-bit add (theta + noise); "
+        f"{_SCALED}; drawing eta excluded",
+    },
+    "activation_read_pj": {
+        "value": 2.23,
+        "source": f"{_HOROWITZ}: 10 pJ per 64-bit read of an 8 KB SRAM / 8 activations of 8 bits per word; {_SCALED}",
+    },
+    "activation_write_pj": {
+        "value": 2.23,
+        "source": "assumed equal to activation_read_pj (the Horowitz table gives no SRAM write energy); a calibration",
+    },
+}
+for _entry in DEFAULT_ENERGY.values():
+    _entry.update(unit=ENERGY_UNIT, node="65nm", voltage=1.0)
+
+
+class EnergyEntry(Strict):
+    """One energy per operation with its provenance: technology node, supply voltage (None: not
+    stated) and the source it is taken or derived from."""
+
+    value: float = Field(
+        gt=ENERGY_RANGE.low,
+        le=ENERGY_RANGE.high,
+        allow_inf_nan=False,
+        description=f"energy; valid: {ENERGY_RANGE.text()} pJ",
+    )
+    unit: Literal["pJ"] = ENERGY_UNIT
+    node: str = Field(min_length=1, description="technology node the value is for, e.g. 65nm")
+    voltage: float | None = Field(None, gt=0.0, le=10.0, allow_inf_nan=False, description="supply voltage, V")
+    source: str = Field(min_length=1, description="where the value comes from (a citation, and any scaling)")
+
+
+def _energy(name: str, description: str):
+    return Field(default_factory=lambda: EnergyEntry(**DEFAULT_ENERGY[name]), description=description)
+
+
+class Energy(Strict):
+    """Energies per operation of :mod:`hwsim.costs.energy` (optional section; default: the shipped
+    65 nm values). ``film_modulation`` adds OAT's per-activation FiLM modulation ``x * mu + sigma``,
+    which Eq. 9 as printed leaves out (off by default)."""
+
+    read_pj: EnergyEntry = _energy("read_pj", "one B_IO-bit read of one bank (Eq. 7-9's read term)")
+    mult_pj: EnergyEntry = _energy("mult_pj", "one weight_bits x weight_bits multiply")
+    add_pj: EnergyEntry = _energy("add_pj", "one accumulate add at the accumulator width")
+    noise_pj: EnergyEntry = _energy(
+        "noise_pj", "FLOAT's noise on one weight: the scale multiply lambda alpha eta and the add theta + noise"
+    )
+    activation_read_pj: EnergyEntry = _energy("activation_read_pj", "reading one activation element")
+    activation_write_pj: EnergyEntry = _energy("activation_write_pj", "writing one activation element")
+    film_modulation: bool = Field(
+        False, description="charge OAT's FiLM modulation x * mu + sigma (one multiply + one add per element)"
+    )
+
+    def values(self) -> dict[str, float]:
+        """The energy values under their names (what SpecGrid and the cost code read)."""
+        return {name: getattr(self, name).value for name in ENERGY_FIELDS}
+
+
+ENERGY_FIELDS: tuple[str, ...] = tuple(k for k, v in Energy.model_fields.items() if v.annotation is EnergyEntry)
+
+
 SECTIONS: dict[str, type[Strict]] = {"timing": Timing, "memory": Memory, "compute": Compute}
 # flat key (the pre-section file format, and the names the cost code reads) -> its section
 FLAT_KEYS: dict[str, str] = {key: section for section, model in SECTIONS.items() for key in model.model_fields}
@@ -138,6 +221,7 @@ class HardwareSpec(Strict):
     timing: Timing
     memory: Memory
     compute: Compute
+    energy: Energy = Field(default_factory=Energy, description="energies per operation (default: shipped 65 nm)")
 
     @model_validator(mode="before")
     @classmethod
@@ -227,6 +311,14 @@ class HardwareSpec(Strict):
     @property
     def zero_skipping(self) -> bool:
         return self.compute.zero_skipping
+
+    @property
+    def film_modulation(self) -> bool:
+        return self.energy.film_modulation
+
+    def energy_values(self) -> dict[str, float]:
+        """The energy values (pJ) under their names: ``read_pj``, ``mult_pj``, ..."""
+        return self.energy.values()
 
     def flat(self) -> dict[str, float | int]:
         """The six hardware values of Eq. 7-9 under their flat names (``hwsim specs``, sweeps, old callers)."""

@@ -285,7 +285,7 @@ def compare_estimates(estimates: list[Estimate]):
     pandas DataFrame.
 
     Per model: params and memory (full and Fig. 8(b) convention) with their ratios to the first
-    model; per-conv delay normalised to the first model's matching conv (min / max / mean) and to
+    model; energy per inference (``energy_pj``) and its ratio to the first model; per-conv delay normalised to the first model's matching conv (min / max / mean) and to
     the model's own Eq. 7 baseline (min / max / mean, Fig. 8(c)). Convs are matched by name, or by
     position when the names differ. Models whose conv count differs from the first model's have no
     per-conv ratios to it: those cells are None (null in JSON, empty in CSV, "n/a" in the table view)
@@ -311,6 +311,8 @@ def compare_estimates(estimates: list[Estimate]):
             "memory_ratio_fig8b": t.weight_bytes_fig8b / first.totals.weight_bytes_fig8b,
             "conv_delay_ns": t.conv_delay_ns,
             "conv_delay_ratio": t.conv_delay_ns / first.totals.conv_delay_ns,
+            "energy_pj": t.energy_pj,
+            "energy_ratio": t.energy_pj / first.totals.energy_pj,
         }
         own = conv["delay_ns"].to_numpy() / conv["delay_base_ns"].to_numpy()
         if len(conv) == len(ref):

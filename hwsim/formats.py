@@ -32,6 +32,7 @@ LAYER_VIEW = [
     "weight_params", "macs", "noisy", "film_channels", "bn_params", "delay_base_ns", "delay_ns",
 ]  # fmt: skip
 MB = 1e6
+UJ = 1e6  # pJ per microjoule
 
 
 def _plain(value: Any) -> Any:
@@ -118,6 +119,7 @@ def totals_row(estimate: Estimate) -> tuple[list[str], list[Any]]:
 _CURATED = {
     "params", "weight_bytes", "weight_bytes_fig8b", "conv_linear_bytes", "film_bytes", "bn_bytes", "alpha_bytes",
     "macs", "effective_macs", "flops", "sparse_overhead_bytes", "storage_bytes", "noise_add_ops", "film_mod_ops", "delay_ns", "delay_base_ns", "layers", "conv_layers", "conv_delay_ns",
+    "energy_pj", "energy_read_pj", "energy_compute_pj", "activation_energy_pj",
 }  # fmt: skip
 
 
@@ -147,6 +149,11 @@ def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
         *((METRICS[op].description, f"{getattr(t, op):,}") for op in rule.extra_ops),
         (f"delay, {rule.label} ({rule.delay_rule}, {estimate.attribution} attribution)", f"{t.delay_ns / 1e6:,.3f} ms"),
         ("delay, baseline (Eq. 7)", f"{t.delay_base_ns / 1e6:,.3f} ms"),
+        (
+            f"energy per inference, {rule.label} (weight reads / compute)",
+            f"{t.energy_pj / UJ:,.2f} uJ ({t.energy_read_pj / UJ:,.2f} / {t.energy_compute_pj / UJ:,.2f})",
+        ),
+        ("  activation traffic (outside the paper's model)", f"{t.activation_energy_pj / UJ:,.2f} uJ"),
         ("layers (conv)", f"{t.layers} ({t.conv_layers})"),
         *sparsity_rows(estimate),
     ]

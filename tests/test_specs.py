@@ -139,7 +139,7 @@ def test_flat_and_sectioned_files_load_to_the_same_values(tmp_path):
     assert HardwareSpec(**VALUES, name="sectioned") == HardwareSpec.model_validate(
         b.model_dump()
     )  # flat keyword construction
-    assert set(a.model_dump()) == {"name", "description", "calibration", "timing", "memory", "compute"}
+    assert set(a.model_dump()) == {"name", "description", "calibration", "timing", "memory", "compute", "energy"}
     # flat and sectioned keys for different values may be combined
     half = tmp_path / "half.yaml"
     half.write_text(

@@ -2,6 +2,7 @@
 
 * :mod:`~hwsim.costs.compute`: MACs, FLOPs and the extra op counts, with the counting rules.
 * :mod:`~hwsim.costs.delay`: the Von-Neumann ASIC delay model of paper Eq. 7, 8 and 9.
+* :mod:`~hwsim.costs.energy`: the same operations priced in pJ (the spec's ``energy`` section).
 * :mod:`~hwsim.costs.memory`: weight storage in bits, per component.
 * :mod:`~hwsim.costs.metrics`: the metric registry and :func:`costs`, every metric over a spec grid.
 * :mod:`~hwsim.costs.specgrid`: many specs as arrays, validated once.

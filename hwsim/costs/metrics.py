@@ -2,7 +2,7 @@
 
 A metric is declared once (:class:`Metric`: name, unit, the per-layer function, how it sums) and
 everything else (the :class:`CostGrid` totals, the estimate's ``Totals``, the formats) follows the
-registry, so a new metric (energy next) is one :func:`register_metric` call.
+registry, so a new metric is one :func:`register_metric` call (energy is one: hwsim.costs.energy).
 
 >>> grid = costs(table, [spec_a, spec_b], "float")     # or a SpecGrid of 10^5 points
 >>> grid.totals["delay_ns"]                            # shape (2,)
@@ -23,7 +23,7 @@ import numpy as np
 
 from ..methods import Method, get_method
 from ..workload.table import SCHEMA
-from . import compute, memory
+from . import compute, energy, memory
 from .delay import check_attribution, check_exact, compute_rows, delay_terms, eq7_cycles
 from .specgrid import SparseHandling, SpecGrid, spec_grid
 
@@ -89,6 +89,7 @@ class CostInputs:
     group_of: np.ndarray | None = None
     storage: SparseHandling = field(default_factory=SparseHandling)  # the grid's sparse-layer scheme
     noise_on_pruned: bool = True  # FLOAT's noise covers pruned weights too (the table's sparsity)
+    film_modulation: bool = False  # the grid's energy.film_modulation switch
     _cache: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -130,6 +131,53 @@ class CostInputs:
                 self.terms, self.groups, attribution=self.attribution, noise_active=self.noise_active
             ),
         )
+
+    def energy_ops(self) -> energy.EnergyOps:
+        """The operations the energy model prices, per row (:func:`hwsim.costs.energy.energy_ops`)."""
+        return self.memo(
+            "energy_ops",
+            lambda: energy.energy_ops(
+                self.rows, self.terms, self.method, attribution=self.attribution, noise_active=self.noise_active,
+                noise_on_pruned=self.noise_on_pruned, film_modulation=self.film_modulation,
+            ),
+        )  # fmt: skip
+
+
+def _read_pj(inputs: CostInputs) -> np.ndarray:
+    """Eq. 7-9's read term in pJ per (row, point): the method's read cycles x N_bank x read_pj."""
+    c, at, hw = inputs.method_cycles(), inputs.group_of, inputs.hw
+    return np.where(inputs.compute_rows, energy.read_energy(c.reads[:, at], hw["n_banks"], hw["read_pj"]), 0.0)
+
+
+def _read_pj_total(inputs: CostInputs, weights: np.ndarray) -> np.ndarray:
+    c, at, hw = inputs.method_cycles(), inputs.group_of, inputs.hw
+    rounds = (weights * inputs.compute_rows[:, 0]).astype(np.float64) @ c.reads  # per group, exact
+    return energy.read_energy(rounds[at], hw["n_banks"][0], hw["read_pj"][0])
+
+
+def _compute_pj(inputs: CostInputs) -> np.ndarray:
+    return np.where(inputs.compute_rows, energy.compute_energy(inputs.energy_ops(), inputs.hw), 0.0)
+
+
+def _compute_pj_total(inputs: CostInputs, weights: np.ndarray) -> np.ndarray:
+    return energy.compute_energy_total(inputs.energy_ops(), weights * inputs.compute_rows[:, 0], inputs.hw)
+
+
+def _activation_pj(inputs: CostInputs) -> np.ndarray:
+    elements_in, elements_out = inputs.memo("activations", lambda: energy.activation_elements(inputs.rows))
+    hw = inputs.hw
+    pj = energy.activation_energy(elements_in, elements_out, hw["activation_read_pj"], hw["activation_write_pj"])
+    return np.where(inputs.compute_rows, pj, 0.0)
+
+
+def _activation_total(inputs: CostInputs, weights: np.ndarray) -> np.ndarray:
+    """Elements summed first (exact integers), then priced once per point: independent of the grid's size."""
+    elements_in, elements_out = inputs.memo("activations", lambda: energy.activation_elements(inputs.rows))
+    w = (weights * inputs.compute_rows[:, 0]).astype(np.float64)
+    hw = inputs.hw
+    return energy.activation_energy(
+        (w @ elements_in)[0], (w @ elements_out)[0], hw["activation_read_pj"][0], hw["activation_write_pj"][0]
+    )
 
 
 def _overhead(inputs: CostInputs) -> np.ndarray:
@@ -199,6 +247,17 @@ for _metric in (
     Metric("delay_ns", "ns", "the method's delay rule: Eq. 7 (PGD-AT), Eq. 8 (FLOAT), Eq. 9 (OAT)",
            _ns(CostInputs.method_cycles), (Total("delay_ns", "ns"), Total("conv_delay_ns", "ns", rows="conv")),
            per_spec=True, total=_cycle_total(CostInputs.method_cycles)),
+    Metric("energy_read_pj", "pJ", "weight reads of Eq. 7-9's read term: read cycles x N_bank x read_pj",
+           _read_pj, (Total("energy_read_pj", "pJ"),), per_spec=True, total=_read_pj_total),
+    Metric("energy_compute_pj", "pJ",
+           "MACs run x (mult_pj + add_pj), FLOAT noise x noise_pj, OAT FiLM MLP (+ modulation if switched on)",
+           _compute_pj, (Total("energy_compute_pj", "pJ"),), per_spec=True, total=_compute_pj_total),
+    Metric("energy_pj", "pJ", "the method's energy per inference: weight reads + compute (hwsim.costs.energy)",
+           lambda i: _read_pj(i) + _compute_pj(i), (Total("energy_pj", "pJ"),), per_spec=True,
+           total=lambda i, w: _read_pj_total(i, w) + _compute_pj_total(i, w)),
+    Metric("activation_energy_pj", "pJ",
+           "activation traffic, outside the paper's weights-only model: inputs read + outputs written once",
+           _activation_pj, (Total("activation_energy_pj", "pJ"),), per_spec=True, total=_activation_total),
     *(
         Metric(f"{c}_bits", "bit", f"stored {c.replace('_', ' / ')} parameters x B_W", _bits(c),
                (Total(f"{c}_bytes", "byte", scale=1 / 8),), per_spec=True, total=_bits_total(c))
@@ -245,7 +304,7 @@ class CostGrid:
         groups, group_of = specs.count_groups()
         self._inputs = CostInputs(
             rows, specs.arrays, method, attribution, noise_active, groups, group_of, specs.storage,
-            noise_on_pruned=bool(table.attrs.get("noise_on_pruned", True)),
+            noise_on_pruned=bool(table.attrs.get("noise_on_pruned", True)), film_modulation=specs.film_modulation,
         )  # fmt: skip
         self._metrics = [METRICS[name] for name in metrics] if metrics is not None else list(METRICS.values())
         self._unique: dict[str, np.ndarray] = {}

@@ -13,12 +13,24 @@ from typing import Any
 
 import numpy as np
 
-from ..config import HARDWARE_RANGES, SPARSE_FORMATS, HardwareSpec, clip
+from ..config import (
+    ENERGY_FIELDS,
+    ENERGY_RANGE,
+    HARDWARE_RANGES,
+    SPARSE_FORMATS,
+    Energy,
+    EnergyEntry,
+    HardwareSpec,
+    clip,
+)
 from ..errors import HwsimError
 
 TIMES = ("tau_read_ns", "tau_mult_ns")
 COUNTS = ("io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers")
-FIELDS = (*TIMES, *COUNTS)
+ENERGIES = ENERGY_FIELDS  # pJ per operation (energy section), float64 like the times
+FIELDS = (*TIMES, *COUNTS, *ENERGIES)
+FLOATS = (*TIMES, *ENERGIES)
+_RANGES = {**HARDWARE_RANGES, **dict.fromkeys(ENERGIES, ENERGY_RANGE)}
 
 
 @dataclass(frozen=True)
@@ -54,16 +66,22 @@ def _dense_ids(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 class SpecGrid:
-    """``arrays[field]`` is a (1, H) array per hardware field (float64 times, int64 counts)."""
+    """``arrays[field]`` is a (1, H) array per hardware field (float64 times and energies, int64
+    counts). ``film_modulation`` (energy section) holds for the whole grid."""
 
-    __slots__ = ("arrays", "_names", "_groups", "storage")
+    __slots__ = ("arrays", "_names", "_groups", "storage", "film_modulation")
 
     def __init__(
-        self, arrays: dict[str, np.ndarray], names: list[str] | None = None, storage: SparseHandling | None = None
+        self,
+        arrays: dict[str, np.ndarray],
+        names: list[str] | None = None,
+        storage: SparseHandling | None = None,
+        film_modulation: bool = False,
     ) -> None:
         self.arrays, self._names = arrays, names
         self._groups = None
         self.storage = storage or SparseHandling()  # one sparse-layer scheme per grid
+        self.film_modulation = bool(film_modulation)
 
     @property
     def names(self) -> list[str]:
@@ -99,17 +117,21 @@ class SpecGrid:
         specs = list(specs)
         if not specs:
             raise HwsimError("spec grid: no specs given")
-        arrays = {
-            key: np.array([[getattr(s, key) for s in specs]], dtype=np.float64 if key in TIMES else np.int64)
-            for key in FIELDS
-        }
+        energies = [s.energy_values() for s in specs]
+        arrays = {key: np.array([[getattr(s, key) for s in specs]], dtype=np.int64) for key in COUNTS}
+        arrays.update({key: np.array([[getattr(s, key) for s in specs]], dtype=np.float64) for key in TIMES})
+        arrays.update({key: np.array([[e[key] for e in energies]], dtype=np.float64) for key in ENERGIES})
+        arrays = {key: arrays[key] for key in FIELDS}
         storages = {SparseHandling.of(s) for s in specs}
         if len(storages) > 1:
             raise HwsimError(
                 "spec grid: the specs differ in memory.sparse_format / index_bits / sparse_reads or "
                 "compute.zero_skipping; cost them in separate grids"
             )
-        return cls(arrays, [s.name for s in specs], storages.pop())
+        modulation = {s.film_modulation for s in specs}
+        if len(modulation) > 1:
+            raise HwsimError("spec grid: the specs differ in energy.film_modulation; cost them in separate grids")
+        return cls(arrays, [s.name for s in specs], storages.pop(), modulation.pop())
 
     @classmethod
     def from_arrays(
@@ -120,14 +142,18 @@ class SpecGrid:
         index_bits: int = 16,
         sparse_reads: bool = False,
         zero_skipping: bool = False,
+        film_modulation: bool = False,
         **values: Any,
     ) -> SpecGrid:
         """Broadcast one value or array per field; check every range once (one error line).
-        ``sparse_format``, ``index_bits``, ``sparse_reads`` and ``zero_skipping`` hold for the whole grid."""
+        ``sparse_format``, ``index_bits``, ``sparse_reads``, ``zero_skipping`` and ``film_modulation``
+        hold for the whole grid. The energy fields (:data:`ENERGIES`) are optional: each defaults to
+        the shipped 65 nm value (:class:`hwsim.config.Energy`)."""
         if sparse_format not in SPARSE_FORMATS:
             raise HwsimError(f"spec grid: sparse_format {sparse_format!r} is not one of {', '.join(SPARSE_FORMATS)}")
         if not (isinstance(index_bits, int) and 1 <= index_bits <= 64):
             raise HwsimError(f"spec grid: index_bits must be a whole number in [1, 64] (got {index_bits!r})")
+        values = {**{k: v for k, v in Energy().values().items() if k not in values}, **values}
         missing = [k for k in FIELDS if k not in values]
         unknown = [k for k in values if k not in FIELDS]
         if missing or unknown:
@@ -135,8 +161,8 @@ class SpecGrid:
         shaped = np.broadcast_arrays(*(np.asarray(values[k]).reshape(-1) for k in FIELDS))
         arrays = {}
         for key, array in zip(FIELDS, shaped):
-            bounds = HARDWARE_RANGES[key]  # the same ranges as HardwareSpec's fields
-            if key in TIMES:
+            bounds = _RANGES[key]  # the same ranges as HardwareSpec's fields
+            if key in FLOATS:
                 if array.dtype.kind not in "iuf":
                     raise HwsimError(f"spec grid: {key} must be numbers (got dtype {array.dtype})")
                 array = array.astype(np.float64)
@@ -161,7 +187,7 @@ class SpecGrid:
         if names is not None and len(names) != size:
             raise HwsimError(f"spec grid: {len(names)} names for {size} points")
         handling = SparseHandling(sparse_format, index_bits, bool(sparse_reads), bool(zero_skipping))
-        return cls(arrays, list(names) if names is not None else None, handling)
+        return cls(arrays, list(names) if names is not None else None, handling, film_modulation)
 
     @classmethod
     def from_base(cls, base: HardwareSpec, names: list[str] | None = None, **axes: Any) -> SpecGrid:
@@ -171,13 +197,29 @@ class SpecGrid:
         unknown = [k for k in axes if k not in FIELDS]
         if unknown:
             raise HwsimError(f"spec grid: unknown fields {unknown}; known: {', '.join(FIELDS)}")
-        values = {key: axes.get(key, getattr(base, key)) for key in FIELDS}
-        return cls.from_arrays(names, **asdict(SparseHandling.of(base)), **values)
+        own = {**{key: getattr(base, key) for key in (*TIMES, *COUNTS)}, **base.energy_values()}
+        values = {key: axes.get(key, own[key]) for key in FIELDS}
+        return cls.from_arrays(names, **asdict(SparseHandling.of(base)), film_modulation=base.film_modulation, **values)
 
     def spec(self, index: int) -> HardwareSpec:
         """Point ``index`` as a validated :class:`HardwareSpec` (for reports on a chosen point)."""
         values = {k: v[0, index].item() for k, v in self.arrays.items()}
-        return HardwareSpec(name=self.names[index], **asdict(self.storage), **values)
+        energy = {key: _entry(key, values.pop(key)) for key in ENERGIES}
+        return HardwareSpec(
+            name=self.names[index],
+            **asdict(self.storage),
+            **values,
+            energy=Energy(**energy, film_modulation=self.film_modulation),
+        )
+
+
+def _entry(name: str, value: float) -> EnergyEntry:
+    """An energy entry for a grid value: the shipped entry when the value is the shipped one, else the
+    value with no provenance to claim (a grid carries values, not citations)."""
+    default = getattr(Energy(), name)
+    if value == default.value:
+        return default
+    return EnergyEntry(value=value, node="unspecified", voltage=None, source="a spec grid value (no citation)")
 
 
 def spec_grid(specs: HardwareSpec | Iterable[HardwareSpec] | SpecGrid | dict) -> SpecGrid:

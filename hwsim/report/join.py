@@ -42,7 +42,7 @@ MB = 1e6  # decimal megabytes, as in the README and the paper's "21.28 MB"
 COLUMNS = [
     "run", "arch", "method", "label", "sparsity", "density", "dataset", "seed", "checkpoint", "slim_factor",
     "eval_slim_factor", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "images", "epoch", "params",
-    "weight_bytes", "memory_mb", "storage_bytes", "macs", "flops", "delay_ns", "delay_base_ns", "cr",
+    "weight_bytes", "memory_mb", "storage_bytes", "macs", "flops", "delay_ns", "delay_base_ns", "energy_pj", "cr",
     "effective_cr", "crf", "storage_format", "sparse_storage_bytes", "eq7_speedup", "speedup",
     "mean_epoch_time_s", "spec", "status",
 ]  # fmt: skip
@@ -55,7 +55,7 @@ SPARSITY_COLUMNS = ["cr", "effective_cr", "crf", "storage_format", "sparse_stora
 # across seeds of a dense model (a sparse run's masks may differ per seed: the aggregate keeps the first).
 COST_COLUMNS = [
     "params", "weight_bytes", "memory_mb", "storage_bytes", "macs", "flops", "delay_ns", "delay_base_ns",
-    *SPARSITY_COLUMNS,
+    "energy_pj", *SPARSITY_COLUMNS,
 ]  # fmt: skip
 
 # Run-describing columns carried into the seed-aggregated frame (equal within a seed group).
@@ -158,6 +158,7 @@ def _cost(config: ModelConfig, spec: HardwareSpec, attribution: str, masks: tupl
         "flops": t.flops,
         "delay_ns": t.delay_ns,
         "delay_base_ns": t.delay_base_ns,
+        "energy_pj": float(getattr(t, "energy_pj", math.nan)),  # stand-in totals (tests) may lack it
         **_summary_columns(est.sparsity, est),
     }
 
