@@ -106,7 +106,8 @@ def decode(axes: dict[str, np.ndarray], start: int, stop: int) -> dict[str, np.n
 
 def field_values(plan: SweepPlan, swept: dict[str, np.ndarray]) -> dict[str, np.ndarray | float | int]:
     """Every spec field: the swept arrays, the base's scalars for the rest."""
-    return {k: swept[k] if k in swept else getattr(plan.base, k) for k in FIELDS}
+    base = {**plan.base.flat(), **plan.base.energy_values()}
+    return {k: swept[k] if k in swept else base[k] for k in FIELDS}
 
 
 def feasible_mask(plan: SweepPlan, swept: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, list[int]]:
