@@ -280,12 +280,13 @@ def test_cli_writes_the_files(tmp_path):
     assert result.exit_code == 0, result.output
     assert "feasible points" in result.stdout and "best min delay_ns" in result.stdout
     names = {p.name for p in out.iterdir()}
-    assert {"points.parquet", "points.csv", "front.csv", "front.json", "summary.json"} <= names
+    assert {"points.parquet", "points.csv", "front.parquet", "front.csv", "front.json", "summary.json"} <= names
     assert {"front-delay_ns-vs-weight_bytes.png", "delay-ratio-oat-float.pdf"} <= names
     assert not [n for n in names if n.endswith(".tmp")]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["points"] == 12 and summary["counts"]["rows"] == 48
     front = pd.read_csv(out / "front.csv")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "front.parquet"), front, check_dtype=False)
     assert len(front) == summary["counts"]["front"] == len(json.loads((out / "front.json").read_text())["rows"])
     assert len(pd.read_parquet(out / "points.parquet")) == 48
     # again without points: the stale points files go

@@ -30,6 +30,7 @@ POINTS_PARQUET = "points.parquet"
 POINTS_CSV = "points.csv"
 FRONT_CSV = "front.csv"
 FRONT_JSON = "front.json"
+FRONT_PARQUET = "front.parquet"
 SUMMARY_JSON = "summary.json"
 CSV_ROWS = 100_000  # points.csv is written next to points.parquet up to this many rows
 DOMINATED_SAMPLE = 20_000  # dominated points drawn per projection at most (a fixed-seed sample)
@@ -219,8 +220,10 @@ def render_sweep(result: SweepResult, *, plots: bool = True) -> dict[str, bytes]
         files[POINTS_PARQUET] = _parquet(result.points)
         if len(result.points) <= CSV_ROWS:
             files[POINTS_CSV] = result.points.to_csv(index=False).encode()
-    files[FRONT_CSV] = result.front.to_csv(index=False).encode()
-    files[FRONT_JSON] = _front_json(result)
+    files[FRONT_PARQUET] = _parquet(result.front.assign(model=result.front["model"].astype(str)))
+    if len(result.front) <= CSV_ROWS:  # a front of a million rows is read from Parquet, not JSON
+        files[FRONT_CSV] = result.front.to_csv(index=False).encode()
+        files[FRONT_JSON] = _front_json(result)
     files[SUMMARY_JSON] = _json(summary(result))
     if plots:
         for stem, fig in sweep_figures(result).items():
@@ -231,13 +234,15 @@ def render_sweep(result: SweepResult, *, plots: bool = True) -> dict[str, bytes]
 
 def write_sweep(result: SweepResult, out_dir: Path | str, *, plots: bool = True) -> list[Path]:
     """Render every file, then write each atomically into ``out_dir``; a stale points.parquet / .csv
-    of an earlier sweep there (one that this sweep does not rewrite) is removed."""
+    or front.csv / .json of an earlier sweep there (one that this sweep does not rewrite) is removed.
+    ``front.parquet`` is always written; ``front.csv`` / ``front.json`` and ``points.csv`` only up to
+    :data:`CSV_ROWS` rows."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise HwsimError(f"--out-dir {out_dir}: is a file; give a folder")
     files = render_sweep(result, plots=plots)
     written = [atomic_write_bytes(out_dir / name, data) for name, data in files.items()]
-    for stale in (POINTS_PARQUET, POINTS_CSV):
+    for stale in (POINTS_PARQUET, POINTS_CSV, FRONT_CSV, FRONT_JSON):
         if stale not in files:
             try:
                 (out_dir / stale).unlink(missing_ok=True)
@@ -247,6 +252,6 @@ def write_sweep(result: SweepResult, out_dir: Path | str, *, plots: bool = True)
 
 
 __all__ = [
-    "FRONT_CSV", "FRONT_JSON", "POINTS_CSV", "POINTS_PARQUET", "SUMMARY_JSON",
+    "FRONT_CSV", "FRONT_JSON", "FRONT_PARQUET", "POINTS_CSV", "POINTS_PARQUET", "SUMMARY_JSON",
     "plot_projection", "plot_ratio_heatmap", "render_sweep", "summary", "summary_frame", "sweep_figures", "write_sweep",
 ]  # fmt: skip
