@@ -41,3 +41,14 @@ def test_float_vs_oat_ratio_at_the_shipped_spec(tmp_path, capsys):
     assert "shipped spec (B_IO 64, 16 banks, 32 multipliers): 0.997" in out  # README: whole-network 0.997
     ratio = script.delay_ratio(np.array([16]), np.array([32, 4096]), np.array([64]), "paper")
     assert ratio[0, 0, 0] == pytest.approx(0.997, abs=5e-4) and ratio[0, 0, 1] > 1.0
+
+
+def test_accuracy_front_from_the_tracked_runs(tmp_path, capsys):
+    script = load("accuracy_front")
+    assert script.main(["--quick", "--out", str(tmp_path / "a.png")]) == 0
+    out = capsys.readouterr().out
+    # the tracked PGD-AT (lambda 1) run is the most robust; its RA is the results file's PGD-7 number
+    assert "best RA at lambda 1 (PGD-7): 56.39 (pgdat-l1-seed0)" in out
+    result = script.run_sweep(quick=True)
+    assert len(result.points) == 6 * 3 * len(script.RUNS)  # n_multipliers 8..256 x n_banks 1..4 x runs
+    assert set(result.front["robust_acc@lam=1"]) <= set(result.points["robust_acc@lam=1"])
