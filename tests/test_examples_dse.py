@@ -50,5 +50,12 @@ def test_accuracy_front_from_the_tracked_runs(tmp_path, capsys):
     # the tracked PGD-AT (lambda 1) run is the most robust; its RA is the results file's PGD-7 number
     assert "best RA at lambda 1 (PGD-7): 56.39 (pgdat-l1-seed0)" in out
     result = script.run_sweep(quick=True)
-    assert len(result.points) == 6 * 3 * len(script.RUNS)  # n_multipliers 8..256 x n_banks 1..4 x runs
+    # n_multipliers 8..256 x n_banks 1..4 x (9 runs, the 3 slimmable ones at SF 1 and 0.5)
+    assert len(result.points) == 6 * 3 * (len(script.RUNS) + 3)
+    widths = {m for m in result.points["model"].astype(str) if "@SF" in m}
+    assert widths == {
+        f"resnet20-digits-{m}@SF{sf}" for m in ("floats-slim", "float-slim", "oat-slim") for sf in ("1", "0.5")
+    }
+    half = result.points[result.points["model"].astype(str) == "resnet20-digits-oat-slim@SF0.5"].iloc[0]
+    assert half["robust_acc@lam=1"] == pytest.approx(33.61, abs=0.01)  # results.json: OAT slim, SF 0.5, lambda 1
     assert set(result.front["robust_acc@lam=1"]) <= set(result.points["robust_acc@lam=1"])

@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     best_ra = points[ra].max()
     close = points[points[ra] >= best_ra - 1.0]
     pick = close.loc[close["energy_pj"].idxmin()]
-    print(f"{len(points):,} rows ({result.counts['points']} design points x {len(RUNS)} runs); front {len(front)} rows")
+    jobs = result.counts["jobs"]  # a slimmable run is one candidate per width (name@SF...)
+    print(
+        f"{len(points):,} rows ({result.counts['points']} design points x {jobs} runs / widths); front {len(front)} rows"
+    )
     print(f"best RA at lambda 1 (PGD-7): {best_ra:.2f} ({points.loc[points[ra].idxmax(), 'model']})")
     print(
         f"lowest energy within 1 point of it: {pick['model']} RA {pick[ra]:.2f}, {pick['energy_pj'] / 1e6:.2f} uJ, "

@@ -561,6 +561,52 @@ def _run_accuracy(run_dir: Path, config: ModelConfig, sweep: SweepConfig, source
     return rows.drop_duplicates("lam").set_index("lam")
 
 
+def _jobs_of(name, model, run, config, objectives, accuracy_objectives, where, entry, source) -> list[Job]:
+    """The jobs of one model (one width of a slimmable one): one per condition, with the run's
+    accuracy at that width and its masks (their slice at that width) when it is a pruned run."""
+    from ..estimate import layer_table, noise_active
+    from ..report.join import condition_config, method_label, run_masks
+
+    jobs = []
+    label = method_label(model.method, model.sparsity)
+    accuracy_rows = None
+    masks = None
+    if run is not None:
+        accuracy_rows = _run_accuracy(run["dir"], model, config, source)
+        sparsity = model.sparsity
+        if sparsity is not None and (sparsity.density < 1 or sparsity.kind == "channel"):
+            slim = sparsity.kind == "slim"
+            masks = run_masks(run["dir"], sparsity.eval_slim_factor if slim else None)
+    elif accuracy_objectives:
+        raise HwsimError(
+            f"{where}: {entry} is a model file; accuracy objectives ({', '.join(c for c, _ in objectives if accuracy_name(c))}) "
+            "need every model to be an evaluated run directory"
+        )
+    lams = config.conditions if config.conditions is not None else [model.eval.knob]
+    accuracy: dict[str, float] = {}
+    if accuracy_rows is not None:
+        for lam, row in accuracy_rows.sort_index().iterrows():
+            accuracy[accuracy_column("clean_acc", lam)] = float(row["clean_acc"])
+            accuracy[accuracy_column("robust_acc", lam)] = float(row["robust_acc"])
+        for kind, lam in accuracy_objectives:
+            if accuracy_column(kind, lam) not in accuracy:
+                have = ", ".join(f"{v:g}" for v in accuracy_rows.index)
+                raise HwsimError(f"{where}: run {name} has no {kind} at lambda {lam:g} (evaluated at {have})")
+    for lam in lams:
+        cond = condition_config(model, lam, model.eval.lambda_th)
+        try:
+            table = layer_table(cond, masks=masks)
+        except HwsimError as exc:
+            raise HwsimError(f"{where}: {exc}") from None
+        here = dict(accuracy)
+        if accuracy_rows is not None:
+            match = accuracy_rows.index[np.isclose(accuracy_rows.index, lam)]
+            here["clean_acc"] = float(accuracy_rows.loc[match[0], "clean_acc"]) if len(match) else math.nan
+            here["robust_acc"] = float(accuracy_rows.loc[match[0], "robust_acc"]) if len(match) else math.nan
+        jobs.append(Job(name, label, model.method, float(lam), table, noise_active(cond), here))
+    return jobs
+
+
 def plan_sweep(
     sweep: SweepConfig | dict | Path | str,
     *,
@@ -569,8 +615,6 @@ def plan_sweep(
 ) -> SweepPlan:
     """Check everything a sweep needs and build its plan (layer tables included). Each problem is
     one :class:`HwsimError` line naming the file and the key."""
-    from ..estimate import layer_table, noise_active
-    from ..report.join import condition_config, run_masks
 
     config, folder, source = parse_sweep(sweep)
     axes = {name: axis_values(name, axis, source) for name, axis in config.axes.items()}
@@ -619,44 +663,21 @@ def plan_sweep(
         if name in names:
             raise HwsimError(f"{where}: model name {name!r} is also the name of {names[name]}; rename one")
         names[name] = entry
-        from ..report.join import method_label
 
-        label = method_label(model.method, model.sparsity)
-        accuracy_rows = None
-        masks = None
-        if run is not None:
-            accuracy_rows = _run_accuracy(run["dir"], model, config, source)
-            sparsity = model.sparsity
-            if sparsity is not None and (sparsity.density < 1 or sparsity.kind == "channel"):
-                slim = sparsity.kind == "slim"
-                masks = run_masks(run["dir"], sparsity.eval_slim_factor if slim else None)
-        elif accuracy_objectives:
-            raise HwsimError(
-                f"{where}: {entry} is a model file; accuracy objectives ({', '.join(c for c, _ in objectives if accuracy_name(c))}) "
-                "need every model to be an evaluated run directory"
-            )
-        lams = config.conditions if config.conditions is not None else [model.eval.knob]
-        accuracy: dict[str, float] = {}
-        if accuracy_rows is not None:
-            for lam, row in accuracy_rows.sort_index().iterrows():
-                accuracy[accuracy_column("clean_acc", lam)] = float(row["clean_acc"])
-                accuracy[accuracy_column("robust_acc", lam)] = float(row["robust_acc"])
-            for kind, lam in accuracy_objectives:
-                if accuracy_column(kind, lam) not in accuracy:
-                    have = ", ".join(f"{v:g}" for v in accuracy_rows.index)
-                    raise HwsimError(f"{where}: run {name} has no {kind} at lambda {lam:g} (evaluated at {have})")
-        for lam in lams:
-            cond = condition_config(model, lam, model.eval.lambda_th)
-            try:
-                table = layer_table(cond, masks=masks)
-            except HwsimError as exc:
-                raise HwsimError(f"{where}: {exc}") from None
-            here = dict(accuracy)
-            if accuracy_rows is not None:
-                match = accuracy_rows.index[np.isclose(accuracy_rows.index, lam)]
-                here["clean_acc"] = float(accuracy_rows.loc[match[0], "clean_acc"]) if len(match) else math.nan
-                here["robust_acc"] = float(accuracy_rows.loc[match[0], "robust_acc"]) if len(match) else math.nan
-            jobs.append(Job(name, label, model.method, float(lam), table, noise_active(cond), here))
+        sparsity = model.sparsity
+        slim = sparsity is not None and sparsity.kind == "slim"
+        # a slimmable model is one candidate per width: its sub-network's cost and (for a run) accuracy
+        widths = list(sparsity.slim_factors) if slim else [None]
+        for sf in widths:
+            variant = model
+            if sf is not None:
+                variant = model.model_copy(update={"sparsity": sparsity.model_copy(update={"eval_slim_factor": sf})})
+            jobs.extend(
+                _jobs_of(
+                    f"{name}@SF{sf:g}" if sf is not None else name, variant, run, config, objectives,
+                    accuracy_objectives, where, entry, source,
+                )
+            )  # fmt: skip
     if any(j.accuracy for j in jobs):  # every job carries every accuracy column (NaN where a model has none)
         columns = list(dict.fromkeys(c for j in jobs for c in j.accuracy))
         for j in jobs:
