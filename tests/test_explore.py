@@ -286,7 +286,9 @@ def test_cli_writes_the_files(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["points"] == 12 and summary["counts"]["rows"] == 48
     front = pd.read_csv(out / "front.csv")
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "front.parquet"), front, check_dtype=False)
+    parquet = pd.read_parquet(out / "front.parquet")
+    parquet = parquet.astype({c: str for c in parquet.columns if isinstance(parquet[c].dtype, pd.CategoricalDtype)})
+    pd.testing.assert_frame_equal(parquet, front, check_dtype=False)
     assert len(front) == summary["counts"]["front"] == len(json.loads((out / "front.json").read_text())["rows"])
     assert len(pd.read_parquet(out / "points.parquet")) == 48
     # again without points: the stale points files go

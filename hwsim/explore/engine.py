@@ -262,6 +262,11 @@ def _rows(plan: SweepPlan, swept: dict[str, np.ndarray], point: np.ndarray, tota
     return cols
 
 
+def _categorical(per_job: list[str], job: np.ndarray) -> pd.Categorical:
+    categories = list(dict.fromkeys(per_job))
+    return pd.Categorical.from_codes(np.array([categories.index(v) for v in per_job])[job], categories=categories)
+
+
 def _frame(plan: SweepPlan, cols: dict[str, Any], keep: np.ndarray | slice) -> pd.DataFrame:
     job = cols["job"][keep]
     jobs = plan.jobs
@@ -270,8 +275,9 @@ def _frame(plan: SweepPlan, cols: dict[str, Any], keep: np.ndarray | slice) -> p
             "model": pd.Categorical.from_codes(
                 np.array([plan.models.index(j.model) for j in jobs])[job], categories=plan.models
             ),
-            "label": np.array([j.label for j in jobs], dtype=object)[job],
-            "method": np.array([j.method for j in jobs], dtype=object)[job],
+            # categoricals, not object strings: a front of millions of rows stays small
+            "label": _categorical([j.label for j in jobs], job),
+            "method": _categorical([j.method for j in jobs], job),
             "condition": np.array([j.condition for j in jobs], np.float64)[job],
             **{k: v[keep] for k, v in cols.items() if k != "job"},
         }
