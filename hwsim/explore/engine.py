@@ -186,7 +186,7 @@ class ChunkResult:
 
 #: Chunk fronts are folded into one running front whenever the rows waiting to be folded pass this:
 #: the sweep's memory is the running front plus this many rows, at any sweep size.
-FOLD_ROWS = 1 << 20
+FOLD_ROWS = 1 << 18
 
 
 def fold_results(plan: SweepPlan, results: list[ChunkResult]) -> ChunkResult:
