@@ -11,9 +11,13 @@ built (or read from the cache) before the clock starts; one warm-up-free timed r
 The peer, measured in the same run on the same work: the per-point loop a user would otherwise
 write, ``estimate_model(config, spec)`` for each model on ``--loop-points`` design points drawn
 from the same grid (layer tables cached, one thread like the sweep). Rates are in point-layers/s
-(design points x layer-table rows of the model / s) and rows/s (design point x model). SCALE-Sim
-(3.0.0 from PyPI) was tried as a second peer and crashed on this machine's numpy 2.4 (a TypeError
-in its double-buffered scratchpad model), so no per-layer time of it is recorded.
+(design points x layer-table rows of the model / s) and rows/s (design point x model).
+
+A second peer, recorded once rather than run here (it needs numpy < 2, so its own environment):
+SCALE-Sim 3.0.0, a cycle-level systolic-array simulator, on four ResNet34 convs of one design point
+(``benchmarks/peers/scalesim/run.py``, 2026-11-26, this machine): 44.18 s and 48.81 s in two runs,
+11.05-12.20 s per (design point x layer). It models other hardware at another fidelity, so its row
+is time per point-layer of each tool's own model, not equal work.
 
     /usr/bin/time -v python benchmarks/explore_speed.py [--loop-points 300]
 """
@@ -50,6 +54,10 @@ SWEEP = {
     },
     "objectives": [{"min": "delay_ns"}, {"min": "weight_bytes"}, {"min": "n_multipliers"}, {"min": "io_bits"}],
 }
+
+
+#: SCALE-Sim 3.0.0, seconds per (design point x layer), the faster of two recorded runs (see the docstring)
+SCALESIM_S_PER_LAYER = 11.05
 
 
 def per_point_loop(plan, points: int, seed: int = 0) -> tuple[float, int, int]:
@@ -95,6 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{'hwsim.explore (sweep + Pareto)':<34} {c['rows'] / swept:>12.3g} {sweep_rate:>15.3g} {sweep_rate / loop_rate:>8.0f}"
     )
     print(f"{'estimate_model per point (loop)':<34} {loop_rows / loop_s:>12.3g} {loop_rate:>15.3g} {1:>8}")
+    print(
+        f"{'SCALE-Sim 3.0.0 (recorded, see doc)':<34} {'':>12} {1 / SCALESIM_S_PER_LAYER:>15.3g} {(1 / SCALESIM_S_PER_LAYER) / loop_rate:>8.2g}"
+    )
     print(f"(loop: {args.loop_points} points x {len(SWEEP['models'])} models in {loop_s:.2f} s; one thread each)")
 
 
