@@ -352,6 +352,16 @@ def test_missing_sweep_file_and_bad_options(tmp_path):
         (["sweep", tmp_path / "nope.yaml"], "no such file"),
         (["sweep", write(tmp_path, small()), "--chunk", 0], "--chunk: must be >= 1"),
         (["sweep", write(tmp_path, small()), "--max-points", 0], "--max-points: must be >= 1"),
+        (["sweep", write(tmp_path, small()), "--engine", "spark"], "--engine: unknown 'spark'"),
+        (
+            ["sweep", write(tmp_path, small()), "--scheduler", "tcp://127.0.0.1:1"],
+            "--scheduler: only with --engine dask",
+        ),
+        (["sweep", write(tmp_path, small()), "--engine", "dask", "--workers", 0], "--workers: must be >= 1"),
+        (
+            ["sweep", write(tmp_path, small()), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"],
+            "cannot reach the Dask scheduler",
+        ),
     ]:
         result = invoke(*args)
         assert result.exit_code == 2 and fragment in result.stderr and result.stderr.count("\n") == 1
