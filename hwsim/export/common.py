@@ -1,0 +1,102 @@
+"""What every exporter shares: the rows a peer tool can run, their dimensions, and the README of
+what a format cannot express (with hwsim's cost for each). Pure: no torch, no file I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..costs.metrics import count_columns
+from ..workload.table import LayerTable
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One conv / linear / FiLM-linear row of the table, as plain ints (a linear is a 1x1 conv)."""
+
+    index: int  # row of the layer table
+    name: str
+    op: str
+    kernel_h: int
+    kernel_w: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    stride_h: int
+    stride_w: int
+    padding_h: int
+    padding_w: int
+    dilation_h: int
+    dilation_w: int
+    in_h: int
+    in_w: int
+    out_h: int
+    out_w: int
+    density: float
+
+    @property
+    def channels_per_group(self) -> int:
+        """Input channels each output channel reads: C_i / groups (what the MACs count)."""
+        return self.in_channels // self.groups
+
+
+def layers(table: LayerTable) -> list[Layer]:
+    """Every row of the table in order (conv, linear and film_linear rows all carry MACs)."""
+    fields = [f for f in Layer.__dataclass_fields__ if f not in ("index",)]
+    out = []
+    for i in range(len(table)):
+        values = {}
+        for f in fields:
+            v = table[f][i]
+            values[f] = str(v) if f in ("name", "op") else float(v) if f == "density" else int(v)
+        out.append(Layer(index=i, **values))
+    return out
+
+
+def safe_name(name: str) -> str:
+    """A layer name with nothing a CSV row or a file name would trip on (commas, spaces, slashes)."""
+    return re.sub(r"[^A-Za-z0-9_.#-]", "_", name) or "layer"
+
+
+def readme(table: LayerTable, spec, name: str, title: str, maps: list[str], limits: list[str]) -> str:
+    """README.md of one export: what maps, what the format cannot express, and hwsim's cost for each
+    (per layer, from :func:`hwsim.costs.count_columns`)."""
+    counts = count_columns(table)
+    names = [str(n) for n in table["name"]]
+    noise = np.asarray(counts["noise_add_ops"], np.int64)
+    film = np.asarray(counts["film_mod_ops"], np.int64)
+    density = np.asarray(table["density"], np.float64)
+    bn = np.asarray(table["bn_params"], np.int64)
+    macs = np.asarray(counts["macs"], np.int64)
+    eff = np.asarray(counts["effective_macs"], np.int64)
+    lines = [f"# {title}", ""]
+    lines += [f"Exported by `hwsim export` from the layer table of `{name}`"]
+    lines += [f"(spec `{getattr(spec, 'name', '?')}`): {len(table)} layers, {int(macs.sum())} MACs in all.", ""]
+    lines += ["## What maps", ""] + [f"- {m}" for m in maps] + [""]
+    lines += ["## What this format cannot express", ""]
+    lines += [f"- {m}" for m in limits]
+    lines += [
+        "- **Residual adds, pooling, ReLU**: not layers of the table; hwsim counts them as 0 ops.",
+        f"- **BN**: folded into the preceding conv at inference; hwsim counts 0 ops for it "
+        f"({int(bn.sum())} BN parameters in all, on {int((bn > 0).sum())} layers).",
+        f"- **FLOAT noise add** (theta + lambda alpha eta, one add per weight): "
+        f"hwsim `noise_add_ops` = {int(noise.sum())} in all, on {int((noise > 0).sum())} layers.",
+        f"- **OAT FiLM modulation** (x * mu + sigma; its MLP linears ARE exported as layers): "
+        f"hwsim `film_mod_ops` = {int(film.sum())} in all, on {int((film > 0).sum())} layers.",
+        f"- **Irregular (FLOATS) density**: exported shapes are dense; hwsim `effective_macs` = "
+        f"{int(eff.sum())} of {int(macs.sum())} MACs, on {int((density < 1).sum())} layers with density < 1.",
+        "",
+    ]
+    shown = (noise > 0) | (film > 0) | (density < 1) | (bn > 0)
+    if shown.any():
+        lines += ["## hwsim's cost of what is not exported, per layer", ""]
+        lines += ["| layer | macs | effective_macs | density | noise_add_ops | film_mod_ops | bn_params |"]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for i in np.flatnonzero(shown):
+            lines.append(
+                f"| `{names[i]}` | {macs[i]} | {eff[i]} | {density[i]:.6g} | {noise[i]} | {film[i]} | {bn[i]} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
