@@ -552,6 +552,33 @@ def _format(value: str):
         ) from None
 
 
+# --- export (hwsim.export: SCALE-Sim 3.x, Timeloop v0.4, ZigZag 3.x) ---------------------------------
+
+
+@app.command("export")
+@user_errors
+@runner_errors
+def export_command(
+    source: Path = typer.Argument(
+        ..., help="Model YAML, or a trained run's folder / checkpoint.pt (its masks' densities)."
+    ),
+    to: str = typer.Option(..., "--to", "-t", help="Format: scalesim, timeloop or zigzag."),
+    spec: str | None = typer.Option(
+        None,
+        "--spec",
+        "-s",
+        help=f"Hardware spec (SCALE-Sim's array and bandwidth, ZigZag's weight bits). Default: the model's spec, else {DEFAULT_SPEC_HELP}.",
+    ),
+    out_dir: Path = typer.Option(..., "--out-dir", "-d", help="Folder the files are written to (created if missing)."),
+) -> None:
+    """Write the model's layers as a peer tool's input (with a README of what the format cannot express)."""
+    from .export import export, get_exporter, write_export
+
+    get_exporter(to)  # an unknown format is one line before anything is loaded
+    written = write_export(export(source, to, spec), out_dir)
+    typer.echo(f"wrote {len(written)} files to {out_dir}", err=True)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -7,10 +7,10 @@ Linear and FiLM-linear rows: ``operator_type: Gemm``, ``O[b][k]+=W[k][c]*I[b][c]
 B = the row's output positions (1 for a plain linear).
 
 ``operand_precision``: W = the spec's weight_bits; I = 8, O (partial sums) = 16, O_final = 8 are
-hwsim's choice (its spec has no activation width). ``operand_source``: I is the id of
-the previous conv / linear row's (FiLM MLP rows skipped) output shape (C_o, H_o, W_o) is exactly this row's input shape (a plain chain),
-else the row's own id (an external input, as ZigZag takes the first layer's); residual and FiLM
-wiring is not followed. W is always the row's own weights (constant).
+hwsim's choice (its spec has no activation width). ``operand_source``: I is the id of the
+previous conv / linear row (FiLM MLP rows skipped) when that row's output shape (C_o, H_o, W_o) is
+exactly this row's input shape (a plain chain), else the row's own id (an external input, as
+ZigZag takes the first layer's); residual and FiLM wiring is not followed. W is always the row's own weights (constant).
 """
 
 from __future__ import annotations
