@@ -100,6 +100,7 @@ def test_zigzag_workload_parses_and_gives_hwsims_macs(path):
         assert len(e["loop_dims"]) == len(e["loop_sizes"])
         assert e["operand_precision"]["W"] == spec.weight_bits
         assert e["operand_source"]["I"] in ids and e["operand_source"]["I"] <= e["id"]
+        assert e["operand_source"]["W"] == e["id"]
         if op == "conv":
             assert e["dimension_relations"][0].startswith("ix=") and len(e["padding"]) == 2
 
@@ -148,7 +149,9 @@ def test_slim_and_channel_pruned_models_export_their_real_shapes():
         path = MODELS / f"{stem}.yaml"
         table = table_and_spec(path)[0]
         workload = yaml.safe_load(exported(path, "zigzag")["workload.yaml"])
-        assert [e["loop_sizes"][2] for e in workload] == table["in_channels"].tolist()  # C: the kept channels
+        assert [dict(zip(e["loop_dims"], e["loop_sizes"]))["C"] for e in workload] == table[
+            "in_channels"
+        ].tolist()  # C: the kept channels
 
 
 def test_cli_writes_the_files_atomically_into_the_folder(tmp_path):

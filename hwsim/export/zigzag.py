@@ -3,14 +3,20 @@
 Conv rows: ``operator_type: Conv``, ``O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]``,
 ``ix = stride_w * ox + dilation_w * fx`` (and iy), loop dims B K C OY OX FY FX with C = C_i / groups,
 ``pr_loop_dims [IY, IX]`` with the unpadded input sizes and ``padding [[pad_h, pad_h], [pad_w, pad_w]]``.
-Linear and FiLM-linear rows: ``operator_type: Gemm``, ``O[b][k]+=W[k][c]*I[b][c]``, loop dims B K C with
+Linear and FiLM-linear rows: ``operator_type: Gemm``, ``O[b][k]+=I[b][c]*W[c][k]``, loop dims B C K with
 B = the row's output positions (1 for a plain linear).
 
 ``operand_precision``: W = the spec's weight_bits; I = 8, O (partial sums) = 16, O_final = 8 are
 hwsim's choice (its spec has no activation width). ``operand_source``: I is the id of the
 previous conv / linear row (FiLM MLP rows skipped) when that row's output shape (C_o, H_o, W_o) is
 exactly this row's input shape (a plain chain), else the row's own id (an external input, as
-ZigZag takes the first layer's); residual and FiLM wiring is not followed. W is always the row's own weights (constant).
+ZigZag takes the first layer's); residual and FiLM wiring is not followed. W is the row's own id
+(its constant weights).
+
+Checked against ZigZag's own examples (zigzag/inputs/workload/resnet18.yaml, gemm_layer.yaml): id,
+name, operator_type, equation, dimension_relations, loop_dims, loop_sizes, operand_precision,
+operand_source. NOT checked against a ZigZag 3.x parser or example: ``pr_loop_dims``,
+``pr_loop_sizes`` and ``padding`` (as issue 11 names them).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from ..workload.table import LayerTable
 from .common import Layer, layers, readme
 
 CONV_EQUATION = "O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]"
-GEMM_EQUATION = "O[b][k]+=W[k][c]*I[b][c]"
+GEMM_EQUATION = "O[b][k]+=I[b][c]*W[c][k]"
 I_BITS, O_BITS, O_FINAL_BITS = 8, 16, 8
 
 
@@ -48,7 +54,7 @@ def entry(layer: Layer, source: int, weight_bits: int) -> dict:
                 layer.kernel_w,
             ],
             "operand_precision": precision,
-            "operand_source": {"I": source},
+            "operand_source": {"I": source, "W": layer.index},
             "pr_loop_dims": ["IY", "IX"],
             "pr_loop_sizes": [layer.in_h, layer.in_w],
             "padding": [[layer.padding_h, layer.padding_h], [layer.padding_w, layer.padding_w]],
@@ -58,10 +64,11 @@ def entry(layer: Layer, source: int, weight_bits: int) -> dict:
         "name": layer.name,
         "operator_type": "Gemm",
         "equation": GEMM_EQUATION,
-        "loop_dims": ["B", "K", "C"],
-        "loop_sizes": [layer.out_h * layer.out_w, layer.out_channels, layer.in_channels],
+        "dimension_relations": [],
+        "loop_dims": ["B", "C", "K"],
+        "loop_sizes": [layer.out_h * layer.out_w, layer.in_channels, layer.out_channels],
         "operand_precision": precision,
-        "operand_source": {"I": source},
+        "operand_source": {"I": source, "W": layer.index},
     }
 
 
