@@ -579,6 +579,47 @@ def export_command(
     typer.echo(f"wrote {len(written)} files to {out_dir}", err=True)
 
 
+# -- hwsim figures ------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+@runner_errors
+def figures(
+    only: str | None = typer.Option(
+        None, "--only", help="Comma-separated figure names (default: all; e.g. fig8b,fig8c,table1-costs)."
+    ),
+    runs: list[Path] | None = typer.Option(
+        None,
+        "--runs",
+        help="Evaluated run directories for the run-based figures (repeatable; default: the tracked "
+        "reports/digits-floats/*/ and reports/digits-seeds/eps0.2/*/).",
+    ),
+    spec: Path | None = typer.Option(None, "--spec", "-s", help="Hardware spec YAML (default: each model's own)."),
+    out_dir: Path = typer.Option(Path("reports/figures"), "--out-dir", help="Folder for the figures."),
+) -> None:
+    """The paper's figures (PNG + PDF + CSV each), figures.md (the index) and paper-check.md."""
+    from .figures import Context, default_runs, get_figure, write_figures
+
+    names = [n.strip() for n in only.split(",") if n.strip()] if only is not None else None
+    if only is not None and not names:
+        raise HwsimError("--only: no figure names")
+    for name in names or []:
+        get_figure(name)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HwsimError(f"--out-dir {out_dir}: is a file; give a folder")
+    if spec is not None:
+        from .config import load_spec
+
+        load_spec(spec)
+    for run in runs or []:
+        if not run.is_dir():
+            raise HwsimError(f"--runs {run}: not a run directory")
+    ctx = Context(spec=spec, runs=list(runs) if runs else default_runs())
+    paths = write_figures(ctx, out_dir, names)
+    typer.echo(f"wrote {len(paths)} files to {out_dir}", err=True)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

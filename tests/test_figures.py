@@ -1,0 +1,138 @@
+"""hwsim figures: analytic data hand-checked, figures.md lists missing runs with their command,
+byte-identical reruns, one-line errors, paper-check.md rows."""
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from hwsim.cli import app
+from hwsim.estimate import estimate_file
+from hwsim.figures import Context, list_figures, write_figures
+
+from .conftest import MODELS, REPO, one_line_error
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def est(stem, attribution="paper"):
+    return estimate_file(MODELS / f"{stem}.yaml", attribution=attribution)
+
+
+@pytest.fixture(scope="module")
+def analytic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figs")
+    result = runner.invoke(app, ["figures", "--only", "fig8b,fig8c,table1-costs,fig1-memory", "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_registry_lists_analytic_and_run_figures():
+    names = list_figures()
+    for name in ("fig8b", "fig8c", "table1-costs", "fig1-memory", "fig1", "fig6-7", "fig8a", "fig9", "table1",
+                 "fig3", "fig4", "fig10-autoattack"):  # fmt: skip
+        assert name in names
+
+
+def test_fig8b_oat_over_float_resnet34(analytic):
+    data = pd.read_csv(analytic / "fig8b.csv")
+    oat, flt = est("resnet34-cifar10-oat").totals, est("resnet34-cifar10-float").totals
+    assert (oat.weight_bytes_fig8b, flt.weight_bytes_fig8b) == (31_386_954, 21_265_098)
+    for key in ("weight_bytes_fig8b", "weight_bytes"):
+        row = data[(data.model == "ResNet34") & (data.method == "oat") & (data.convention == key)].iloc[0]
+        assert row["ratio_to_float"] == pytest.approx(getattr(oat, key) / getattr(flt, key), rel=1e-8)
+        assert row["bytes"] == getattr(oat, key)
+    assert set(data["model"]) == {"ResNet34", "WRN16-8", "WRN40-2"}
+    assert (data[data.method == "float"]["ratio_to_float"] == 1).all()
+
+
+def test_fig8c_max_oat_delay_both_attributions(analytic):
+    data = pd.read_csv(analytic / "fig8c.csv")
+    for attribution in ("paper", "structural"):
+        flt = est("resnet34-cifar10-float", attribution).layer_frame().query("op == 'conv'")
+        oat = est("resnet34-cifar10-oat", attribution).layer_frame().query("op == 'conv'")
+        ratios = oat.set_index("name")["delay_ns"].loc[flt["name"]].to_numpy() / flt["delay_ns"].to_numpy()
+        sel = data[(data.attribution == attribution) & (data.model == "ResNet34") & (data.method == "oat")]
+        got = sel.set_index(["normalised_to", "stat"])["ratio"]
+        assert got[("float", "max")] == pytest.approx(ratios.max(), rel=1e-8)
+        assert got[("float", "min")] == pytest.approx(ratios.min(), rel=1e-8)
+        own = oat["delay_ns"].to_numpy() / oat["delay_base_ns"].to_numpy()
+        assert got[("eq7", "mean")] == pytest.approx(own.mean(), rel=1e-8)
+    paper = data[(data.attribution == "paper") & (data.model == "ResNet34") & (data.method == "oat")]
+    assert paper.query("normalised_to == 'float' and stat == 'max'")["ratio"].iloc[0] == pytest.approx(1.655, abs=5e-4)
+
+
+def test_table1_costs_and_fig1_memory(analytic):
+    data = pd.read_csv(analytic / "table1-costs.csv").set_index("label")
+    s = est("resnet34-cifar10-floats-c").sparsity
+    assert data.loc["FLOATS-c", "cr"] == pytest.approx(s.cr, rel=1e-8)
+    assert data.loc["FLOATS-c", "crf"] == pytest.approx(s.crf, rel=1e-8)
+    assert data.loc["FLOATS-c", "conv_storage_mb"] == pytest.approx(s.storage_bits / 8e6, rel=1e-8)
+    assert data.loc["FLOATS-i", "cr"] == pytest.approx(10.0, rel=1e-4)
+    assert data.loc["FLOATS slim", "paper_cr"] == 4.76
+    mem = pd.read_csv(analytic / "fig1-memory.csv").set_index("label")
+    assert mem.loc["OAT", "normalised_memory"] == 1.0
+    assert mem.loc["FLOAT", "normalised_memory"] == pytest.approx(21_299_182 / 31_421_002, rel=1e-8)
+
+
+def test_rerun_is_byte_identical(analytic, tmp_path):
+    result = run("figures", "--only", "fig8b,fig8c", "--out-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    for name in ("fig8b", "fig8c"):
+        for suffix in (".csv", ".png", ".pdf"):
+            assert (tmp_path / f"{name}{suffix}").read_bytes() == (analytic / f"{name}{suffix}").read_bytes()
+
+
+def test_unknown_figure_is_one_line():
+    result = run("figures", "--only", "fig8b,nope")
+    assert result.exit_code == 2
+    one_line_error(result)
+    assert "nope" in result.output
+
+
+def test_missing_runs_listed_with_command(tmp_path):
+    runs = sorted((REPO / "reports/digits-floats").glob("*/"))[:1]
+    write_figures(Context(runs=runs), tmp_path, ["fig3", "fig10-autoattack", "fig4"])
+    index = (tmp_path / "figures.md").read_text()
+    assert "**fig3**: NOT DRAWN" in index and "--oat-lambdas 0,1" in index
+    assert (
+        "**fig10-autoattack**: NOT DRAWN" in index and "hwsim evaluate reports/runs/<run> --attacks autoattack" in index
+    )
+    assert not (tmp_path / "fig3.png").exists()
+    write_figures(Context(runs=[]), tmp_path / "none", ["fig6-7"])
+    assert "NOT DRAWN (no runs given or found)" in (tmp_path / "none" / "figures.md").read_text()
+
+
+def test_run_figure_from_tracked_runs(tmp_path):
+    runs = sorted((REPO / "reports/digits-floats").glob("*/"))
+    result = run("figures", "--only", "fig6-7", "--runs", runs[0], "--runs", runs[1], "--out-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    data = pd.read_csv(tmp_path / "fig6-7.csv")
+    assert set(data["run"]) == {runs[0].name, runs[1].name} and set(data["attack"]) == {"pgd7"}
+    assert (tmp_path / "fig6-7.png").stat().st_size > 0
+
+
+def test_paper_check_rows(analytic):
+    text = (analytic / "paper-check.md").read_text()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+
+    def verdict(prefix):
+        line = next(v for k, v in rows.items() if k.startswith(prefix))
+        return line.split(" | ")[4]
+
+    assert verdict("FLOAT ResNet34 memory") == "reproduced"
+    assert verdict("OAT ResNet34 memory") == "reproduced"
+    assert verdict("OAT / FLOAT memory") == "reproduced"
+    assert verdict("max per-conv OAT / FLOAT delay, paper") == "reproduced"
+    assert verdict("max per-conv OAT / FLOAT delay, structural") == "differs"
+    assert verdict("ResNet34 compute") == "differs"
+    assert "1,159,402,496" in text
+    assert verdict("FLOAT noise-add overhead") == "differs" and "1.834%" in text
+    assert verdict("OAT FLOPs overhead") == "differs"
+    for label in ("FLOATS-i", "FLOATS-c", "FLOATS slim"):
+        assert f"Table 1 CR of {label}" in text and f"Table 1 CRF of {label}" in text
+    assert verdict("Table 1 CR of FLOATS-i") == "reproduced"
+    assert verdict("Table 1 CRF of FLOATS-c") == "differs"
