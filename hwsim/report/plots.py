@@ -117,6 +117,7 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
     styles = _run_styles(runs, methods)
     fig, ax = _figure()
     curve_index = 0
+    every_point = len(runs) <= MAX_POINT_LABELS  # few curves: every point gets its lambda label
     for run in runs:
         mine = rows[rows["run"] == run]
         thresholds = sorted(mine["lambda_th"].dropna().unique()) or [None]  # None: no lambda_th (PGD-AT, OAT)
@@ -145,7 +146,9 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
                 )  # fmt: skip
             offset = LABEL_OFFSETS[curve_index % len(LABEL_OFFSETS)]
             curve_index += 1
-            for x, y, lam in zip(curve[ca], curve[ra], curve["lam"]):
+            # many curves: only each curve's ends are labelled (lambda runs monotonically between them)
+            ends = curve if every_point else curve.iloc[[0, -1]] if len(curve) > 1 else curve
+            for x, y, lam in zip(ends[ca], ends[ra], ends["lam"]):
                 ax.annotate(
                     f"$\\lambda$={_lam_text(lam)}", (x, y), textcoords="offset points", xytext=offset,
                     fontsize=7, color=colour,
@@ -154,7 +157,10 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
     ax.set_xlabel("Clean accuracy CA (%)")
     ax.set_ylabel(f"Robust accuracy RA, {_attack_label(attack)} (%)")
     ax.set_title(_with_note(f"Accuracy-robustness trade-off across $\\lambda$ ({_attack_label(attack)})", note))
-    ax.legend(fontsize=7, loc="best")
+    if len(runs) > MAX_POINT_LABELS:  # beside the axes: a long legend would cover the curves
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    else:
+        ax.legend(fontsize=7, loc="best")
     return fig
 
 
