@@ -134,7 +134,10 @@ def run_zigzag(python: str, table, spec, label: str, tmp: Path) -> tuple[list[in
 
 
 def importable(python: str, module: str) -> bool:
-    done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, check=False)
+    try:
+        done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, check=False)
+    except OSError:  # no such python
+        return False
     return done.returncode == 0
 
 
