@@ -2,11 +2,16 @@
 
 * Topology: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num
   Filter, Strides,`` with a trailing comma on every row (SCALE-Sim's parser drops the last field).
-  SCALE-Sim has no padding: the IFMAP is the padded input, ``in + 2 * padding``. A linear (and an
-  OAT FiLM linear) is a 1x1 conv on its ``in_h x in_w`` map (1 x 1 for a plain linear). Channels
-  is ``C_i / groups`` (SCALE-Sim has no groups; the MACs stay hwsim's). A dilated conv (none in the
-  shipped models) is written with the IFMAP its undilated kernel would sweep, ``(out - 1) * stride +
-  kernel``, so its MACs stay hwsim's; its dilation is listed in the README.
+  SCALE-Sim has no padding: the IFMAP is the padded input the kernel actually sweeps,
+  ``(out - 1) * stride + kernel`` (= ``in + 2 * padding`` at stride 1; one less for a stride-2
+  3x3 conv on an even map, whose last padded row PyTorch never reads). SCALE-Sim computes the output
+  as ``ceil((IFMAP - kernel) / stride) + 1``; with this IFMAP the division is exact, so its output
+  size and MACs equal PyTorch's (with ``in + 2 * padding`` a stride-2 layer got one row and column
+  more: found by benchmarks/crossval.py). A linear (and an OAT FiLM linear) is a 1x1 conv on its
+  ``in_h x in_w`` map (1 x 1 for a plain linear). Channels is ``C_i / groups`` (SCALE-Sim has no
+  groups; the MACs stay hwsim's). A dilated conv (none in the shipped models) is written with the
+  IFMAP its undilated kernel would sweep, so its MACs stay hwsim's; its dilation is listed in the
+  README.
 * Layout: the header plus one row of placeholder 1s per layer, which SCALE-Sim 3 requires even
   with custom layouts off (as benchmarks/peers/scalesim ran with SCALE-Sim 3.0.0).
 * Config: a square-ish ``ArrayHeight x ArrayWidth`` array whose product is ``n_multipliers``
@@ -38,10 +43,9 @@ def bandwidth_words(spec) -> int:
 
 
 def ifmap(layer: Layer, axis: str) -> int:
-    """The IFMAP size SCALE-Sim gets on ``axis`` ('h' or 'w'): the padded input."""
+    """The IFMAP size SCALE-Sim gets on ``axis`` ('h' or 'w'): the padded input the kernel sweeps,
+    ``(out - 1) * stride + kernel``, so that SCALE-Sim's ceil and PyTorch's floor give one output size."""
     get = lambda f: getattr(layer, f"{f}_{axis}")  # noqa: E731
-    if get("dilation") == 1:
-        return get("in") + 2 * get("padding")
     return (get("out") - 1) * get("stride") + get("kernel")
 
 
@@ -116,7 +120,7 @@ UseRamulatorTrace: False
 
 MAPS = [
     "Every conv, linear and FiLM-linear row -> one topology row (a linear is a 1x1 conv on its map).",
-    "IFMAP Height / Width = input + 2 x padding (SCALE-Sim has no padding field).",
+    "IFMAP Height / Width = the padded input the kernel sweeps, (out - 1) x stride + kernel (SCALE-Sim has no padding field).",
     "Channels = C_i / groups (SCALE-Sim has no groups), Num Filter = C_o, Strides = stride_h.",
     "`n_multipliers` -> ArrayHeight x ArrayWidth (square-ish, product exact); io_bandwidth_bits x n_banks "
     "/ weight_bits -> Bandwidth (words). SRAM sizes, offsets, dataflow (ws): fixed defaults.",
