@@ -18,26 +18,28 @@ ZigZag (zigzag-dse 3.9.1) runs in this python (it works with numpy 2.4) or ``--z
     pip install zigzag-dse six            # or: pip install -e ".[peers]"
     PYTHONPATH=$PWD python benchmarks/crossval.py --scalesim-python /tmp/ssvenv/bin/python
 
-Measured (CPU, this container, model resnet34-cifar10-pgdat.yaml, spec asic-65nm):
+Measured (CPU, this container, model resnet34-cifar10-pgdat.yaml, spec asic-65nm), after the
+SCALE-Sim exporter writes IFMAP = (out - 1) x stride + kernel:
 
     layer                   hwsim MACs    Eq.7 ns  SCALE-Sim MACs  SCALE-Sim cyc     ZigZag MACs     ZigZag cyc
     layers.0.0.conv1          37748736    4721184        37748736        1195775        37748736          45120
-    layers.1.0.conv1          18874368    2364480       21307392!         698111        18874368          26688
-    layers.2.0.conv1          18874368    2380032       23887872!         875519        18874368          41279
-    layers.3.0.conv1          18874368    2442240       29491200!        1437695        18874368         148927
-    layers.2.0.shortcut.0      2097152     264448        2654208!          97279         2097152           6207
+    layers.1.0.conv1          18874368    2364480        18874368         622079        18874368          26688
+    layers.2.0.conv1          18874368    2380032        18874368         718847        18874368          41279
+    layers.3.0.conv1          18874368    2442240        18874368        1105919        18874368         148927
+    layers.2.0.shortcut.0      2097152     264448         2097152          79871         2097152           6207
     fc                            5120       1000            5120           3839            5120            683
-    Spearman rho (hwsim Eq. 7 delay vs SCALE-Sim cycles): 0.943
+    Spearman rho (hwsim Eq. 7 delay vs SCALE-Sim cycles): 1.000
     Spearman rho (hwsim Eq. 7 delay vs ZigZag cycles): 0.943
-    wall time: hwsim estimate_file 0.01 s (whole model, 37 layers); SCALE-Sim 304.07 s (6 layers);
-    ZigZag 16.21 s (6 layers)
+    wall time: hwsim estimate_file 1.69 s (whole model, 37 layers, layer table walked: the cache was
+    cold; 0.01 s cached); SCALE-Sim 255.64 s (6 layers); ZigZag 16.66 s (6 layers)
+    MACs: all equal hwsim's
 
-``!``: SCALE-Sim's MACs differ from hwsim's on every stride-2 layer (the script exits 1). Cause:
-the exporter writes IFMAP = input + 2 x padding (34 for a padded 32-pixel map), and SCALE-Sim
-computes the output as ceil((IFMAP - filter) / stride) + 1 = 17 where PyTorch floors to 16
-(17^2 / 16^2 = 21307392 / 18874368). An IFMAP of (out - 1) x stride + kernel (33) would match; the
-exporter (hwsim/export/scalesim.py) is NOT changed here. ZigZag's MACs equal hwsim's on all six.
-SCALE-Sim's 4 x 8 array (asic-65nm's 32 multipliers) makes it slow: ~50 s per layer here.
+The first run (exporter writing IFMAP = input + 2 x padding) found SCALE-Sim's MACs 13-56% high on
+every stride-2 layer: SCALE-Sim rounds the output size up (ceil((34 - 3) / 2) + 1 = 17 where
+PyTorch has 16); the exporter was fixed. The hardware differs per tool (SCALE-Sim: the exported cfg,
+asic-65nm's 32 multipliers as a 4 x 8 weight-stationary array, ~43 s per layer; ZigZag: its
+tpu_like 32 x 32 example, with ZigZag's warnings that the Conv / Gemm operators fall back to the
+mapping's default entry), so only MACs and the ordering of layers by cost are comparable.
 """
 
 from __future__ import annotations
