@@ -136,26 +136,3 @@ def test_paper_check_rows(analytic):
         assert f"Table 1 CR of {label}" in text and f"Table 1 CRF of {label}" in text
     assert verdict("Table 1 CR of FLOATS-i") == "reproduced"
     assert verdict("Table 1 CRF of FLOATS-c") == "differs"
-
-
-def test_source_date_epoch_sets_the_only_date_and_stays_deterministic(monkeypatch):
-    """SOURCE_DATE_EPOCH (reproducible builds): unset, a PDF carries no creation date; set, exactly
-    that date; either way two renders are byte-identical. A bad value is one clear error."""
-    from matplotlib.figure import Figure
-
-    from hwsim.errors import HwsimError
-    from hwsim.report.writer import render_figure
-
-    fig = Figure()
-    fig.add_subplot().plot([0, 1], [1, 0])
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    plain = render_figure(fig, ".pdf")
-    assert b"CreationDate" not in plain and plain == render_figure(fig, ".pdf")
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14 22:13:20 UTC
-    dated = render_figure(fig, ".pdf")
-    assert b"D:20231114221320Z" in dated and dated == render_figure(fig, ".pdf")
-    png = render_figure(fig, ".png")
-    assert b"2023-11-14T22:13:20+00:00" in png and png == render_figure(fig, ".png")
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
-    with pytest.raises(HwsimError, match="SOURCE_DATE_EPOCH"):
-        render_figure(fig, ".pdf")

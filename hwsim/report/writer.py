@@ -8,9 +8,7 @@ PNG and PDF carry no timestamp and no software version: the PNG ``Software`` key
 
 from __future__ import annotations
 
-import datetime
 import io
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,30 +58,12 @@ FIGURE_FORMATS = {
 }
 
 
-def source_date() -> datetime.datetime | None:
-    """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) as a UTC datetime, or None when unset."""
-    value = os.environ.get("SOURCE_DATE_EPOCH")
-    if value is None or value == "":
-        return None
-    try:
-        return datetime.datetime.fromtimestamp(int(value), tz=datetime.timezone.utc)
-    except (ValueError, OverflowError, OSError):
-        raise HwsimError(f"SOURCE_DATE_EPOCH: {value!r} is not a whole number of seconds since 1970") from None
-
-
 def render_figure(fig: Figure, suffix: str) -> bytes:
-    """``fig`` as PNG (200 dpi) or PDF bytes, tight bounding box, without metadata that changes: no
-    software versions, and a creation date only when ``SOURCE_DATE_EPOCH`` sets it (then that
-    date), so the same inputs give the same bytes."""
+    """``fig`` as PNG (200 dpi) or PDF bytes, tight bounding box, without metadata that changes."""
     if suffix not in FIGURE_FORMATS:
         raise HwsimError(f"unknown figure type {suffix!r}; use one of {', '.join(FIGURE_FORMATS)}")
-    options = {**FIGURE_FORMATS[suffix], "metadata": dict(FIGURE_FORMATS[suffix]["metadata"])}
-    when = source_date()
-    if when is not None:
-        key, value = ("CreationDate", when) if suffix == ".pdf" else ("Creation Time", when.isoformat())
-        options["metadata"][key] = value
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=suffix[1:], bbox_inches="tight", **options)
+    fig.savefig(buffer, format=suffix[1:], bbox_inches="tight", **FIGURE_FORMATS[suffix])
     return buffer.getvalue()
 
 
