@@ -384,6 +384,12 @@ class SparsityConfig(Strict):
         """A YAML mapping, kept in its order (first match wins) as hashable (pattern, d_l) pairs."""
         return tuple(value.items()) if isinstance(value, dict) else value
 
+    @property
+    def masked(self) -> bool:
+        """Whether training keeps masks (and a run's costs come from them): every kind but a dense
+        slimmable network (FLOAT / OAT slim)."""
+        return self.kind != "slim" or self.density < 1.0
+
     @model_validator(mode="after")
     def _check(self) -> SparsityConfig:
         if 1.0 not in self.slim_factors or len(set(self.slim_factors)) != len(self.slim_factors):

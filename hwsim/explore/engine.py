@@ -580,7 +580,7 @@ def _jobs_of(name, model, run, config, objectives, accuracy_objectives, where, e
     if run is not None:
         accuracy_rows = _run_accuracy(run["dir"], model, config, source)
         sparsity = model.sparsity
-        if sparsity is not None and (sparsity.density < 1 or sparsity.kind == "channel"):
+        if sparsity is not None and sparsity.masked:
             slim = sparsity.kind == "slim"
             masks = run_masks(run["dir"], sparsity.eval_slim_factor if slim else None)
     elif accuracy_objectives:

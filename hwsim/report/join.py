@@ -302,7 +302,7 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
         sparsity = config.sparsity
         slim = sparsity is not None and sparsity.kind == "slim"
         # a pruned run is costed with its masks (a slimmable one with their slice at each SF)
-        pruned = sparsity is not None and (sparsity.density < 1 or sparsity.kind == "channel")
+        pruned = sparsity is not None and sparsity.masked
         masks = (
             {sf: run_masks(run_dir, sf if slim else None) for sf in {p.slim_factor for p in results.points}}
             if pruned

@@ -373,7 +373,7 @@ def sparse_training(model_config, net: nn.Module, seed: int) -> _SparseEngine | 
     (the same on every DDP rank). FLOATS slim (kind slim at density < 1) trains FLOATS-i masks over
     the full, SF 1.0, conv weights, which every width's sub-tensors are views of."""
     sparsity = model_config.sparsity
-    if sparsity is None or (sparsity.kind == "slim" and sparsity.density >= 1.0):
+    if sparsity is None or not sparsity.masked:
         return None
     try:
         return ENGINES[sparsity.kind](
