@@ -384,3 +384,17 @@ def test_folding_keeps_memory_bounded_and_the_result(monkeypatch):
     pd.testing.assert_frame_equal(whole.front, folded.front)
     pd.testing.assert_frame_equal(whole.points, folded.points)
     assert whole.aggregates == folded.aggregates and whole.constraint_passing == folded.constraint_passing
+
+
+def test_dask_engine_without_the_extra_is_one_line(tmp_path, monkeypatch):
+    """Without dask installed (a fresh `.[runner]` install), --engine dask asks for the extra in one
+    line instead of a ModuleNotFoundError traceback (found in a fresh venv)."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "dask" or m.startswith(("dask.", "distributed"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "dask", None)  # import dask -> ImportError
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    result = invoke("sweep", write(tmp_path, small()), "--engine", "dask", "--out-dir", tmp_path / "out")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert 'pip install "hwsim[dask]"' in result.stderr and "Traceback" not in result.output
