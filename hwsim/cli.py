@@ -592,14 +592,14 @@ def figures(
     runs: list[Path] | None = typer.Option(
         None,
         "--runs",
-        help="Evaluated run directories for the run-based figures (repeatable; default: the tracked "
-        "reports/digits-floats/*/ and reports/digits-seeds/eps0.2/*/).",
+        help="Evaluated run directories for every run-based figure (repeatable; default: each figure its "
+        "own tracked digits runs under reports/, listed in figures.md).",
     ),
     spec: Path | None = typer.Option(None, "--spec", "-s", help="Hardware spec YAML (default: each model's own)."),
     out_dir: Path = typer.Option(Path("reports/figures"), "--out-dir", help="Folder for the figures."),
 ) -> None:
     """The paper's figures (PNG + PDF + CSV each), figures.md (the index) and paper-check.md."""
-    from .figures import Context, default_runs, get_figure, write_figures
+    from .figures import Context, get_figure, write_figures
 
     names = [n.strip() for n in only.split(",") if n.strip()] if only is not None else None
     if only is not None and not names:
@@ -615,7 +615,7 @@ def figures(
     for run in runs or []:
         if not run.is_dir():
             raise HwsimError(f"--runs {run}: not a run directory")
-    ctx = Context(spec=spec, runs=list(runs) if runs else default_runs())
+    ctx = Context(spec=spec, runs=list(runs) if runs else None)
     paths = write_figures(ctx, out_dir, names)
     typer.echo(f"wrote {len(paths)} files to {out_dir}", err=True)
 

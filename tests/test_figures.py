@@ -97,13 +97,15 @@ def test_missing_runs_listed_with_command(tmp_path):
     runs = sorted((REPO / "reports/digits-floats").glob("*/"))[:1]
     write_figures(Context(runs=runs), tmp_path, ["fig3", "fig10-autoattack", "fig4"])
     index = (tmp_path / "figures.md").read_text()
-    assert "**fig3**: NOT DRAWN" in index and "--oat-lambdas 0,1" in index
-    assert (
-        "**fig10-autoattack**: NOT DRAWN" in index and "hwsim evaluate reports/runs/<run> --attacks autoattack" in index
-    )
+    assert "**fig3**: NOT DRAWN (its runs are missing from the runs given)" in index
+    assert "**fig10-autoattack**: NOT DRAWN" in index and "bash examples/digits_paper_figs.sh" in index
     assert not (tmp_path / "fig3.png").exists()
     write_figures(Context(runs=[]), tmp_path / "none", ["fig6-7"])
-    assert "NOT DRAWN (no runs given or found)" in (tmp_path / "none" / "figures.md").read_text()
+    assert "NOT DRAWN (no runs given)" in (tmp_path / "none" / "figures.md").read_text()
+    write_figures(Context(root=tmp_path), tmp_path / "bare", ["fig9"])  # no tracked runs under root
+    text = (tmp_path / "bare" / "figures.md").read_text()
+    assert "NOT DRAWN (none of its tracked runs (reports/digits-floats/*/) found)" in text
+    assert "bash examples/digits_floats.sh reports/digits-floats" in text
 
 
 def test_run_figure_from_tracked_runs(tmp_path):

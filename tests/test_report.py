@@ -572,3 +572,17 @@ def test_report_needs_no_torch_once_the_layer_tables_are_cached(tmp_path):
     assert report("warm") == ["False", "18"]  # cached tables: no torch, the same report
     for name in ("report.csv", "report-seeds.csv", "tradeoff-pgd7.png", "memory-accuracy-fgsm.pdf"):
         assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes()
+
+
+def test_train_lambdas_column_records_what_training_sampled(spec):
+    """OAT's S_lambda (here --preset paper), PGD-AT's fixed lambda, none for FLOAT; kept by the seed
+    aggregate (what Fig. 3 groups by)."""
+    from .conftest import REPO
+
+    runs = sorted((REPO / "tests/fixtures/digits-runs").glob("*/"))
+    frame = report_frame(runs, spec)
+    got = frame.drop_duplicates("run").set_index("run")["train_lambdas"]
+    assert got["oat-seed0"] == "0,0.2,0.7,1" and got["pgdat-l0.2-seed0"] == "0.2"
+    assert pd.isna(got["float-seed0"]) and pd.isna(got["float-seed1"])
+    agg = aggregate_seeds(frame).drop_duplicates("run").set_index("run")["train_lambdas"]
+    assert agg["oat-seed0"] == "0,0.2,0.7,1" and pd.isna(agg["float"])

@@ -8,9 +8,9 @@ its runs are missing; a plot builder takes that DataFrame and returns a matplotl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import HwsimError
 
@@ -21,8 +21,13 @@ if TYPE_CHECKING:
 #: hwsim's shipped model YAMLs.
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
-#: The tracked evaluated runs used when ``--runs`` is not given (those that exist).
-DEFAULT_RUN_GLOBS = ("reports/digits-floats/*/", "reports/digits-seeds/eps0.2/*/")
+#: The tracked evaluated runs (relative to the working directory), by experiment: without ``--runs``
+#: each figure reads its own experiment's (:attr:`FigureDef.default_runs`), so that a figure never
+#: mixes runs trained differently (e.g. GPU and CPU epoch times, 10- and 15-epoch runs).
+SEEDS_RUNS = "reports/digits-seeds/eps0.2/*/"  # FLOAT / OAT / PGD-AT x 3 seeds (examples/digits_seeds.sh)
+FLOATS_RUNS = "reports/digits-floats/*/"  # FLOATS-i / -c / slim, FLOAT / OAT slim (examples/digits_floats.sh)
+PAPER_FIGS_RUNS = "reports/digits-paper-figs/*/"  # OAT per S_lambda, FLOAT over lambda_n, AutoAttack
+DEFAULT_RUN_GLOBS = (FLOATS_RUNS, SEEDS_RUNS, PAPER_FIGS_RUNS)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class FigureDef:
     source: str
     needs_runs: bool = False
     command: str = ""
+    default_runs: tuple[str, ...] = ()  # globs of the tracked runs it draws when --runs is not given
 
 
 REGISTRY: dict[str, FigureDef] = {}
@@ -57,23 +63,33 @@ def get_figure(name: str) -> FigureDef:
     return REGISTRY[name]
 
 
-def default_runs(root: Path | str = ".") -> list[Path]:
+def default_runs(root: Path | str = ".", globs: tuple[str, ...] = DEFAULT_RUN_GLOBS) -> list[Path]:
+    """The evaluated run dirs (with a results.json) that ``globs`` find under ``root``, in order."""
     root = Path(root)
     found = []
-    for pattern in DEFAULT_RUN_GLOBS:
+    for pattern in globs:
         found += sorted(p for p in root.glob(pattern) if (p / "results.json").is_file())
-    return found
+    return list(dict.fromkeys(found))
 
 
 @dataclass
 class Context:
-    """What the builders read: the spec (None: each model's own), the shipped models, the run dirs."""
+    """What the builders read: the spec (None: each model's own), the shipped models, the run dirs
+    (None: each figure's tracked default runs under ``root``, see :meth:`for_figure`)."""
 
     spec: Path | str | None = None
-    runs: list[Path] = field(default_factory=list)
+    runs: list[Path] | None = None
     models_dir: Path = MODELS_DIR
+    root: Path = Path(".")
     _estimates: dict = field(default_factory=dict, repr=False)
-    _frame: Any = field(default=None, repr=False)
+    _frames: dict = field(default_factory=dict, repr=False)
+
+    def for_figure(self, fig: FigureDef) -> Context:
+        """The context ``fig`` builds from: the given runs, or its own tracked ones (caches shared)."""
+        if self.runs is not None or not fig.needs_runs:
+            return self
+        runs = default_runs(self.root, fig.default_runs)
+        return replace(self, runs=runs, _estimates=self._estimates, _frames=self._frames)
 
     def model_path(self, stem: str) -> Path:
         path = self.models_dir / f"{stem}.yaml"
@@ -100,12 +116,13 @@ class Context:
         """The report frame of the runs (seed-aggregated when runs form seed groups), or None."""
         if not self.runs:
             return None
-        if self._frame is None:
+        key = tuple(Path(r).resolve() for r in self.runs)
+        if key not in self._frames:
             from ..config import load_spec
             from ..report import aggregate_seeds, report_frame, seed_groups
 
             frame = report_frame(self.runs, spec=load_spec(self.spec) if self.spec is not None else None)
             if any(len(r) > 1 for r in seed_groups(frame["run"]).values()):
                 frame = aggregate_seeds(frame)
-            self._frame = frame
-        return self._frame
+            self._frames[key] = frame
+        return self._frames[key]

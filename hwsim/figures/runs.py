@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .registry import Context, FigureDef, register
+from .registry import FLOATS_RUNS, PAPER_FIGS_RUNS, SEEDS_RUNS, Context, FigureDef, register
 from .style import new_figure
 
 MAIN_ATTACK = "pgd7"
-TRAIN = "hwsim train models/resnet20-digits-{float,oat,pgdat}.yaml --out-dir reports/runs"
-EVALUATE = "hwsim evaluate reports/runs/<run> --attacks pgd7"
-BASE_COMMAND = f"{TRAIN}; {EVALUATE}"
+# the scripts that train and evaluate each tracked experiment (hours on a 2-core CPU for the seeds)
+SEEDS_COMMAND = "bash examples/digits_seeds.sh reports/digits-seeds"
+FLOATS_COMMAND = "bash examples/digits_floats.sh reports/digits-floats"
+PAPER_FIGS_COMMAND = "bash examples/digits_paper_figs.sh reports/digits-paper-figs"
 
 
 def _attack_rows(ctx: Context, attack: str):
@@ -86,74 +87,125 @@ def _table1_plot(data: pd.DataFrame):
     return fig
 
 
-def _lambda_sweep_data(ctx: Context):
-    rows = _attack_rows(ctx, MAIN_ATTACK)
+def _chosen_rows(ctx: Context, attack: str) -> pd.DataFrame | None:
+    """The rows of ``attack`` the report would draw (best checkpoint per lambda where evaluated, else
+    last), at full width, with plain ``clean_acc`` / ``robust_acc`` columns (seed means if aggregated)."""
+    from ..report.join import _accuracy_columns, plotted_rows
+
+    rows = _attack_rows(ctx, attack)
     if rows is None:
         return None
-    rows = rows[rows["method"] == "float"]
-    if rows.empty or rows["lam"].nunique() < 6:  # Fig. 4 needs a fine lambda_n grid, not the 4 default points
+    rows, _ = plotted_rows(rows, attack)
+    rows = rows[rows["slim_factor"] == 1.0]
+    ca, ra, _, _ = _accuracy_columns(rows)
+    return rows.rename(columns={ca: "clean_acc", ra: "robust_acc"})
+
+
+def _s_lambda_data(ctx: Context):
+    """OAT runs (dense, full width) trained with at least two different S_lambda sets."""
+    rows = _chosen_rows(ctx, MAIN_ATTACK)
+    if rows is None:
         return None
-    return rows.reset_index(drop=True)
+    rows = rows[(rows["method"] == "oat") & rows["sparsity"].isna() & rows["train_lambdas"].notna()]
+    if rows["train_lambdas"].nunique() < 2:
+        return None
+    rows = rows[rows["lambda_th"].isna() | (rows["lambda_th"] == rows["lambda_th"].min())]
+    columns = ["run", "train_lambdas", "lam", "clean_acc", "robust_acc", "checkpoint", "attack"]
+    return rows[columns].sort_values(["train_lambdas", "run", "lam"], kind="stable").reset_index(drop=True)
+
+
+def _s_lambda_plot(data: pd.DataFrame):
+    fig, axes = new_figure(ncols=2, width=7.0, height=3.0)
+    sets = list(dict.fromkeys(data["train_lambdas"]))
+    for i, (s_lambda, rows) in enumerate(data.groupby("train_lambdas", sort=False)):
+        label = f"$S_\\lambda$ = {{{s_lambda.replace(',', ', ')}}}"
+        for ax, column in zip(axes, ("clean_acc", "robust_acc")):
+            for _, curve in rows.groupby("run", sort=False):
+                ax.plot(curve["lam"], curve[column], marker="osD^v"[i % 5], color=f"C{i}", label=label)
+                label = None  # one legend entry per S_lambda
+    tested = ", ".join(f"{v:g}" for v in sorted(set(data["lam"])))
+    axes[0].set_ylabel("Clean accuracy CA (%)")
+    axes[1].set_ylabel(f"Robust accuracy RA, {MAIN_ATTACK.upper()} (%)")
+    for ax in axes:
+        ax.set_xlabel(f"test $\\lambda$ (tested at {{{tested}}})")
+    axes[0].legend(title=f"OAT trained with ({len(sets)} sets)")
+    fig.suptitle("OAT across training $S_\\lambda$ (paper Fig. 3 style)")
+    return fig
+
+
+def _lambda_sweep_data(ctx: Context):
+    """FLOAT runs evaluated at >= 6 lambda_n values (the lowest lambda_th)."""
+    rows = _chosen_rows(ctx, MAIN_ATTACK)
+    if rows is None:
+        return None
+    rows = rows[(rows["method"] == "float") & rows["sparsity"].isna()]
+    rows = rows[rows["lambda_th"].isna() | (rows["lambda_th"] == rows["lambda_th"].min())]
+    counts = rows.groupby("run")["lam"].nunique()
+    rows = rows[rows["run"].isin(counts[counts >= 6].index)]  # a fine lambda_n grid, not the 4 default points
+    if rows.empty:
+        return None
+    columns = ["run", "lam", "lambda_th", "clean_acc", "robust_acc", "checkpoint", "attack"]
+    return rows[columns].sort_values(["run", "lam"], kind="stable").reset_index(drop=True)
 
 
 def _lambda_sweep_plot(data: pd.DataFrame):
     fig, (ax,) = new_figure(width=4.6, height=3.2)
-    for run, rows in data.groupby("run", sort=False):
-        rows = rows.sort_values("lam")
-        ax.plot(rows["lam"], rows["clean_acc"], marker="o", label=f"{run} CA")
-        ax.plot(rows["lam"], rows["robust_acc"], marker="s", linestyle="--", label=f"{run} RA")
-    ax.set_xlabel("$\\lambda_n$")
+    many = data["run"].nunique() > 1
+    for i, (run, rows) in enumerate(data.groupby("run", sort=False)):
+        suffix = f" ({run})" if many else ""
+        ax.plot(rows["lam"], rows["clean_acc"], marker="o", color=f"C{2 * i}", label=f"clean (CA){suffix}")
+        ax.plot(rows["lam"], rows["robust_acc"], marker="s", linestyle="--", color=f"C{2 * i + 1}",
+                label=f"{MAIN_ATTACK.upper()} (RA){suffix}")  # fmt: skip
+    ax.set_xlabel("noise re-scaling factor $\\lambda_n$ (Eq. 6)")
     ax.set_ylabel("Accuracy (%)")
+    ax.set_title("FLOAT after training, across $\\lambda_n$ (paper Fig. 4 style)")
     ax.legend()
     return fig
 
 
-def _never(ctx: Context):
-    return None  # no run kind of this figure is recognised yet: always listed with its command
-
-
 register(FigureDef(
-    "fig1", "memory (normalised to the largest run) vs CA / RA of the runs (paper Fig. 1)",
+    "fig1", "memory (normalised to the largest run) vs CA / RA of the runs, FLOATS-i included (paper Fig. 1)",
     lambda ctx: _attack_rows(ctx, MAIN_ATTACK), _memory, "runs: report frame rows at pgd7 (hwsim report)",
-    needs_runs=True, command=BASE_COMMAND,
+    needs_runs=True, command=f"{SEEDS_COMMAND}; {FLOATS_COMMAND}",
+    default_runs=(SEEDS_RUNS, "reports/digits-floats/resnet20-digits-floats/"),
 ))  # fmt: skip
 register(FigureDef(
-    "fig6-7", "CA vs RA across lambda, one curve per run (paper Fig. 6 / 7)",
+    "fig6-7", "CA vs RA across lambda: FLOAT vs OAT vs PGD-AT, one curve per run (paper Fig. 6 / 7)",
     lambda ctx: _attack_rows(ctx, MAIN_ATTACK), _tradeoff(MAIN_ATTACK), "runs: report frame rows at pgd7",
-    needs_runs=True, command=BASE_COMMAND,
+    needs_runs=True, command=SEEDS_COMMAND, default_runs=(SEEDS_RUNS,),
 ))  # fmt: skip
 register(FigureDef(
     "fig8a", "per-epoch training time normalised to the fastest run (paper Fig. 8(a))",
     _timing_data, _timing_plot, "runs: mean_epoch_time_s of run.json histories", needs_runs=True,
-    command=TRAIN,
+    command=SEEDS_COMMAND, default_runs=(SEEDS_RUNS,),
 ))  # fmt: skip
 register(FigureDef(
     "fig9", "slimmable runs across lambda per SF (paper Fig. 9)", _slim_data, _slim_plot,
-    "runs: report frame rows at pgd7 (slimmable runs)", needs_runs=True,
-    command="hwsim train models/resnet20-digits-{float-slim,floats-slim,oat-slim}.yaml --out-dir reports/runs; "
-    + EVALUATE,
+    "runs: report frame rows at pgd7 (slimmable runs)", needs_runs=True, command=FLOATS_COMMAND,
+    default_runs=(FLOATS_RUNS,),
 ))  # fmt: skip
 register(FigureDef(
     "table1", "CA / RA at lambda 0 and 1 of the sparse runs (paper Table 1)", _table1_data, _table1_plot,
-    "runs: table1_frame of the report frame", needs_runs=True,
-    command="hwsim train models/resnet20-digits-{floats,floats-c,floats-slim}.yaml --out-dir reports/runs; "
-    + EVALUATE,
+    "runs: table1_frame of the report frame", needs_runs=True, command=FLOATS_COMMAND,
+    default_runs=(FLOATS_RUNS,),
 ))  # fmt: skip
 register(FigureDef(
-    "fig3", "OAT trained with different S_lambda sets (paper Fig. 3)", _never, _tradeoff(MAIN_ATTACK),
-    "runs: OAT runs per S_lambda (not recognised in run files yet)", needs_runs=True,
-    command="hwsim train models/resnet20-digits-oat.yaml --oat-lambdas 0,1 --name oat-s2; "
-    "hwsim train models/resnet20-digits-oat.yaml --oat-lambdas 0,0.2,0.7,1 --name oat-s4; "
-    "hwsim evaluate reports/runs/oat-s2 --lambdas 0,0.2,0.7,1; hwsim evaluate reports/runs/oat-s4 --lambdas 0,0.2,0.7,1",
+    "fig3", "OAT trained with different S_lambda sets, tested at {0, 0.2, 0.7, 1} (paper Fig. 3)",
+    _s_lambda_data, _s_lambda_plot, "runs: dense OAT rows at pgd7, grouped by the run's training S_lambda",
+    needs_runs=True, command=PAPER_FIGS_COMMAND, default_runs=(PAPER_FIGS_RUNS,),
 ))  # fmt: skip
 register(FigureDef(
     "fig4", "FLOAT's CA / RA over a fine lambda_n grid (paper Fig. 4)", _lambda_sweep_data, _lambda_sweep_plot,
-    "runs: FLOAT rows at pgd7 with >= 6 lambda_n values", needs_runs=True,
-    command="hwsim evaluate reports/runs/<float-run> --lambdas 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1 --attacks pgd7",
+    "runs: FLOAT rows at pgd7 with >= 6 lambda_n values", needs_runs=True, command=PAPER_FIGS_COMMAND,
+    default_runs=(PAPER_FIGS_RUNS,),
 ))  # fmt: skip
-for _attack in ("pgd20", "fgsm", "autoattack"):
+for _attack, _runs, _command in (
+    ("pgd20", SEEDS_RUNS, SEEDS_COMMAND),
+    ("fgsm", SEEDS_RUNS, SEEDS_COMMAND),
+    ("autoattack", PAPER_FIGS_RUNS, PAPER_FIGS_COMMAND),
+):
     register(FigureDef(
         f"fig10-{_attack}", f"CA vs RA across lambda under {_attack} (paper Fig. 10)",
         lambda ctx, a=_attack: _attack_rows(ctx, a), _tradeoff(_attack), f"runs: report frame rows at {_attack}",
-        needs_runs=True, command=f"hwsim evaluate reports/runs/<run> --attacks {_attack}",
+        needs_runs=True, command=_command, default_runs=(_runs,),
     ))  # fmt: skip

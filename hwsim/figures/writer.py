@@ -36,11 +36,15 @@ def write_figures(ctx: Context, out_dir: Path | str, only: list[str] | None = No
         "",
     ]
     for fig_def in figs:
+        fig_ctx = ctx.for_figure(fig_def)
         with styled():
-            data = fig_def.data(ctx)
+            data = fig_def.data(fig_ctx)
             fig = fig_def.plot(data) if data is not None and not data.empty else None
             if fig is None:
-                why = "no runs given or found" if not ctx.runs else "its runs are missing from the runs given"
+                if ctx.runs is None:
+                    why = f"none of its tracked runs ({', '.join(fig_def.default_runs)}) found"
+                else:
+                    why = "no runs given" if not ctx.runs else "its runs are missing from the runs given"
                 index.append(f"- **{fig_def.name}**: NOT DRAWN ({why}): {fig_def.description}. "
                              f"Produce its runs with: `{fig_def.command}`")  # fmt: skip
                 continue
@@ -50,7 +54,8 @@ def write_figures(ctx: Context, out_dir: Path | str, only: list[str] | None = No
                 written.append(atomic_write_bytes(stem.with_suffix(suffix), render_figure(fig, suffix)))
         source = fig_def.source
         if fig_def.needs_runs:
-            source += f" of {len(ctx.runs)} run dir(s)"
+            given = "" if ctx.runs is not None else f" ({', '.join(fig_def.default_runs)})"
+            source += f" of {len(fig_ctx.runs)} run dir(s){given}"
         index.append(f"- **{fig_def.name}** (`{fig_def.name}.png`, `.pdf`, data `{fig_def.name}.csv`): "
                      f"{fig_def.description}. Data: {source}.")  # fmt: skip
     written.append(atomic_write_text(out_dir / INDEX, "\n".join(index) + "\n"))

@@ -138,6 +138,11 @@ class Method:
         """Whether DDP must look for parameters a step can leave idle."""
         return False
 
+    def train_lambdas(self, settings) -> list[float] | None:
+        """The lambdas training samples from (OAT's S_lambda, PGD-AT's fixed lambda); None when the
+        method has no such set (FLOAT trains its two boundary conditions)."""
+        return None
+
     def __repr__(self) -> str:
         return f"<method {self.name}>"
 

@@ -85,5 +85,8 @@ class OAT(Method):
         """A step leaves BN_C idle when S has no lambda = 0, and BN_A when S is only {0}."""
         return 0 not in settings.oat_lambdas or set(settings.oat_lambdas) == {0}
 
+    def train_lambdas(self, settings) -> list[float]:
+        return list(settings.oat_lambdas)
+
 
 __all__ = ["OAT", "Cycles", "sample_oat_lambdas"]

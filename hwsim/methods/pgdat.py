@@ -28,3 +28,6 @@ class PGDAT(Method):
         x_adv = attack(net, x, y)
         adv = cross_entropy(net(x_adv), y).mean()
         return (1 - lam) * cross_entropy(net(x), y).mean() + lam * adv
+
+    def train_lambdas(self, settings) -> list[float]:
+        return [settings.pgdat_lambda]

@@ -25,6 +25,7 @@ from ..config import EvalCondition, HardwareSpec, ModelConfig, load_spec
 from ..costs.delay import ATTRIBUTIONS
 from ..errors import HwsimError, HwsimWarning
 from ..estimate import estimate_model
+from ..methods import get_method, list_methods
 from ..runfiles import (
     RESULTS_JSON,
     RUN_FILE,
@@ -41,7 +42,7 @@ MB = 1e6  # decimal megabytes, as in the README and the paper's "21.28 MB"
 
 COLUMNS = [
     "run", "arch", "method", "label", "sparsity", "density", "dataset", "seed", "checkpoint", "slim_factor",
-    "eval_slim_factor", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "images", "epoch", "params",
+    "eval_slim_factor", "train_lambdas", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "images", "epoch", "params",
     "weight_bytes", "memory_mb", "storage_bytes", "macs", "flops", "delay_ns", "delay_base_ns", "energy_pj", "cr",
     "effective_cr", "crf", "storage_format", "sparse_storage_bytes", "eq7_speedup", "speedup",
     "mean_epoch_time_s", "spec", "status",
@@ -59,7 +60,7 @@ COST_COLUMNS = [
 ]  # fmt: skip
 
 # Run-describing columns carried into the seed-aggregated frame (equal within a seed group).
-MODEL_COLUMNS = ["label", "sparsity", "density", "eval_slim_factor"]
+MODEL_COLUMNS = ["label", "sparsity", "density", "eval_slim_factor", "train_lambdas"]
 
 # The seed-aggregated frame (:func:`aggregate_seeds`): one row per series x checkpoint x lambda x
 # lambda_th x attack, mean and sample standard deviation (ddof = 1) over the seeds that have the point.
@@ -104,8 +105,6 @@ def method_label(method: str, sparsity: Any = None) -> str:
     labels); FLOATS-i / FLOATS-c for irregular / channel pruning; "<label> slim" for a slimmable
     model (FLOATS slim, FLOAT slim and OAT slim, the paper's Table 1 and Fig. 9). An unregistered
     method keeps its name."""
-    from ..methods import get_method, list_methods
-
     base = get_method(method).label if method in list_methods() else method
     kind = _sparsity_field(sparsity, "kind")
     if kind is None:
@@ -296,6 +295,8 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
             "eval": {"eps": results.eps},  # the attack budget of every RA in the results
         }
         epoch_time = _mean_epoch_time(run_dir)
+        sampled = get_method(config.method).train_lambdas(run_config.train)
+        train_lambdas = ",".join(f"{v:g}" for v in sampled) if sampled is not None else None
         status = run_status(read_run_file(run_dir))
         if status != "done":
             warnings.warn(f"run {results.run} ({run_dir}): {_status_text(run_dir, status)}", HwsimWarning, stacklevel=2)
@@ -330,6 +331,7 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
                     "checkpoint": p.checkpoint,
                     "slim_factor": p.slim_factor,
                     "eval_slim_factor": sparsity.eval_slim_factor if slim else 1.0,
+                    "train_lambdas": train_lambdas,
                     "lam": p.lam,
                     "lambda_th": math.nan if p.lambda_th is None else p.lambda_th,
                     "attack": p.attack,
@@ -441,7 +443,7 @@ def _model_default(column: str, row: pd.Series) -> Any:
     """A :data:`MODEL_COLUMNS` value for a frame built without it (a hand-made or older frame)."""
     if column == "label":
         return method_label(row["method"])
-    return {"sparsity": None, "density": math.nan, "eval_slim_factor": 1.0}[column]
+    return {"sparsity": None, "density": math.nan, "eval_slim_factor": 1.0, "train_lambdas": None}[column]
 
 
 def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:

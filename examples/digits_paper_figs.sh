@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The digits runs behind the paper's Fig. 3, Fig. 4 and Fig. 10 (AutoAttack) (issue 11): ResNet20 at
+# 16x16 on scikit-learn's bundled digits, 15 epochs, batch 128, eps 0.2, seed 0, best checkpoints on
+# 300 held-out training images, as in digits_seeds.sh.
+#   Fig. 3: OAT trained with four S_lambda sets, tested at the paper's S_lambda = {0, 0.2, 0.7, 1}.
+#   Fig. 4: one FLOAT run evaluated over lambda_n = 0, 0.1, ..., 1 (Eq. 6 rescaling, lambda_th = 0).
+#   Fig. 10: the FLOAT run and the S_lambda = {0, 0.2, 0.7, 1} OAT run also under AutoAttack ('rand':
+#   APGD-CE + APGD-DLR, EOT 20) on the first AA_LIMIT test images.
+#
+#   bash examples/digits_paper_figs.sh [OUT_DIR] [DEVICE] [PARALLEL] [AA_LIMIT]
+set -euo pipefail
+OUT=${1:-reports/runs/digits-paper-figs}
+DEVICE=${2:-cpu}
+PARALLEL=${3:-2}
+AA_LIMIT=${4:-50}
+HWSIM=${HWSIM:-hwsim}
+common="--epochs 15 --batch-size 128 --eps 0.2 --val-split 300 --eval-limit 300 --seed 0 --device $DEVICE -q --out-dir $OUT"
+jobs=$(mktemp)
+for s in 0,1 0,0.5,1 0,0.2,0.7,1 0,0.1,0.2,0.3,0.4,1; do
+  echo "$HWSIM train models/resnet20-digits-oat.yaml --name oat-S${s//,/_} --oat-lambdas $s $common" >>"$jobs"
+done
+echo "$HWSIM train models/resnet20-digits-float.yaml --name float $common" >>"$jobs"
+xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs"
+: >"$jobs"
+ev="--attacks pgd7 --checkpoint best --device $DEVICE -q -f csv"
+for run in "$OUT"/oat-S*/; do
+  echo "$HWSIM evaluate $run --lambdas 0,0.2,0.7,1 $ev" >>"$jobs"
+done
+echo "$HWSIM evaluate $OUT/float --lambdas 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1 $ev" >>"$jobs"
+xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs" >/dev/null
+: >"$jobs"
+aa="--lambdas 0,0.2,0.7,1 --attacks autoattack --limit $AA_LIMIT --checkpoint best --device $DEVICE -q -f csv"
+echo "$HWSIM evaluate $OUT/float $aa" >>"$jobs"
+echo "$HWSIM evaluate $OUT/oat-S0_0.2_0.7_1 $aa" >>"$jobs"
+xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs" >/dev/null
+rm -f "$jobs"
