@@ -60,9 +60,22 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.#-]", "_", name) or "layer"
 
 
-def readme(table: LayerTable, spec, name: str, title: str, maps: list[str], limits: list[str]) -> str:
+def readme(
+    table: LayerTable,
+    spec,
+    name: str,
+    title: str,
+    maps: list[str],
+    limits: list[str],
+    *,
+    exported: dict[str, str] | None = None,
+    extra: list[str] | None = None,
+) -> str:
     """README.md of one export: what maps, what the format cannot express, and hwsim's cost for each
-    (per layer, from :func:`hwsim.costs.count_columns`)."""
+    (per layer, from :func:`hwsim.costs.count_columns`). ``exported``: for ``"noise"`` (FLOAT's noise add)
+    or ``"density"`` (irregular density), what the format DOES express of it: that text goes under
+    "What maps", followed by hwsim's count, instead of the "cannot express" line. ``extra``: lines
+    appended at the end (a format's own per-layer table)."""
     counts = count_columns(table)
     names = [str(n) for n in table["name"]]
     noise = np.asarray(counts["noise_add_ops"], np.int64)
@@ -74,24 +87,34 @@ def readme(table: LayerTable, spec, name: str, title: str, maps: list[str], limi
     lines = [f"# {title}", ""]
     lines += [f"Exported by `hwsim export` from the layer table of `{name}`"]
     lines += [f"(spec `{getattr(spec, 'name', '?')}`): {len(table)} layers, {int(macs.sum())} MACs in all.", ""]
-    lines += ["## What maps", ""] + [f"- {m}" for m in maps] + [""]
+    cost = {
+        "noise": f"hwsim `noise_add_ops` = {int(noise.sum())} in all, on {int((noise > 0).sum())} layers.",
+        "density": f"hwsim `effective_macs` = {int(eff.sum())} of {int(macs.sum())} MACs, "
+        f"on {int((density < 1).sum())} layers with density < 1.",
+    }
+    exported = exported or {}
+    lines += ["## What maps", ""] + [f"- {m}" for m in maps]
+    lines += [f"- {exported[key]} {cost[key]}" for key in ("noise", "density") if key in exported] + [""]
     lines += ["## What this format cannot express", ""]
     lines += [f"- {m}" for m in limits]
     lines += [
         "- **Residual adds, pooling, ReLU**: not layers of the table; hwsim counts them as 0 ops.",
         f"- **BN**: folded into the preceding conv at inference; hwsim counts 0 ops for it "
         f"({int(bn.sum())} BN parameters in all, on {int((bn > 0).sum())} layers).",
-        f"- **FLOAT noise add** (theta + lambda alpha eta, one add per weight): "
-        f"hwsim `noise_add_ops` = {int(noise.sum())} in all, on {int((noise > 0).sum())} layers.",
-        f"- **OAT FiLM modulation** (x * mu + sigma; its MLP linears ARE exported as layers): "
-        f"hwsim `film_mod_ops` = {int(film.sum())} in all, on {int((film > 0).sum())} layers.",
-        f"- **Irregular (FLOATS) density**: exported shapes are dense; hwsim `effective_macs` = "
-        f"{int(eff.sum())} of {int(macs.sum())} MACs, on {int((density < 1).sum())} layers with density < 1.",
-        "",
     ]
+    if "noise" not in exported:
+        lines.append(f"- **FLOAT noise add** (theta + lambda alpha eta, one add per weight): {cost['noise']}")
+    lines.append(
+        f"- **OAT FiLM modulation** (x * mu + sigma; its MLP linears ARE exported as layers): "
+        f"hwsim `film_mod_ops` = {int(film.sum())} in all, on {int((film > 0).sum())} layers."
+    )
+    if "density" not in exported:
+        lines.append(f"- **Irregular (FLOATS) density**: exported shapes are dense; {cost['density']}")
+    lines.append("")
     shown = (noise > 0) | (film > 0) | (density < 1) | (bn > 0)
     if shown.any():
-        lines += ["## hwsim's cost of what is not exported, per layer", ""]
+        heading = "hwsim's per-layer costs" if exported else "hwsim's cost of what is not exported, per layer"
+        lines += [f"## {heading}", ""]
         lines += ["| layer | macs | effective_macs | density | noise_add_ops | film_mod_ops | bn_params |"]
         lines += ["|---|---|---|---|---|---|---|"]
         for i in np.flatnonzero(shown):
@@ -99,4 +122,5 @@ def readme(table: LayerTable, spec, name: str, title: str, maps: list[str], limi
                 f"| `{names[i]}` | {macs[i]} | {eff[i]} | {density[i]:.6g} | {noise[i]} | {film[i]} | {bn[i]} |"
             )
         lines.append("")
+    lines += extra or []
     return "\n".join(lines)
