@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..plotting import new_figure, plot_function, run_styles
 from .registry import Context, FigureDef, register
-from .style import new_figure
 
 MAIN_ATTACK = "pgd7"
 TRAIN = "hwsim train models/resnet20-digits-{float,oat,pgdat}.yaml --out-dir reports/runs"
@@ -70,6 +70,7 @@ def _table1_data(ctx: Context):
     return table1_frame(frame, MAIN_ATTACK)
 
 
+@plot_function
 def _table1_plot(data: pd.DataFrame):
     fig, (ax,) = new_figure(width=6.4, height=3.4)
     columns = [("ca_lam0", "CA, $\\lambda$=0"), ("ra_lam0", "RA, $\\lambda$=0"), ("ca_lam1", "CA, $\\lambda$=1"),
@@ -79,6 +80,7 @@ def _table1_plot(data: pd.DataFrame):
     for i, (column, label) in enumerate(columns):
         xs = [x + (i - 1.5) * width for x in range(len(data))]
         ax.bar(xs, pd.to_numeric(data[column], errors="coerce"), width, label=label, color=f"C{i}")
+    ax.grid(False, axis="x")
     ax.set_xticks(range(len(data)), labels, rotation=30, ha="right")
     ax.set_ylabel("Accuracy (%)")
     ax.set_title("Table 1 view of the sparse / slimmable runs")
@@ -96,12 +98,18 @@ def _lambda_sweep_data(ctx: Context):
     return rows.reset_index(drop=True)
 
 
+@plot_function
 def _lambda_sweep_plot(data: pd.DataFrame):
     fig, (ax,) = new_figure(width=4.6, height=3.2)
+    runs = list(dict.fromkeys(data["run"]))
+    labels = dict(zip(data["run"], data["label"])) if "label" in data.columns else None
+    styles = run_styles(runs, dict(zip(data["run"], data["method"])), labels)
     for run, rows in data.groupby("run", sort=False):
         rows = rows.sort_values("lam")
-        ax.plot(rows["lam"], rows["clean_acc"], marker="o", label=f"{run} CA")
-        ax.plot(rows["lam"], rows["robust_acc"], marker="s", linestyle="--", label=f"{run} RA")
+        colour, mark = styles[run]
+        ax.plot(rows["lam"], rows["clean_acc"], marker=mark, color=colour, label=f"{run} CA")
+        ax.plot(rows["lam"], rows["robust_acc"], marker=mark, color=colour, markerfacecolor="white", linestyle="--",
+                label=f"{run} RA")  # fmt: skip
     ax.set_xlabel("$\\lambda_n$")
     ax.set_ylabel("Accuracy (%)")
     ax.legend()
