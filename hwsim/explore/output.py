@@ -21,6 +21,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import HwsimError
 from ..io import atomic_write_bytes
+from ..plotting import new_figure, plot_function, run_styles
 from .engine import SweepResult
 
 if TYPE_CHECKING:
@@ -121,14 +122,20 @@ def _label(column: str, maximise: bool) -> str:
     return f"{column} ({'higher' if maximise else 'lower'} is better)"
 
 
+def model_styles(result: SweepResult) -> dict[str, tuple[str, str]]:
+    """(colour, marker) per model of the sweep: its method's (:func:`hwsim.plotting.run_styles`, the
+    same as in ``hwsim report`` and ``hwsim figures``; FLOATS variants shaded from FLOAT's colour)."""
+    jobs = {j.model: j for j in result.plan.jobs}
+    models = list(result.model_fronts)
+    return run_styles(models, {m: jobs[m].method for m in models}, {m: jobs[m].label for m in models})
+
+
+@plot_function
 def plot_projection(result: SweepResult, x: tuple[str, bool], y: tuple[str, bool]) -> Figure:
     """The front projected on two objectives: dominated rows faded (a fixed-seed sample when there are
-    many; only when the points were kept), each model's own front, the overall front on top."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.6, 4.2))
-    ax = fig.add_subplot()
-    ax.grid(True, linestyle=":", linewidth=0.6, alpha=0.7)
+    many; only when the points were kept), each model's own front in its method's colour and marker,
+    the overall front on top."""
+    fig, (ax,) = new_figure(width=5.6, height=4.2)
     (xc, xmax), (yc, ymax) = x, y
     points = result.points
     if points is not None and len(points):
@@ -138,14 +145,14 @@ def plot_projection(result: SweepResult, x: tuple[str, bool], y: tuple[str, bool
             dominated = dominated.iloc[np.sort(pick)]
         ax.scatter(dominated[xc], dominated[yc], s=4, color="0.75", alpha=0.35, linewidths=0, label="all points" + (
             f" (sample of {DOMINATED_SAMPLE:,})" if len(points) > DOMINATED_SAMPLE else ""))  # fmt: skip
-    import matplotlib
-
-    colors = matplotlib.colormaps["tab10"]
-    for i, (model, front) in enumerate(result.model_fronts.items()):
+    styles = model_styles(result)
+    for model, front in result.model_fronts.items():
         if len(front):
+            colour, mark = styles[model]
             ax.scatter(
-                front[xc], front[yc], s=12, color=colors(i % 10), alpha=0.6, linewidths=0, label=f"front of {model}"
-            )
+                front[xc], front[yc], s=14, color=colour, marker=mark, alpha=0.6, linewidths=0,
+                label=f"front of {model}",
+            )  # fmt: skip
     front = result.front
     ax.scatter(
         front[xc], front[yc], s=26, facecolors="none", edgecolors="black", linewidths=0.8, label="front (all models)"
@@ -157,17 +164,16 @@ def plot_projection(result: SweepResult, x: tuple[str, bool], y: tuple[str, bool
         values = values[np.isfinite(values.astype(float))]
         if len(values) and values.min() > 0 and values.max() / values.min() > 100:
             setter("log")
-    ax.set_title(f"Pareto front: {xc} vs {yc}", fontsize=9)
-    ax.legend(fontsize=6, loc="best")
+    ax.set_title(f"Pareto front: {xc} vs {yc}")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside: fronts fill the corners
     return fig
 
 
+@plot_function
 def plot_ratio_heatmap(heat: dict[str, Any]) -> Figure:
     """The OAT / FLOAT whole-network delay ratio per cell of two axes (the min over the other axes)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.6, 4.4))
-    ax = fig.add_subplot()
+    fig, (ax,) = new_figure(width=5.6, height=4.4)
+    ax.grid(False)  # a grid would cover the cells
     values = np.asarray(heat["min"], np.float64)
     image = ax.imshow(np.ma.masked_invalid(values), origin="lower", aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(heat["xs"])), [f"{v:g}" for v in heat["xs"]], rotation=90, fontsize=7)
@@ -213,7 +219,7 @@ def _safe(name: str) -> str:
 
 def render_sweep(result: SweepResult, *, plots: bool = True) -> dict[str, bytes]:
     """File name -> bytes of everything ``hwsim sweep`` writes (nothing is written here)."""
-    from ..report.writer import render_figure
+    from ..plotting import render_figure
 
     files: dict[str, bytes] = {}
     if result.points is not None:
@@ -253,5 +259,5 @@ def write_sweep(result: SweepResult, out_dir: Path | str, *, plots: bool = True)
 
 __all__ = [
     "FRONT_CSV", "FRONT_JSON", "FRONT_PARQUET", "POINTS_CSV", "POINTS_PARQUET", "SUMMARY_JSON",
-    "plot_projection", "plot_ratio_heatmap", "render_sweep", "summary", "summary_frame", "sweep_figures", "write_sweep",
+    "model_styles", "plot_projection", "plot_ratio_heatmap", "render_sweep", "summary", "summary_frame", "sweep_figures", "write_sweep",
 ]  # fmt: skip

@@ -5,9 +5,11 @@
 * :mod:`hwsim.figures.analytic`: fig8b, fig8c, table1-costs, fig1-memory (no training);
 * :mod:`hwsim.figures.runs`: the report's run-based figures (fig1, fig6-7, fig8a, fig9, table1, fig3,
   fig4, fig10-*);
-* :mod:`hwsim.figures.style`: one style (rc parameters, method colours and markers);
 * :mod:`hwsim.figures.paper_check`: ``paper-check.md``;
 * :mod:`hwsim.figures.writer`: PNG + PDF + CSV per figure, ``figures.md``, atomic and deterministic.
+
+The style, colours, markers and the deterministic save are :mod:`hwsim.plotting`'s, shared with
+``hwsim report`` and ``hwsim sweep``.
 """
 
 from __future__ import annotations

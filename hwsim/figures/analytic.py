@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..plotting import label_color, marker, method_color, new_figure, plot_function
 from .registry import Context, FigureDef, register
-from .style import label_color, marker, method_color, new_figure
 
 #: (model label, data set, stem prefix of models/<prefix>-<method>.yaml): the paper's Fig. 8 / Fig. 1 models.
 FIG8_MODELS = [
@@ -48,6 +48,7 @@ def _grouped_bars(ax, groups: list[str], series: list[tuple[str, str, list[float
                     ha="center",
                     fontsize=5,
                 )
+    ax.grid(False, axis="x")
     ax.set_xticks(range(len(groups)), groups)
     top = max(max(values) for _, _, values in series)
     ax.set_ylim(0, top * 1.22)
@@ -79,6 +80,7 @@ def fig8b_data(ctx: Context) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@plot_function
 def fig8b_plot(data: pd.DataFrame):
     fig, axes = new_figure(ncols=2, width=8.0, height=3.2)
     for ax, (key, title) in zip(axes, CONVENTIONS):
@@ -126,6 +128,7 @@ def fig8c_data(ctx: Context) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@plot_function
 def fig8c_plot(data: pd.DataFrame):
     fig, axes = new_figure(ncols=2, nrows=2, width=10.0, height=6.4)
     panels = [(n, a) for n in ("float", "eq7") for a in ("paper", "structural")]
@@ -180,6 +183,7 @@ def table1_costs_data(ctx: Context) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@plot_function
 def table1_costs_plot(data: pd.DataFrame):
     fig, axes = new_figure(ncols=4, width=11.0, height=3.0)
     colours = [label_color(lab, m) for lab, m in zip(data["label"], data["method"])]
@@ -197,6 +201,7 @@ def table1_costs_plot(data: pd.DataFrame):
         if paper is not None:
             ax.scatter(xs, data[paper], marker="_", s=200, color="black", zorder=3, label="paper")
             ax.legend(loc="upper left")
+        ax.grid(False, axis="x")
         ax.set_xticks(list(xs), data["label"], rotation=30, ha="right")
         ax.set_title(title)
     fig.suptitle("FLOATS costs, ResNet34 / CIFAR-10 (paper Table 1)", fontsize=9, y=1.04)
@@ -219,6 +224,7 @@ def fig1_memory_data(ctx: Context) -> pd.DataFrame:
     return frame
 
 
+@plot_function
 def fig1_memory_plot(data: pd.DataFrame):
     fig, (ax,) = new_figure(width=4.6, height=3.2)
     xs = range(len(data))
@@ -227,6 +233,7 @@ def fig1_memory_plot(data: pd.DataFrame):
     for x, v, m in zip(xs, data["normalised_memory"], data["method"]):
         ax.plot([x], [v], marker=marker(m), color="black", markersize=3)
         ax.annotate(f"{v:.3f}", (x, v), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=6)
+    ax.grid(False, axis="x")
     ax.set_xticks(list(xs), data["label"])
     ax.set_ylabel("Memory (normalised to the largest model)")
     ax.set_title("ResNet34 / CIFAR-10 memory, 8-bit (paper Fig. 1, memory axis)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..plotting import new_figure, plot_function, run_styles
 from .registry import FLOATS_RUNS, PAPER_FIGS_RUNS, SEEDS_RUNS, Context, FigureDef, register
-from .style import new_figure
 
 MAIN_ATTACK = "pgd7"
 # the scripts that train and evaluate each tracked experiment (hours on a 2-core CPU for the seeds)
@@ -71,6 +71,7 @@ def _table1_data(ctx: Context):
     return table1_frame(frame, MAIN_ATTACK)
 
 
+@plot_function
 def _table1_plot(data: pd.DataFrame):
     fig, (ax,) = new_figure(width=6.4, height=3.4)
     columns = [("ca_lam0", "CA, $\\lambda$=0"), ("ra_lam0", "RA, $\\lambda$=0"), ("ca_lam1", "CA, $\\lambda$=1"),
@@ -80,6 +81,7 @@ def _table1_plot(data: pd.DataFrame):
     for i, (column, label) in enumerate(columns):
         xs = [x + (i - 1.5) * width for x in range(len(data))]
         ax.bar(xs, pd.to_numeric(data[column], errors="coerce"), width, label=label, color=f"C{i}")
+    ax.grid(False, axis="x")
     ax.set_xticks(range(len(data)), labels, rotation=30, ha="right")
     ax.set_ylabel("Accuracy (%)")
     ax.set_title("Table 1 view of the sparse / slimmable runs")
@@ -114,14 +116,18 @@ def _s_lambda_data(ctx: Context):
     return rows[columns].sort_values(["train_lambdas", "run", "lam"], kind="stable").reset_index(drop=True)
 
 
+@plot_function
 def _s_lambda_plot(data: pd.DataFrame):
     fig, axes = new_figure(ncols=2, width=7.0, height=3.0)
     sets = list(dict.fromkeys(data["train_lambdas"]))
+    styles = run_styles(sets, dict.fromkeys(sets, "oat"))  # shades of OAT's colour, one per S_lambda
+    dashes = ["-", "--", ":", "-."]
     for i, (s_lambda, rows) in enumerate(data.groupby("train_lambdas", sort=False)):
         label = f"$S_\\lambda$ = {{{s_lambda.replace(',', ', ')}}}"
+        colour, mark = styles[s_lambda]
         for ax, column in zip(axes, ("clean_acc", "robust_acc")):
             for _, curve in rows.groupby("run", sort=False):
-                ax.plot(curve["lam"], curve[column], marker="osD^v"[i % 5], color=f"C{i}", label=label)
+                ax.plot(curve["lam"], curve[column], marker=mark, color=colour, linestyle=dashes[i % 4], label=label)
                 label = None  # one legend entry per S_lambda
     tested = ", ".join(f"{v:g}" for v in sorted(set(data["lam"])))
     axes[0].set_ylabel("Clean accuracy CA (%)")
@@ -144,17 +150,21 @@ def _lambda_sweep_data(ctx: Context):
     rows = rows[rows["run"].isin(counts[counts >= 6].index)]  # a fine lambda_n grid, not the 4 default points
     if rows.empty:
         return None
-    columns = ["run", "lam", "lambda_th", "clean_acc", "robust_acc", "checkpoint", "attack"]
+    columns = ["run", "method", "label", "lam", "lambda_th", "clean_acc", "robust_acc", "checkpoint", "attack"]
     return rows[columns].sort_values(["run", "lam"], kind="stable").reset_index(drop=True)
 
 
+@plot_function
 def _lambda_sweep_plot(data: pd.DataFrame):
     fig, (ax,) = new_figure(width=4.6, height=3.2)
-    many = data["run"].nunique() > 1
-    for i, (run, rows) in enumerate(data.groupby("run", sort=False)):
+    runs = list(dict.fromkeys(data["run"]))
+    styles = run_styles(runs, dict(zip(data["run"], data["method"])), dict(zip(data["run"], data["label"])))
+    many = len(runs) > 1
+    for run, rows in data.groupby("run", sort=False):
+        colour, mark = styles[run]
         suffix = f" ({run})" if many else ""
-        ax.plot(rows["lam"], rows["clean_acc"], marker="o", color=f"C{2 * i}", label=f"clean (CA){suffix}")
-        ax.plot(rows["lam"], rows["robust_acc"], marker="s", linestyle="--", color=f"C{2 * i + 1}",
+        ax.plot(rows["lam"], rows["clean_acc"], marker=mark, color=colour, label=f"clean (CA){suffix}")
+        ax.plot(rows["lam"], rows["robust_acc"], marker=mark, color=colour, markerfacecolor="white", linestyle="--",
                 label=f"{MAIN_ATTACK.upper()} (RA){suffix}")  # fmt: skip
     ax.set_xlabel("noise re-scaling factor $\\lambda_n$ (Eq. 6)")
     ax.set_ylabel("Accuracy (%)")

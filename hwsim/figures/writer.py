@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io import atomic_write_bytes, atomic_write_text
-from ..report.writer import render_figure
+from ..plotting import render_figure, styled
 from .paper_check import paper_check_frame, paper_check_markdown
 from .registry import Context, get_figure, list_figures
-from .style import styled
 
 FLOAT_FORMAT = "%.9g"
 INDEX = "figures.md"

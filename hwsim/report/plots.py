@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..methods import get_method, list_methods
+from ..methods import get_method
+from ..plotting import PointLabel, new_figure, place_labels, plot_function, run_styles
 from .join import _accuracy_columns, boundary_points, method_label, plotted_rows
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the report package
@@ -44,10 +45,6 @@ def _run_labels(rows: pd.DataFrame) -> dict[str, str]:
     return {run: _method_label(m) for run, m in zip(rows["run"], rows["method"])}
 
 
-def _method_color(method: str) -> str | None:
-    return get_method(method).color if method in list_methods() else None
-
-
 def _attack_label(attack: str) -> str:
     m = re.fullmatch(r"pgd(\d+)", attack)
     if m:
@@ -60,37 +57,14 @@ def _lam_text(value: float) -> str:
 
 
 def _figure() -> tuple[Figure, Any]:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.2, 4.0))  # bbox_inches="tight" at save time trims the margins
-    ax = fig.add_subplot()
-    ax.grid(True, linestyle=":", linewidth=0.6, alpha=0.7)
+    fig, (ax,) = new_figure(width=5.2, height=4.0)  # bbox_inches="tight" at save time trims the margins
     return fig, ax
 
 
-def _run_styles(runs: list[str], methods: dict[str, str]) -> dict[str, tuple[str, str]]:
-    """Colour and marker per run: the method's colour for its first run, then free tab10 colours."""
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
-
-    reserved = {to_hex(get_method(m).color) for m in list_methods()}
-    palette = [to_hex(colormaps["tab10"](i)) for i in range(10)]
-    spare = [c for c in palette if c not in reserved] + [c for c in palette if c in reserved]
-    used: set[str] = set()
-    styles = {}
-    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
-    for i, run in enumerate(runs):
-        colour = _method_color(methods[run])
-        colour = to_hex(colour) if colour is not None else None
-        if colour is None or colour in used:
-            colour = next((c for c in spare if c not in used), spare[i % len(spare)])
-        used.add(colour)
-        styles[run] = (colour, markers[i % len(markers)])
-    return styles
-
-
-# Label offsets (points) per curve, so the lambda labels of neighbouring curves do not sit on each other.
-LABEL_OFFSETS = [(4, 4), (4, -10), (-30, 4), (-30, -10)]
+def _run_styles(rows: pd.DataFrame, runs: list[str]) -> dict[str, tuple[str, str]]:
+    """Colour and marker per run (:func:`hwsim.plotting.run_styles`): its model's colour (FLOATS
+    variants shaded from FLOAT's) and its method's marker; further runs of one model shaded."""
+    return run_styles(runs, dict(zip(rows["run"], rows["method"])), _run_labels(rows))
 
 
 def _seed_text(seeds: pd.Series) -> str:
@@ -102,6 +76,7 @@ def _with_note(title: str, note: str) -> str:
     return f"{title}\n{note}" if note else title
 
 
+@plot_function
 def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
     """Paper Fig. 6 / 7: CA (x) vs RA (y) across lambda, one line per run (and lambda_th when a run
     was evaluated at several), each point labelled with its lambda. Returns the figure.
@@ -112,11 +87,10 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
     rows, note = plotted_rows(frame, attack)
     ca, ra, ca_std, ra_std = _accuracy_columns(rows)
     runs = list(dict.fromkeys(rows["run"]))
-    methods = dict(zip(rows["run"], rows["method"]))
     labels = _run_labels(rows)
-    styles = _run_styles(runs, methods)
+    styles = _run_styles(rows, runs)
     fig, ax = _figure()
-    curve_index = 0
+    point_labels = []
     every_point = len(runs) <= MAX_POINT_LABELS  # few curves: every point gets its lambda label
     for run in runs:
         mine = rows[rows["run"] == run]
@@ -144,23 +118,21 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
                     spread[ca], spread[ra], xerr=spread[ca_std].fillna(0.0), yerr=spread[ra_std].fillna(0.0),
                     fmt="none", ecolor=colour, elinewidth=0.9, capsize=3, alpha=0.8,
                 )  # fmt: skip
-            offset = LABEL_OFFSETS[curve_index % len(LABEL_OFFSETS)]
-            curve_index += 1
             # many curves: only each curve's ends are labelled (lambda runs monotonically between them)
             ends = curve if every_point else curve.iloc[[0, -1]] if len(curve) > 1 else curve
-            for x, y, lam in zip(ends[ca], ends[ra], ends["lam"]):
-                ax.annotate(
-                    f"$\\lambda$={_lam_text(lam)}", (x, y), textcoords="offset points", xytext=offset,
-                    fontsize=7, color=colour,
-                )  # fmt: skip
+            point_labels += [
+                PointLabel(x, y, f"$\\lambda$={_lam_text(lam)}", colour)
+                for x, y, lam in zip(ends[ca], ends[ra], ends["lam"])
+            ]
     ax.margins(0.12)
     ax.set_xlabel("Clean accuracy CA (%)")
     ax.set_ylabel(f"Robust accuracy RA, {_attack_label(attack)} (%)")
     ax.set_title(_with_note(f"Accuracy-robustness trade-off across $\\lambda$ ({_attack_label(attack)})", note))
+    place_labels(ax, point_labels)  # after the limits are set: where no other label or point is
     if len(runs) > MAX_POINT_LABELS:  # beside the axes: a long legend would cover the curves
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     else:
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(loc="best")
     return fig
 
 
@@ -168,120 +140,75 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
 MAX_POINT_LABELS = 4
 
 
-def _label_slots(xs: list[float], reach: float) -> list[int]:
-    """A stacking slot per point: 0, 1, 2, ... along runs of points (in x order) that lie within
-    ``reach`` of the run's first point, so that their labels are printed one under the other."""
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    slots, start, k = [0] * len(xs), None, 0
-    for i in order:
-        if start is None or xs[i] - start > reach:
-            start, k = xs[i], 0
-        else:
-            k += 1
-        slots[i] = k
-    return slots
-
-
+@plot_function
 def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
-    """Paper Fig. 1: memory normalised to the largest compared model (x) vs accuracy (y), CA and RA
-    as separate marker styles, one pair per run, annotated with the method. Returns the figure.
+    """Paper Fig. 1: memory normalised to the largest compared model (x) vs accuracy (y), one pair
+    of markers per run in its method's marker: CA filled, RA open; annotated with the model (up to
+    :data:`MAX_POINT_LABELS` runs, else in the legend). Returns the figure.
     On the seed-aggregated frame the markers are the means, with one-standard-deviation error bars."""
     from matplotlib.lines import Line2D
 
     points = boundary_points(frame, attack)
     _, note = plotted_rows(frame, attack)
     runs = list(points["run"])
-    styles = _run_styles(runs, dict(zip(points["run"], points["method"])))
+    styles = run_styles(runs, dict(zip(points["run"], points["method"])), dict(zip(points["run"], points["label"])))
     duplicate_methods = points["label"].duplicated(keep=False)
-    # runs whose labels would collide (memory within ~15% of the axis) get them stacked, not overprinted
-    slot = _label_slots(points["memory_norm"].tolist(), reach=0.15 * max(points["memory_norm"].max(), 1e-12))
     # many runs: name them in the legend (one coloured entry each) instead of crowding the points
     in_legend = len(points) > MAX_POINT_LABELS
-    run_handles = []
+    run_handles, point_labels = [], []
     fig, ax = _figure()
-    for (_, p), dup, k in zip(points.iterrows(), duplicate_methods, slot):
-        colour, _ = styles[p["run"]]
+    for (_, p), dup in zip(points.iterrows(), duplicate_methods):
+        colour, mark = styles[p["run"]]
         name = p["label"]
         if dup:
             name += f" ({p['run']})"
         ax.scatter(
-            [p["memory_norm"]],
-            [p["clean_acc"]],
-            marker="o",
-            s=46,
-            color=colour,
-            edgecolors="black",
-            linewidths=0.5,
+            [p["memory_norm"]], [p["clean_acc"]], marker=mark, s=46, color=colour, edgecolors="black", linewidths=0.5,
             zorder=3,
-        )
+        )  # fmt: skip
         ax.scatter(
-            [p["memory_norm"]],
-            [p["robust_acc"]],
-            marker="^",
-            s=50,
-            facecolors="white",
-            edgecolors=colour,
-            linewidths=1.5,
-            zorder=3,
-        )
+            [p["memory_norm"]], [p["robust_acc"]], marker=mark, s=46, facecolors="white", edgecolors=colour,
+            linewidths=1.5, zorder=3,
+        )  # fmt: skip
         ax.plot(
             [p["memory_norm"]] * 2, [p["robust_acc"], p["clean_acc"]], color=colour, linewidth=0.8, alpha=0.5, zorder=2
         )
         for acc, std in ((p["clean_acc"], p["clean_acc_std"]), (p["robust_acc"], p["robust_acc_std"])):
             if math.isfinite(std):
                 ax.errorbar(
-                    [p["memory_norm"]],
-                    [acc],
-                    yerr=[std],
-                    fmt="none",
-                    ecolor=colour,
-                    elinewidth=0.9,
-                    capsize=3,
-                    zorder=2.5,
+                    [p["memory_norm"]], [acc], yerr=[std], fmt="none", ecolor=colour, elinewidth=0.9, zorder=2.5
                 )
         shifted = not get_method(p["method"]).single_lambda and (p["ca_lam"] != 0 or p["ra_lam"] != 1)
         where = f"CA@$\\lambda$={_lam_text(p['ca_lam'])}, RA@$\\lambda$={_lam_text(p['ra_lam'])}"
         if in_legend:
             label = f"{name} ({where})" if shifted else name
             run_handles.append(
-                Line2D([], [], marker="o", linestyle="", color=colour, markeredgecolor="black", label=label)
+                Line2D([], [], marker=mark, linestyle="", color=colour, markeredgecolor="black", label=label)
             )
             continue
-        # a cluster's labels go one under the other (11 pt apart), into the free space below CA
-        ax.annotate(
-            name, (p["memory_norm"], p["clean_acc"]), textcoords="offset points", xytext=(7, 2 - 11 * k),
-            fontsize=8, color=colour, ha="left",
-            arrowprops=dict(arrowstyle="-", color=colour, lw=0.5, alpha=0.6) if k else None,
-        )  # fmt: skip
+        point_labels.append(PointLabel(p["memory_norm"], p["clean_acc"], name, colour, fontsize=8))
         if shifted:
-            ax.annotate(
-                where,
-                (p["memory_norm"], p["robust_acc"]), textcoords="offset points", xytext=(6, -8 - 9 * k), fontsize=6, color=colour,
-            )  # fmt: skip
+            point_labels.append(PointLabel(p["memory_norm"], p["robust_acc"], where, colour, fontsize=6))
     handles = [
         Line2D([], [], marker="o", linestyle="", color="grey", markeredgecolor="black", label="clean accuracy (CA)"),
-        Line2D([], [], marker="^", linestyle="", markerfacecolor="white", markeredgecolor="grey", markeredgewidth=1.5, label=f"robust accuracy (RA, {_attack_label(attack)})"),
+        Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="grey", markeredgewidth=1.5,
+               label=f"robust accuracy (RA, {_attack_label(attack)})"),
     ]  # fmt: skip
     spread = points[points["clean_acc_std"].notna() | points["robust_acc_std"].notna()]
     if not spread.empty:
         handles.append(
-            Line2D(
-                [],
-                [],
-                marker="|",
-                linestyle="",
-                color="grey",
-                markersize=10,
-                label=f"mean ± std over {_seed_text(spread['seeds'])}",
-            )
-        )
-    if run_handles:  # beside the axes: with many runs no corner of the plot is free
-        ax.legend(handles=[*run_handles, *handles], fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    else:
-        ax.legend(handles=handles, fontsize=7, loc="best")
+            Line2D([], [], marker="|", linestyle="", color="grey", markersize=10,
+                   label=f"mean ± std over {_seed_text(spread['seeds'])}")
+        )  # fmt: skip
     lo = float(points["memory_norm"].min())
-    ax.set_xlim(min(lo, 1.0) - 0.1 * max(1.0 - lo, 0.2), 1.0 + 0.25 * max(1.0 - lo, 0.2))
+    # room on both sides for the labels
+    ax.set_xlim(min(lo, 1.0) - 0.2 * max(1.0 - lo, 0.2), 1.0 + 0.25 * max(1.0 - lo, 0.2))
     ax.margins(y=0.12)
+    place_labels(ax, point_labels, marker_px=9.0)  # the markers here are s=46 (about 7 pt) plus edges
+    if run_handles:  # beside the axes: with many runs no corner of the plot is free
+        ax.legend(handles=[*run_handles, *handles], loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    else:
+        ax.legend(handles=handles, loc="best")
     ax.set_xlabel("Normalised memory (storage in the spec's sparse format / largest model)")
     ax.set_ylabel("Accuracy (%)")
     ax.set_title(
@@ -292,6 +219,7 @@ def plot_memory_accuracy(frame: pd.DataFrame, attack: str) -> Figure:
     return fig
 
 
+@plot_function
 def plot_training_time(frame: pd.DataFrame) -> Figure | None:
     """Paper Fig. 8(a): mean per-epoch training time of each run, normalised to the fastest run.
     Runs without a finished epoch are left out. Returns the figure, or None when no run has one."""
@@ -301,12 +229,13 @@ def plot_training_time(frame: pd.DataFrame) -> Figure | None:
     if times.empty:
         return None
     fastest = float(times["mean_epoch_time_s"].min())
+    styles = _run_styles(first, list(times.index))
     fig, ax = _figure()
     ax.grid(False, axis="x")
     labels = [f"{labels[run]}\n{run}" for run in times.index]
     ratios = times["mean_epoch_time_s"] / fastest
-    colours = [_method_color(m) or "tab:gray" for m in times["method"]]
-    bars = ax.bar(range(len(times)), ratios, color=colours, width=0.6)
+    colours = [styles[run][0] for run in times.index]
+    bars = ax.bar(range(len(times)), ratios, color=colours, width=0.6, edgecolor="black", linewidth=0.3)
     for bar, ratio, seconds in zip(bars, ratios, times["mean_epoch_time_s"]):
         ax.annotate(
             f"{ratio:.2f}x\n({seconds:.1f} s)",
@@ -333,30 +262,27 @@ def slim_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["sparsity"] == "slim"]
 
 
+@plot_function
 def plot_slim(frame: pd.DataFrame, attack: str) -> Figure | None:
     """Paper Fig. 9: slimmable models across lambda, CA (left panel) and RA (right panel), one line
     per (run, SF): colour and marker per run (FLOAT slim vs FLOATS slim vs OAT slim), line style per
     SF (SF 1.0 solid, the next smaller dashed, ...). FLOAT's lambda_n at its lowest lambda_th. On the
     seed-aggregated frame the means. Returns None when no run is slimmable."""
-    from matplotlib.figure import Figure
-
     rows, note = plotted_rows(frame, attack)
     rows = slim_rows(rows)
     if rows.empty:
         return None
     ca, ra, _, _ = _accuracy_columns(rows)
     runs = list(dict.fromkeys(rows["run"]))
-    styles = _run_styles(runs, dict(zip(rows["run"], rows["method"])))
+    styles = _run_styles(rows, runs)
     labels = _run_labels(rows)
     factors = sorted(rows["slim_factor"].unique(), reverse=True)
     dash = {sf: SF_LINESTYLES[i % len(SF_LINESTYLES)] for i, sf in enumerate(factors)}
-    fig = Figure(figsize=(9.0, 3.8))
-    axes = fig.subplots(1, 2)
+    fig, axes = new_figure(ncols=2, width=9.0, height=3.8)
     for ax, column, what in (
         (axes[0], ca, "Clean accuracy CA (%)"),
         (axes[1], ra, f"Robust accuracy RA, {_attack_label(attack)} (%)"),
     ):
-        ax.grid(True, linestyle=":", linewidth=0.6, alpha=0.7)
         for run in runs:
             mine = rows[rows["run"] == run]
             th = mine["lambda_th"]
@@ -372,10 +298,7 @@ def plot_slim(frame: pd.DataFrame, attack: str) -> Figure | None:
         ax.set_xlabel("$\\lambda$ (FLOAT: $\\lambda_n$)")
         ax.set_ylabel(what)
     axes[0].legend(fontsize=6, loc="best")
-    fig.suptitle(
-        _with_note(f"Slimmable models across $\\lambda$ (paper Fig. 9 style, {_attack_label(attack)})", note),
-        fontsize=10,
-    )
+    fig.suptitle(_with_note(f"Slimmable models across $\\lambda$ (paper Fig. 9 style, {_attack_label(attack)})", note))
     fig.tight_layout()
     return fig
 
@@ -406,6 +329,7 @@ def channel_densities(weight, mask=None) -> tuple[float, float]:
     return float(per_channel.sum()) / per_channel.size, float(kept.sum()) / kept.size
 
 
+@plot_function
 def plot_channel_heatmap(layer: str, panels: list[tuple[str, Any, Any]]) -> Figure:
     """Paper Fig. 5(a): per run, |theta| of conv ``layer`` as a C_o (rows) x C_i (columns) heatmap,
     the sum of |w| over k x k (:func:`channel_heatmap_values`); zero entries are white. ``panels``:
@@ -413,23 +337,22 @@ def plot_channel_heatmap(layer: str, panels: list[tuple[str, Any, Any]]) -> Figu
     title gives the channel density (kept input channels / C_i) and the weight density."""
     import numpy as np
     from matplotlib import colormaps
-    from matplotlib.figure import Figure
 
     if not panels:
         raise ValueError("no runs to draw")
-    fig = Figure(figsize=(4.8 * len(panels), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    fig, axes = new_figure(ncols=len(panels), width=4.8 * len(panels), height=4.2, layout="constrained")
     cmap = colormaps["viridis"].with_extremes(bad="white")
     for ax, (title, weight, mask) in zip(axes, panels):
         values = channel_heatmap_values(weight)
         shown = np.ma.masked_where(values == 0, values)
+        ax.grid(False)  # a grid would cover the cells
         image = ax.imshow(shown, cmap=cmap, aspect="auto", interpolation="nearest")
         channel, density = channel_densities(weight, mask)
         ax.set_title(f"{title}\nchannel density {channel:.1%}, weight density {density:.1%}", fontsize=8)
         ax.set_xlabel("input channel $C_i$")
         ax.set_ylabel("output channel $C_o$")
         fig.colorbar(image, ax=ax, label="$\\sum_{k \\times k} |w|$ (white: 0)")
-    fig.suptitle(f"|$\\theta$| of {layer} (paper Fig. 5(a) style)", fontsize=10)
+    fig.suptitle(f"|$\\theta$| of {layer} (paper Fig. 5(a) style)")
     return fig
 
 

@@ -2,13 +2,12 @@
 (:func:`hwsim.io.atomic_write_bytes`), and deterministically, so that reporting the same runs twice
 gives byte-identical files and regenerated figures never show up as changed in git.
 
-PNG and PDF carry no timestamp and no software version: the PNG ``Software`` key and the PDF
-``Creator`` / ``Producer`` / ``CreationDate`` entries are dropped (matplotlib writes them by default).
+PNG and PDF are rendered by :func:`hwsim.plotting.save_figure` (the one save of every hwsim figure):
+no timestamp and no software version in them.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +16,8 @@ import pandas as pd
 from ..config import HardwareSpec
 from ..errors import HwsimError
 from ..formats import OutputFormat, render_frame
-from ..io import atomic_write_bytes, atomic_write_text
+from ..io import atomic_write_text
+from ..plotting import render_figure, save_figure
 from .join import _CONFIGS, TABLE1_NOTE, aggregate_seeds, is_sparse, report_frame, seed_groups, table1_frame
 from .plots import _safe_name, plot_channel_heatmap, report_figures
 
@@ -30,7 +30,6 @@ REPORT_SEEDS_CSV = "report-seeds.csv"
 REPORT_SEEDS_JSON = "report-seeds.json"
 TABLE1_CSV = "table1.csv"
 TABLE1_JSON = "table1.json"
-DPI = 200
 
 # Columns of the terminal table and Markdown views (CSV and JSON carry every column).
 REPORT_VIEW = [
@@ -51,26 +50,11 @@ TABLE1_VIEW = [
     "paper_ra_lam1", "paper_cr", "paper_crf",
 ]  # fmt: skip
 
-# savefig options per file type: no timestamps or versions in the files (see the module docstring).
-FIGURE_FORMATS = {
-    ".png": {"dpi": DPI, "metadata": {"Software": None}},
-    ".pdf": {"metadata": {"Creator": None, "Producer": None, "CreationDate": None}},
-}
-
-
-def render_figure(fig: Figure, suffix: str) -> bytes:
-    """``fig`` as PNG (200 dpi) or PDF bytes, tight bounding box, without metadata that changes."""
-    if suffix not in FIGURE_FORMATS:
-        raise HwsimError(f"unknown figure type {suffix!r}; use one of {', '.join(FIGURE_FORMATS)}")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=suffix[1:], bbox_inches="tight", **FIGURE_FORMATS[suffix])
-    return buffer.getvalue()
-
 
 def write_figure(fig: Figure, path_stem: Path | str) -> list[Path]:
-    """Write ``path_stem`` + .png and .pdf atomically; returns their paths."""
-    path_stem = Path(path_stem)
-    return [atomic_write_bytes(path_stem.with_suffix(suffix), render_figure(fig, suffix)) for suffix in FIGURE_FORMATS]
+    """Write ``path_stem`` + .png and .pdf atomically (:func:`hwsim.plotting.save_figure`); returns
+    their paths."""
+    return save_figure(fig, path_stem)
 
 
 def _json_ready(frame: pd.DataFrame) -> pd.DataFrame:
