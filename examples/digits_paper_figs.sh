@@ -3,7 +3,8 @@
 # 16x16 on scikit-learn's bundled digits, 15 epochs, batch 128, eps 0.2, seed 0, best checkpoints on
 # 300 held-out training images, as in digits_seeds.sh.
 #   Fig. 3: OAT trained with four S_lambda sets, tested at the paper's S_lambda = {0, 0.2, 0.7, 1}.
-#   Fig. 4: one FLOAT run evaluated over lambda_n = 0, 0.1, ..., 1 (Eq. 6 rescaling, lambda_th = 0).
+#   Fig. 4: one FLOAT run, its last epoch's weights, evaluated over lambda_n = 0, 0.1, ..., 1 (Eq. 6
+#   rescaling after training, lambda_th = 0; best checkpoints exist only for the training-time lambdas).
 #   Fig. 10: the FLOAT run and the S_lambda = {0, 0.2, 0.7, 1} OAT run also under AutoAttack ('rand':
 #   APGD-CE + APGD-DLR, EOT 20) on the first AA_LIMIT test images.
 #
@@ -22,11 +23,11 @@ done
 echo "$HWSIM train models/resnet20-digits-float.yaml --name float $common" >>"$jobs"
 xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs"
 : >"$jobs"
-ev="--attacks pgd7 --checkpoint best --device $DEVICE -q -f csv"
+ev="--attacks pgd7 --device $DEVICE -q -f csv"
 for run in "$OUT"/oat-S*/; do
-  echo "$HWSIM evaluate $run --lambdas 0,0.2,0.7,1 $ev" >>"$jobs"
+  echo "$HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint best $ev" >>"$jobs"
 done
-echo "$HWSIM evaluate $OUT/float --lambdas 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1 $ev" >>"$jobs"
+echo "$HWSIM evaluate $OUT/float --lambdas 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1 --checkpoint last $ev" >>"$jobs"
 xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs" >/dev/null
 : >"$jobs"
 aa="--lambdas 0,0.2,0.7,1 --attacks autoattack --limit $AA_LIMIT --checkpoint best --device $DEVICE -q -f csv"

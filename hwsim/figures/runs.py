@@ -89,15 +89,20 @@ def _table1_plot(data: pd.DataFrame):
     return fig
 
 
-def _chosen_rows(ctx: Context, attack: str) -> pd.DataFrame | None:
-    """The rows of ``attack`` the report would draw (best checkpoint per lambda where evaluated, else
-    last), at full width, with plain ``clean_acc`` / ``robust_acc`` columns (seed means if aggregated)."""
+def _last_rows(ctx: Context, attack: str) -> pd.DataFrame | None:
+    """The rows of ``attack`` at full width, of each run's last epoch's weights where evaluated (else
+    the report's pick), with plain ``clean_acc`` / ``robust_acc`` columns (seed means if aggregated).
+
+    Fig. 3 and 4 compare whole trained models: a best-RA checkpoint per lambda (OAT.py's rule) at a
+    lambda a model never became robust at is an untrained early epoch (CA = RA = chance)."""
     from ..report.join import _accuracy_columns, plotted_rows
 
     rows = _attack_rows(ctx, attack)
     if rows is None:
         return None
-    rows, _ = plotted_rows(rows, attack)
+    has_last = rows["checkpoint"].eq("last").groupby(rows["run"], sort=False).transform("any")
+    picked, _ = plotted_rows(rows[~has_last], attack) if (~has_last).any() else (rows.iloc[:0], "")
+    rows = pd.concat([rows[has_last & rows["checkpoint"].eq("last")], picked])
     rows = rows[rows["slim_factor"] == 1.0]
     ca, ra, _, _ = _accuracy_columns(rows)
     return rows.rename(columns={ca: "clean_acc", ra: "robust_acc"})
@@ -105,7 +110,7 @@ def _chosen_rows(ctx: Context, attack: str) -> pd.DataFrame | None:
 
 def _s_lambda_data(ctx: Context):
     """OAT runs (dense, full width) trained with at least two different S_lambda sets."""
-    rows = _chosen_rows(ctx, MAIN_ATTACK)
+    rows = _last_rows(ctx, MAIN_ATTACK)
     if rows is None:
         return None
     rows = rows[(rows["method"] == "oat") & rows["sparsity"].isna() & rows["train_lambdas"].notna()]
@@ -113,12 +118,14 @@ def _s_lambda_data(ctx: Context):
         return None
     rows = rows[rows["lambda_th"].isna() | (rows["lambda_th"] == rows["lambda_th"].min())]
     columns = ["run", "train_lambdas", "lam", "clean_acc", "robust_acc", "checkpoint", "attack"]
-    return rows[columns].sort_values(["train_lambdas", "run", "lam"], kind="stable").reset_index(drop=True)
+    size = rows["train_lambdas"].map(lambda text: (text.count(","), text))  # smaller sets first
+    rows = rows.assign(_size=size).sort_values(["_size", "run", "lam"], kind="stable")
+    return rows[columns].reset_index(drop=True)
 
 
 @plot_function
 def _s_lambda_plot(data: pd.DataFrame):
-    fig, axes = new_figure(ncols=2, width=7.0, height=3.0)
+    fig, axes = new_figure(ncols=2, width=7.0, height=3.4, layout="constrained")
     sets = list(dict.fromkeys(data["train_lambdas"]))
     styles = run_styles(sets, dict.fromkeys(sets, "oat"))  # shades of OAT's colour, one per S_lambda
     dashes = ["-", "--", ":", "-."]
@@ -134,14 +141,14 @@ def _s_lambda_plot(data: pd.DataFrame):
     axes[1].set_ylabel(f"Robust accuracy RA, {MAIN_ATTACK.upper()} (%)")
     for ax in axes:
         ax.set_xlabel(f"test $\\lambda$ (tested at {{{tested}}})")
-    axes[0].legend(title=f"OAT trained with ({len(sets)} sets)")
+    fig.legend(title="OAT trained with", loc="outside lower center", ncol=min(len(sets), 4))
     fig.suptitle("OAT across training $S_\\lambda$ (paper Fig. 3 style)")
     return fig
 
 
 def _lambda_sweep_data(ctx: Context):
     """FLOAT runs evaluated at >= 6 lambda_n values (the lowest lambda_th)."""
-    rows = _chosen_rows(ctx, MAIN_ATTACK)
+    rows = _last_rows(ctx, MAIN_ATTACK)
     if rows is None:
         return None
     rows = rows[(rows["method"] == "float") & rows["sparsity"].isna()]
