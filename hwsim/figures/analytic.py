@@ -46,6 +46,8 @@ def _grouped_bars(ax, groups: list[str], series: list[tuple[str, str, list[float
                     textcoords="offset points",
                     xytext=(0, 1),
                     ha="center",
+                    va="bottom",
+                    rotation=90 if len(groups) > 3 else 0,  # narrow bars: upright labels would collide
                     fontsize=5,
                 )
     ax.grid(False, axis="x")
