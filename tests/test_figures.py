@@ -138,3 +138,34 @@ def test_paper_check_rows(analytic):
         assert f"Table 1 CR of {label}" in text and f"Table 1 CRF of {label}" in text
     assert verdict("Table 1 CR of FLOATS-i") == "reproduced"
     assert verdict("Table 1 CRF of FLOATS-c") == "differs"
+
+
+PAPER_FIGS = REPO / "reports/digits-paper-figs"
+
+
+def test_fig3_groups_oat_runs_by_training_s_lambda(tmp_path):
+    """The tracked OAT runs of examples/digits_paper_figs.sh: one curve per S_lambda, each tested at
+    the paper's {0, 0.2, 0.7, 1}, at the last epoch's weights, values copied from results.json."""
+    import json
+
+    write_figures(Context(root=REPO), tmp_path, ["fig3"])
+    data = pd.read_csv(tmp_path / "fig3.csv", dtype={"train_lambdas": str})
+    assert list(dict.fromkeys(data["train_lambdas"])) == ["0,1", "0,0.5,1", "0,0.2,0.7,1", "0,0.1,0.2,0.3,0.4,1"]
+    assert set(data["checkpoint"]) == {"last"} and set(data["attack"]) == {"pgd7"}
+    for run, rows in data.groupby("run"):
+        assert list(rows["lam"]) == [0, 0.2, 0.7, 1]
+        points = json.loads((PAPER_FIGS / run / "results.json").read_text())["points"]
+        want = {p["lam"]: p["robust_acc"] for p in points if p["checkpoint"] == "last" and p["attack"] == "pgd7"}
+        assert list(rows["robust_acc"]) == pytest.approx([want[lam] for lam in rows["lam"]], abs=1e-6)
+    s01 = data[data["train_lambdas"] == "0,1"].set_index("lam")
+    assert s01.loc[0, "robust_acc"] < 5  # S = {0, 1}: no robustness at lambda = 0 (the paper's remark)
+    assert "**fig3** (`fig3.png`" in (tmp_path / "figures.md").read_text()
+
+
+def test_fig4_and_fig10_autoattack_from_tracked_runs(tmp_path):
+    write_figures(Context(root=REPO), tmp_path, ["fig4", "fig10-autoattack"])
+    fig4 = pd.read_csv(tmp_path / "fig4.csv")
+    assert list(fig4["lam"]) == pytest.approx([i / 10 for i in range(11)]) and set(fig4["run"]) == {"float"}
+    aa = pd.read_csv(tmp_path / "fig10-autoattack.csv")
+    assert set(aa["attack"]) == {"autoattack"} and set(aa["run"]) == {"float", "oat-S0_0.2_0.7_1"}
+    assert (aa["robust_acc"] <= aa["clean_acc"]).all()
