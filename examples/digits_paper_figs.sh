@@ -2,7 +2,8 @@
 # The digits runs behind the paper's Fig. 3, Fig. 4 and Fig. 10 (AutoAttack) (issue 11): ResNet20 at
 # 16x16 on scikit-learn's bundled digits, 15 epochs, batch 128, eps 0.2, seed 0, best checkpoints on
 # 300 held-out training images, as in digits_seeds.sh.
-#   Fig. 3: OAT trained with four S_lambda sets, tested at the paper's S_lambda = {0, 0.2, 0.7, 1}.
+#   Fig. 3: OAT trained with four S_lambda sets, tested at the paper's S_lambda = {0, 0.2, 0.7, 1}
+#   (last epoch's weights and best checkpoints; the figure draws the last).
 #   Fig. 4: one FLOAT run, its last epoch's weights, evaluated over lambda_n = 0, 0.1, ..., 1 (Eq. 6
 #   rescaling after training, lambda_th = 0; best checkpoints exist only for the training-time lambdas).
 #   Fig. 10: the FLOAT run and the S_lambda = {0, 0.2, 0.7, 1} OAT run also under AutoAttack ('rand':
@@ -25,7 +26,8 @@ xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs"
 : >"$jobs"
 ev="--attacks pgd7 --device $DEVICE -q -f csv"
 for run in "$OUT"/oat-S*/; do
-  echo "$HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint best $ev" >>"$jobs"
+  # last and best merge into the same results.json: one after the other within a run
+  echo "$HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint last $ev && $HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint best $ev" >>"$jobs"
 done
 echo "$HWSIM evaluate $OUT/float --lambdas 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1 --checkpoint last $ev" >>"$jobs"
 xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs" >/dev/null
