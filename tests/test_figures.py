@@ -169,3 +169,16 @@ def test_fig4_and_fig10_autoattack_from_tracked_runs(tmp_path):
     aa = pd.read_csv(tmp_path / "fig10-autoattack.csv")
     assert set(aa["attack"]) == {"autoattack"} and set(aa["run"]) == {"float", "oat-S0_0.2_0.7_1"}
     assert (aa["robust_acc"] <= aa["clean_acc"]).all()
+
+
+def test_paper_check_rank_correlation_of_a_constant_curve_is_nan_without_warning():
+    import math
+    import warnings
+
+    from hwsim.figures.paper_check import _rank_corr
+
+    lam = pd.Series([0.0, 0.5, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an untrained run's flat RA used to warn (ConstantInputWarning)
+        assert math.isnan(_rank_corr(pd.Series([10.0, 10.0, 10.0]), lam))
+        assert _rank_corr(pd.Series([3.0, 2.0, 1.0]), lam) == pytest.approx(-1.0)

@@ -22,6 +22,13 @@ def _row(quantity, paper, hwsim, convention, reproduced, reason="", verdict=None
     }
 
 
+def _rank_corr(values, lam) -> float:
+    """Spearman's rho of ``values`` with lambda; NaN (not a warning) when either is constant."""
+    if values.nunique() < 2 or lam.nunique() < 2:
+        return float("nan")
+    return float(values.corr(lam, method="spearman"))
+
+
 def _figure_data(ctx: Context, name: str):
     from .registry import get_figure
 
@@ -61,8 +68,7 @@ def _run_rows(ctx: Context) -> list[dict]:
         )
     else:
         first = data[data["run"] == data["run"].iloc[0]].sort_values("lam")
-        ra = first["robust_acc"].corr(first["lam"], method="spearman")
-        ca = first["clean_acc"].corr(first["lam"], method="spearman")
+        ra, ca = (_rank_corr(first[c], first["lam"]) for c in ("robust_acc", "clean_acc"))
         top, bottom = first.iloc[-1], first.iloc[0]
         rows.append(_row(
             quantity, "RA down, CA up",
