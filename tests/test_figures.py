@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from hwsim.cli import app
 from hwsim.estimate import estimate_file
-from hwsim.figures import Context, list_figures, write_figures
+from hwsim.figures import Context, get_figure, list_figures, write_figures
 
 from .conftest import MODELS, REPO, one_line_error
 
@@ -169,6 +169,8 @@ def test_fig4_and_fig10_autoattack_from_tracked_runs(tmp_path):
     aa = pd.read_csv(tmp_path / "fig10-autoattack.csv")
     assert set(aa["attack"]) == {"autoattack"} and set(aa["run"]) == {"float", "oat-S0_0.2_0.7_1"}
     assert (aa["robust_acc"] <= aa["clean_acc"]).all()
+    fig = get_figure("fig10-autoattack").plot(aa)
+    assert "(AutoAttack, 50 test images)" in fig.axes[0].get_title()  # the RA rests on 50 images only
 
 
 def test_paper_check_rank_correlation_of_a_constant_curve_is_nan_without_warning():

@@ -127,7 +127,9 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
     ax.margins(0.12)
     ax.set_xlabel("Clean accuracy CA (%)")
     ax.set_ylabel(f"Robust accuracy RA, {_attack_label(attack)} (%)")
-    ax.set_title(_with_note(f"Accuracy-robustness trade-off across $\\lambda$ ({_attack_label(attack)})", note))
+    images = set(rows["images"].dropna()) if "images" in rows.columns else set()
+    count = f", {int(images.pop())} test images" if len(images) == 1 else ""  # how much an RA rests on
+    ax.set_title(_with_note(f"Accuracy-robustness trade-off across $\\lambda$ ({_attack_label(attack)}{count})", note))
     place_labels(ax, point_labels)  # after the limits are set: where no other label or point is
     if len(runs) > MAX_POINT_LABELS:  # beside the axes: a long legend would cover the curves
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
