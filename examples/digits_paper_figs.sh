@@ -6,8 +6,8 @@
 #   (last epoch's weights and best checkpoints; the figure draws the last).
 #   Fig. 4: one FLOAT run, its last epoch's weights, evaluated over lambda_n = 0, 0.1, ..., 1 (Eq. 6
 #   rescaling after training, lambda_th = 0; best checkpoints exist only for the training-time lambdas).
-#   Fig. 10: the FLOAT run and the S_lambda = {0, 0.2, 0.7, 1} OAT run also under AutoAttack ('rand':
-#   APGD-CE + APGD-DLR, EOT 20) on the first AA_LIMIT test images.
+#   Fig. 10(c): FLOAT against PGD-AT at lambda 0 / 0.2 / 0.7 / 1 (and the S_lambda = {0, 0.2, 0.7, 1}
+#   OAT run) under AutoAttack ('rand': APGD-CE + APGD-DLR, EOT 20) on the first AA_LIMIT test images.
 #
 #   bash examples/digits_paper_figs.sh [OUT_DIR] [DEVICE] [PARALLEL] [AA_LIMIT]
 set -euo pipefail
@@ -22,6 +22,9 @@ for s in 0,1 0,0.5,1 0,0.2,0.7,1 0,0.1,0.2,0.3,0.4,1; do
   echo "$HWSIM train models/resnet20-digits-oat.yaml --name oat-S${s//,/_} --oat-lambdas $s $common" >>"$jobs"
 done
 echo "$HWSIM train models/resnet20-digits-float.yaml --name float $common" >>"$jobs"
+for lam in 0 0.2 0.7 1; do
+  echo "$HWSIM train models/resnet20-digits-pgdat.yaml --name pgdat-l$lam --pgdat-lambda $lam $common" >>"$jobs"
+done
 xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs"
 : >"$jobs"
 ev="--attacks pgd7 --device $DEVICE -q -f csv"
@@ -30,10 +33,16 @@ for run in "$OUT"/oat-S*/; do
   echo "$HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint last $ev && $HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint best $ev" >>"$jobs"
 done
 echo "$HWSIM evaluate $OUT/float --lambdas 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1 --checkpoint last $ev" >>"$jobs"
+for run in "$OUT"/pgdat-l*/; do
+  echo "$HWSIM evaluate $run --checkpoint best $ev" >>"$jobs"
+done
 xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs" >/dev/null
 : >"$jobs"
 aa="--lambdas 0,0.2,0.7,1 --attacks autoattack --limit $AA_LIMIT --checkpoint best --device $DEVICE -q -f csv"
 echo "$HWSIM evaluate $OUT/float $aa" >>"$jobs"
 echo "$HWSIM evaluate $OUT/oat-S0_0.2_0.7_1 $aa" >>"$jobs"
+for run in "$OUT"/pgdat-l*/; do
+  echo "$HWSIM evaluate $run $aa" >>"$jobs"  # PGD-AT is evaluated at its one trained lambda
+done
 xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs" >/dev/null
 rm -f "$jobs"
