@@ -29,7 +29,9 @@ the unpadded input, the clip for the padded span); tests/test_export.py runs tha
 WorkloadFactory (with ZigZag's shipped tpu_like mapping) on the exports, when zigzag is importable,
 and checks each node's ``total_mac_count`` is hwsim's MACs (an Add's, hwsim's noise_add_ops).
 benchmarks/crossval.py ran ``zigzag.api.get_hardware_performance_zigzag`` on six exported ResNet34
-layers (padded stride-2 convs among them): MACs equal hwsim's. The Conv / Gemm / Add entry forms
+layers (padded stride-2 convs among them): MACs equal hwsim's; run by hand on the whole
+``resnet20-digits-float`` export (22 layers + 21 Add entries, tpu_like): 43 nodes, 10,474,032
+operations = hwsim's MACs + noise_add_ops. The Conv / Gemm / Add entry forms
 follow ZigZag's own examples (KULeuven-MICAS/zigzag ``zigzag/inputs/workload/resnet18.yaml``; not
 shipped in the 3.9.1 wheel) and its ONNX conv parser (``parser/onnx/conv_parser.py``: pr_loop_dims,
 pr_loop_sizes = the input sizes, padding = [[begin, end], ...]).
