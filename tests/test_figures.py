@@ -167,7 +167,8 @@ def test_fig4_and_fig10_autoattack_from_tracked_runs(tmp_path):
     fig4 = pd.read_csv(tmp_path / "fig4.csv")
     assert list(fig4["lam"]) == pytest.approx([i / 10 for i in range(11)]) and set(fig4["run"]) == {"float"}
     aa = pd.read_csv(tmp_path / "fig10-autoattack.csv")
-    assert set(aa["attack"]) == {"autoattack"} and set(aa["run"]) == {"float", "oat-S0_0.2_0.7_1"}
+    runs = {"float", "oat-S0_0.2_0.7_1", "pgdat-l0", "pgdat-l0.2", "pgdat-l0.7", "pgdat-l1"}
+    assert set(aa["attack"]) == {"autoattack"} and set(aa["run"]) == runs and set(aa["images"]) == {50}
     assert (aa["robust_acc"] <= aa["clean_acc"]).all()
     fig = get_figure("fig10-autoattack").plot(aa)
     assert "(AutoAttack, 50 test images)" in fig.axes[0].get_title()  # the RA rests on 50 images only
@@ -184,3 +185,20 @@ def test_paper_check_rank_correlation_of_a_constant_curve_is_nan_without_warning
         warnings.simplefilter("error")  # an untrained run's flat RA used to warn (ConstantInputWarning)
         assert math.isnan(_rank_corr(pd.Series([10.0, 10.0, 10.0]), lam))
         assert _rank_corr(pd.Series([3.0, 2.0, 1.0]), lam) == pytest.approx(-1.0)
+
+
+def test_paper_check_rows_measured_on_the_tracked_runs(tmp_path):
+    """The run-based rows read each figure's tracked runs and judge the direction only."""
+    write_figures(Context(root=REPO), tmp_path, ["fig8b"])
+    rows = {}
+    for line in (tmp_path / "paper-check.md").read_text().splitlines():
+        cells = line.split(" | ")
+        if line.startswith("| ") and len(cells) == 6:
+            rows[cells[0].lstrip("| ")] = cells
+    verdict = {key.split(" (")[0]: cells[4] for key, cells in rows.items()}
+    assert verdict["OAT's spread across training S_lambda"] == "trend"
+    assert verdict["FLOAT over lambda_n"] == "trend weak"  # RA rho +0.17: the right sign, weakly
+    assert verdict["FLOAT vs PGD-AT under AutoAttack"] == "trend differs"  # PGD-AT lambda 1 ties FLOAT at 14%
+    assert verdict["Table 1 CRF of FLOATS-c with trained masks"] == "trend"
+    spread = next(c for k, c in rows.items() if k.startswith("OAT's spread"))[2]
+    assert spread.startswith("86.94% (at lambda 0.2) / 50.28% (at lambda 0.7)")

@@ -100,7 +100,7 @@ def _run_rows(ctx: Context) -> list[dict]:
             f"PGD-AT {pgd[ra].min():.0f}-{pgd[ra].max():.0f}%",
             f"AutoAttack 'rand' (APGD-CE + APGD-DLR, EOT 20) on {images} test images; a PGD-AT point is beaten when a "
             f"FLOAT point has a higher RA at a CA at most 1 point lower; {DIGITS.replace('PGD-7', 'AutoAttack')}",
-            False, "" if all(beaten) else f"{len(beaten) - sum(beaten)} PGD-AT point(s) have an RA no FLOAT point reaches "
+            False, "" if all(beaten) else f"{len(beaten) - sum(beaten)} PGD-AT point(s) have an RA no FLOAT point exceeds "
             "at a similar CA; the paper's claim is for ResNet34 on CIFAR-10",
             verdict="trend" if all(beaten) else "trend differs",
         ))  # fmt: skip
