@@ -4,8 +4,9 @@
 # 300 held-out training images, as in digits_seeds.sh.
 #   Fig. 3: OAT trained with four S_lambda sets, tested at the paper's S_lambda = {0, 0.2, 0.7, 1}
 #   (last epoch's weights and best checkpoints; the figure draws the last).
-#   Fig. 4: one FLOAT run, its last epoch's weights, evaluated over lambda_n = 0, 0.1, ..., 1 (Eq. 6
-#   rescaling after training, lambda_th = 0; best checkpoints exist only for the training-time lambdas).
+#   Fig. 4 / Fig. 6: one FLOAT run, its last epoch's weights, evaluated over lambda_n = 0, 0.1, ..., 1
+#   (Eq. 6 rescaling after training) at lambda_th = 0 (Fig. 4) and 0.5 (Fig. 6: both thresholds); best
+#   checkpoints exist only for the training-time lambdas.
 #   Fig. 10(c): FLOAT against PGD-AT at lambda 0 / 0.2 / 0.7 / 1 (and the S_lambda = {0, 0.2, 0.7, 1}
 #   OAT run) under AutoAttack ('rand': APGD-CE + APGD-DLR, EOT 20) on the first AA_LIMIT test images.
 #
@@ -32,7 +33,8 @@ for run in "$OUT"/oat-S*/; do
   # last and best merge into the same results.json: one after the other within a run
   echo "$HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint last $ev && $HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint best $ev" >>"$jobs"
 done
-echo "$HWSIM evaluate $OUT/float --lambdas 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1 --checkpoint last $ev" >>"$jobs"
+grid=0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
+echo "$HWSIM evaluate $OUT/float --lambdas $grid --checkpoint last $ev && $HWSIM evaluate $OUT/float --lambdas $grid --lambda-th 0.5 --checkpoint last $ev" >>"$jobs"
 for run in "$OUT"/pgdat-l*/; do
   echo "$HWSIM evaluate $run --checkpoint best $ev" >>"$jobs"
 done

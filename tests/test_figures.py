@@ -32,7 +32,7 @@ def analytic(tmp_path_factory):
 
 def test_registry_lists_analytic_and_run_figures():
     names = list_figures()
-    for name in ("fig8b", "fig8c", "table1-costs", "fig1-memory", "fig1", "fig6-7", "fig8a", "fig9", "table1",
+    for name in ("fig8b", "fig8c", "table1-costs", "fig1-memory", "fig1", "fig6", "fig7", "fig8a", "fig9", "table1",
                  "fig3", "fig4", "fig10-autoattack"):  # fmt: skip
         assert name in names
 
@@ -100,7 +100,7 @@ def test_missing_runs_listed_with_command(tmp_path):
     assert "**fig3**: NOT DRAWN (its runs are missing from the runs given)" in index
     assert "**fig10-autoattack**: NOT DRAWN" in index and "bash examples/digits_paper_figs.sh" in index
     assert not (tmp_path / "fig3.png").exists()
-    write_figures(Context(runs=[]), tmp_path / "none", ["fig6-7"])
+    write_figures(Context(runs=[]), tmp_path / "none", ["fig7"])
     assert "NOT DRAWN (no runs given)" in (tmp_path / "none" / "figures.md").read_text()
     write_figures(Context(root=tmp_path), tmp_path / "bare", ["fig9"])  # no tracked runs under root
     text = (tmp_path / "bare" / "figures.md").read_text()
@@ -110,11 +110,11 @@ def test_missing_runs_listed_with_command(tmp_path):
 
 def test_run_figure_from_tracked_runs(tmp_path):
     runs = sorted((REPO / "reports/digits-floats").glob("*/"))
-    result = run("figures", "--only", "fig6-7", "--runs", runs[0], "--runs", runs[1], "--out-dir", tmp_path)
+    result = run("figures", "--only", "fig7", "--runs", runs[0], "--runs", runs[1], "--out-dir", tmp_path)
     assert result.exit_code == 0, result.output
-    data = pd.read_csv(tmp_path / "fig6-7.csv")
+    data = pd.read_csv(tmp_path / "fig7.csv")
     assert set(data["run"]) == {runs[0].name, runs[1].name} and set(data["attack"]) == {"pgd7"}
-    assert (tmp_path / "fig6-7.png").stat().st_size > 0
+    assert (tmp_path / "fig7.png").stat().st_size > 0
 
 
 def test_paper_check_rows(analytic):
@@ -202,3 +202,17 @@ def test_paper_check_rows_measured_on_the_tracked_runs(tmp_path):
     assert verdict["Table 1 CRF of FLOATS-c with trained masks"] == "trend"
     spread = next(c for k, c in rows.items() if k.startswith("OAT's spread"))[2]
     assert spread.startswith("86.94% (at lambda 0.2) / 50.28% (at lambda 0.7)")
+
+
+def test_fig6_float_at_both_thresholds(tmp_path):
+    """Fig. 6: the tracked FLOAT run over 11 lambda_n at lambda_th 0 and 0.5; with lambda_th = 0.5 a
+    lambda_n at or below it runs through BN_C, so its RA is the lambda_n = 0 RA (44.7%), not BN_A's."""
+    write_figures(Context(root=REPO), tmp_path, ["fig6"])
+    data = pd.read_csv(tmp_path / "fig6.csv")
+    assert sorted(set(data["lambda_th"])) == [0.0, 0.5] and set(data["checkpoint"]) == {"last"}
+    for th, rows in data.groupby("lambda_th"):
+        assert list(rows["lam"]) == pytest.approx([i / 10 for i in range(11)])
+    th05 = data[data["lambda_th"] == 0.5].set_index("lam")["robust_acc"]
+    th0 = data[data["lambda_th"] == 0.0].set_index("lam")["robust_acc"]
+    assert th05.loc[0.0] == th0.loc[0.0]  # lambda_n = 0: BN_C either way
+    assert th05.loc[0.2] < th0.loc[0.2] - 3  # BN_C below the threshold, BN_A above zero

@@ -146,6 +146,40 @@ def _s_lambda_plot(data: pd.DataFrame):
     return fig
 
 
+def _thresholds_data(ctx: Context):
+    """FLOAT runs evaluated at two or more lambda_th (BN_C -> BN_A thresholds), every lambda_n."""
+    rows = _last_rows(ctx, MAIN_ATTACK)
+    if rows is None:
+        return None
+    rows = rows[(rows["method"] == "float") & rows["sparsity"].isna() & rows["lambda_th"].notna()]
+    counts = rows.groupby("run")["lambda_th"].nunique()
+    rows = rows[rows["run"].isin(counts[counts >= 2].index)]
+    return None if rows.empty else rows.reset_index(drop=True)
+
+
+@plot_function
+def _thresholds_plot(data: pd.DataFrame):
+    fig, axes = new_figure(ncols=2, width=7.0, height=3.2, layout="constrained")
+    runs = list(dict.fromkeys(data["run"]))
+    styles = run_styles(runs, dict(zip(data["run"], data["method"])), dict(zip(data["run"], data["label"])))
+    dashes = ["-", "--", ":", "-."]
+    for run, rows in data.groupby("run", sort=False):
+        colour, mark = styles[run]
+        for k, (th, curve) in enumerate(rows.groupby("lambda_th", sort=True)):
+            curve = curve.sort_values("lam")
+            label = f"$\\lambda_{{th}}$ = {th:g}" + (f" ({run})" if len(runs) > 1 else "")
+            for ax, column in zip(axes, ("clean_acc", "robust_acc")):
+                ax.plot(curve["lam"], curve[column], marker=mark, color=colour, linestyle=dashes[k % 4],
+                        markerfacecolor="white" if k else colour, label=label)  # fmt: skip
+    axes[0].set_ylabel("Clean accuracy CA (%)")
+    axes[1].set_ylabel(f"Robust accuracy RA, {MAIN_ATTACK.upper()} (%)")
+    for ax in axes:
+        ax.set_xlabel("noise re-scaling factor $\\lambda_n$ (Eq. 6)")
+    axes[1].legend(title="BN_C -> BN_A threshold")
+    fig.suptitle("FLOAT across $\\lambda_n$ for each $\\lambda_{th}$ (paper Fig. 6 style; at or below $\\lambda_{th}$: BN_C)")
+    return fig
+
+
 def _lambda_sweep_data(ctx: Context):
     """FLOAT runs evaluated at >= 6 lambda_n values (the lowest lambda_th)."""
     rows = _last_rows(ctx, MAIN_ATTACK)
@@ -187,7 +221,12 @@ register(FigureDef(
     default_runs=(SEEDS_RUNS, "reports/digits-floats/resnet20-digits-floats/"),
 ))  # fmt: skip
 register(FigureDef(
-    "fig6-7", "CA vs RA across lambda: FLOAT vs OAT vs PGD-AT, one curve per run (paper Fig. 6 / 7)",
+    "fig6", "FLOAT's CA and RA across lambda_n, one curve per lambda_th (paper Fig. 6)", _thresholds_data,
+    _thresholds_plot, "runs: FLOAT rows at pgd7 evaluated at >= 2 lambda_th (last epoch's weights)",
+    needs_runs=True, command=PAPER_FIGS_COMMAND, default_runs=(PAPER_FIGS_RUNS,),
+))  # fmt: skip
+register(FigureDef(
+    "fig7", "CA vs RA across lambda: FLOAT vs OAT vs PGD-AT, one curve per run (paper Fig. 7)",
     lambda ctx: _attack_rows(ctx, MAIN_ATTACK), _tradeoff(MAIN_ATTACK), "runs: report frame rows at pgd7",
     needs_runs=True, command=SEEDS_COMMAND, default_runs=(SEEDS_RUNS,),
 ))  # fmt: skip
