@@ -210,7 +210,7 @@ def test_fig6_float_at_both_thresholds(tmp_path):
     write_figures(Context(root=REPO), tmp_path, ["fig6"])
     data = pd.read_csv(tmp_path / "fig6.csv")
     assert sorted(set(data["lambda_th"])) == [0.0, 0.5] and set(data["checkpoint"]) == {"last"}
-    for th, rows in data.groupby("lambda_th"):
+    for _, rows in data.groupby("lambda_th"):
         assert list(rows["lam"]) == pytest.approx([i / 10 for i in range(11)])
     th05 = data[data["lambda_th"] == 0.5].set_index("lam")["robust_acc"]
     th0 = data[data["lambda_th"] == 0.0].set_index("lam")["robust_acc"]

@@ -176,7 +176,9 @@ def _thresholds_plot(data: pd.DataFrame):
     for ax in axes:
         ax.set_xlabel("noise re-scaling factor $\\lambda_n$ (Eq. 6)")
     axes[1].legend(title="BN_C -> BN_A threshold")
-    fig.suptitle("FLOAT across $\\lambda_n$ for each $\\lambda_{th}$ (paper Fig. 6 style; at or below $\\lambda_{th}$: BN_C)")
+    fig.suptitle(
+        "FLOAT across $\\lambda_n$ for each $\\lambda_{th}$ (paper Fig. 6 style; at or below $\\lambda_{th}$: BN_C)"
+    )
     return fig
 
 
