@@ -597,9 +597,19 @@ def figures(
     ),
     spec: Path | None = typer.Option(None, "--spec", "-s", help="Hardware spec YAML (default: each model's own)."),
     out_dir: Path = typer.Option(Path("reports/figures"), "--out-dir", help="Folder for the figures."),
+    list_only: bool = typer.Option(
+        False, "--list", help="List the figures (name, runs needed, what it draws); write nothing."
+    ),
 ) -> None:
     """The paper's figures (PNG + PDF + CSV each), figures.md (the index) and paper-check.md."""
-    from .figures import Context, get_figure, write_figures
+    from .figures import Context, get_figure, list_figures, write_figures
+
+    if list_only:
+        for name in list_figures():
+            fig = get_figure(name)
+            kind = "runs    " if fig.needs_runs else "analytic"
+            typer.echo(f"{name:<17} {kind} {fig.description}")
+        return
 
     names = [n.strip() for n in only.split(",") if n.strip()] if only is not None else None
     if only is not None and not names:

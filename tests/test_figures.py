@@ -216,3 +216,12 @@ def test_fig6_float_at_both_thresholds(tmp_path):
     th0 = data[data["lambda_th"] == 0.0].set_index("lam")["robust_acc"]
     assert th05.loc[0.0] == th0.loc[0.0]  # lambda_n = 0: BN_C either way
     assert th05.loc[0.2] < th0.loc[0.2] - 3  # BN_C below the threshold, BN_A above zero
+
+
+def test_list_names_every_figure_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("figures", "--list")
+    assert result.exit_code == 0, result.output
+    names = [line.split()[0] for line in result.output.splitlines()]
+    assert names == list_figures() and "fig6" in names and "fig3" in names
+    assert "analytic" in result.output.splitlines()[0] and list(tmp_path.iterdir()) == []
