@@ -7,6 +7,7 @@
 #   Fig. 4 / Fig. 6: one FLOAT run, its last epoch's weights, evaluated over lambda_n = 0, 0.1, ..., 1
 #   (Eq. 6 rescaling after training) at lambda_th = 0 (Fig. 4) and 0.5 (Fig. 6: both thresholds); best
 #   checkpoints exist only for the training-time lambdas.
+#   Fig. 1: a FLOATS-i run (d = 0.3) trained as digits_seeds.sh's runs, for the memory-accuracy plot.
 #   Fig. 10(c): FLOAT against PGD-AT at lambda 0 / 0.2 / 0.7 / 1 (and the S_lambda = {0, 0.2, 0.7, 1}
 #   OAT run) under AutoAttack ('rand': APGD-CE + APGD-DLR, EOT 20) on the first AA_LIMIT test images.
 #
@@ -26,10 +27,11 @@ echo "$HWSIM train models/resnet20-digits-float.yaml --name float $common" >>"$j
 for lam in 0 0.2 0.7 1; do
   echo "$HWSIM train models/resnet20-digits-pgdat.yaml --name pgdat-l$lam --pgdat-lambda $lam $common" >>"$jobs"
 done
+echo "$HWSIM train models/resnet20-digits-floats.yaml --name floats-i $common" >>"$jobs"
 xargs -P "$PARALLEL" -I{} sh -c '{}' <"$jobs"
 : >"$jobs"
 ev="--attacks pgd7 --device $DEVICE -q -f csv"
-for run in "$OUT"/oat-S*/; do
+for run in "$OUT"/oat-S*/ "$OUT"/floats-i/; do
   # last and best merge into the same results.json: one after the other within a run
   echo "$HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint last $ev && $HWSIM evaluate $run --lambdas 0,0.2,0.7,1 --checkpoint best $ev" >>"$jobs"
 done

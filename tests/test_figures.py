@@ -225,3 +225,19 @@ def test_list_names_every_figure_and_writes_nothing(tmp_path, monkeypatch):
     names = [line.split()[0] for line in result.output.splitlines()]
     assert names == list_figures() and "fig6" in names and "fig3" in names
     assert "analytic" in result.output.splitlines()[0] and list(tmp_path.iterdir()) == []
+
+
+def test_fig1_reads_the_seed_runs_and_a_floats_i_run_trained_alike(tmp_path):
+    """Without --runs each figure reads its own experiment: Fig. 1 the 15-epoch seed series plus the
+    FLOATS-i run trained with their settings (not the 10-epoch FLOATS comparison)."""
+    import json
+
+    write_figures(Context(root=REPO), tmp_path, ["fig1", "fig7"])
+    fig1 = pd.read_csv(tmp_path / "fig1.csv")
+    series = {"float", "oat", "pgdat-l0", "pgdat-l0.2", "pgdat-l0.7", "pgdat-l1"}
+    assert set(fig1["run"]) == series | {"floats-i"}
+    assert set(pd.read_csv(tmp_path / "fig7.csv")["run"]) == series
+    config = json.loads((PAPER_FIGS / "floats-i" / "run.json").read_text())["config"]["train"]
+    seeds = json.loads((REPO / "reports/digits-seeds/eps0.2/float-seed0/run.json").read_text())["config"]["train"]
+    for key in ("epochs", "batch_size", "eps", "val_split", "eval_limit", "attack_steps", "lr"):
+        assert config[key] == seeds[key], key

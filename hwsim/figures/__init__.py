@@ -3,8 +3,8 @@
 * :mod:`hwsim.figures.registry`: name -> :class:`FigureDef` (description, data builder, plot
   builder, needs_runs, the command producing its runs) and the :class:`Context`;
 * :mod:`hwsim.figures.analytic`: fig8b, fig8c, table1-costs, fig1-memory (no training);
-* :mod:`hwsim.figures.runs`: the report's run-based figures (fig1, fig7, fig8a, fig9, table1, fig3,
-  fig4, fig10-*);
+* :mod:`hwsim.figures.runs`: the run-based figures (fig1, fig6, fig7, fig8a, fig9, table1, fig3,
+  fig4, fig10-*), each reading its own tracked digits runs unless runs are given;
 * :mod:`hwsim.figures.paper_check`: ``paper-check.md``;
 * :mod:`hwsim.figures.writer`: PNG + PDF + CSV per figure, ``figures.md``, atomic and deterministic.
 

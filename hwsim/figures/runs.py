@@ -219,8 +219,8 @@ def _lambda_sweep_plot(data: pd.DataFrame):
 register(FigureDef(
     "fig1", "memory (normalised to the largest run) vs CA / RA of the runs, FLOATS-i included (paper Fig. 1)",
     lambda ctx: _attack_rows(ctx, MAIN_ATTACK), _memory, "runs: report frame rows at pgd7 (hwsim report)",
-    needs_runs=True, command=f"{SEEDS_COMMAND}; {FLOATS_COMMAND}",
-    default_runs=(SEEDS_RUNS, "reports/digits-floats/resnet20-digits-floats/"),
+    needs_runs=True, command=f"{SEEDS_COMMAND}; {PAPER_FIGS_COMMAND}",
+    default_runs=(SEEDS_RUNS, "reports/digits-paper-figs/floats-i/"),  # FLOATS-i trained as the seed runs
 ))  # fmt: skip
 register(FigureDef(
     "fig6", "FLOAT's CA and RA across lambda_n, one curve per lambda_th (paper Fig. 6)", _thresholds_data,
