@@ -241,3 +241,12 @@ def test_fig1_reads_the_seed_runs_and_a_floats_i_run_trained_alike(tmp_path):
     seeds = json.loads((REPO / "reports/digits-seeds/eps0.2/float-seed0/run.json").read_text())["config"]["train"]
     for key in ("epochs", "batch_size", "eps", "val_split", "eval_limit", "attack_steps", "lr"):
         assert config[key] == seeds[key], key
+
+
+def test_tracked_runs_are_found_from_any_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no reports/ here: the source tree's tracked runs are used
+    result = run("figures", "--only", "fig3", "--out-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "fig3.png").is_file() and "NOT DRAWN" not in (
+        tmp_path / "out" / "figures.md"
+    ).read_text()

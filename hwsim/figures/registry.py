@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 
 #: hwsim's shipped model YAMLs.
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+#: Where the tracked runs are looked for by default: the same source tree as the shipped models, so
+#: ``hwsim figures`` draws them from any working directory.
+SOURCE_ROOT = MODELS_DIR.parent
 
-#: The tracked evaluated runs (relative to the working directory), by experiment: without ``--runs``
+#: The tracked evaluated runs (relative to :attr:`Context.root`, the source tree), by experiment: without ``--runs``
 #: each figure reads its own experiment's (:attr:`FigureDef.default_runs`), so that a figure never
 #: mixes runs trained differently (e.g. GPU and CPU epoch times, 10- and 15-epoch runs).
 SEEDS_RUNS = "reports/digits-seeds/eps0.2/*/"  # FLOAT / OAT / PGD-AT x 3 seeds (examples/digits_seeds.sh)
@@ -63,7 +66,7 @@ def get_figure(name: str) -> FigureDef:
     return REGISTRY[name]
 
 
-def default_runs(root: Path | str = ".", globs: tuple[str, ...] = DEFAULT_RUN_GLOBS) -> list[Path]:
+def default_runs(root: Path | str = SOURCE_ROOT, globs: tuple[str, ...] = DEFAULT_RUN_GLOBS) -> list[Path]:
     """The evaluated run dirs (with a results.json) that ``globs`` find under ``root``, in order."""
     root = Path(root)
     found = []
@@ -80,7 +83,7 @@ class Context:
     spec: Path | str | None = None
     runs: list[Path] | None = None
     models_dir: Path = MODELS_DIR
-    root: Path = Path(".")
+    root: Path = SOURCE_ROOT
     _estimates: dict = field(default_factory=dict, repr=False)
     _frames: dict = field(default_factory=dict, repr=False)
 
