@@ -488,6 +488,20 @@ def test_plots_prefer_the_best_checkpoint(tmp_path, spec):
     assert set(rows["checkpoint"]) == {"last"} and note == ""
 
 
+def test_plotted_rows_can_prefer_the_last_checkpoint(tmp_path, spec):
+    """prefer="last" (Fig. 3 / 4 / 6): a run evaluated at both is drawn at its last epoch's weights;
+    a run with a best checkpoint only at that one, and the note says so."""
+    both = make_run(tmp_path, "r20-float", *RUNS["r20-float"], checkpoint=("last", "best"))
+    best_only = make_run(tmp_path, "r20-oat", *RUNS["r20-oat"], checkpoint=("best",))
+    rows, note = plotted_rows(report_frame([both, best_only], spec), "pgd7", prefer="last")
+    assert rows.groupby("run")["checkpoint"].agg(set).to_dict() == {"r20-float": {"last"}, "r20-oat": {"best"}}
+    assert note == "(best checkpoint per $\\lambda$ where no last was evaluated)"
+    mine = rows[rows["run"] == "r20-float"].sort_values("lam")
+    assert list(zip(mine["clean_acc"], mine["robust_acc"])) == RUNS["r20-float"][1]  # last: as written
+    with pytest.raises(ValueError, match="prefer"):
+        plotted_rows(report_frame([both], spec), "pgd7", prefer="first")
+
+
 def test_seed_check_treats_train_settings_as_a_dict():
     from hwsim.report import SEED_INSENSITIVE_TRAIN, check_seed_group
 

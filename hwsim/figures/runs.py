@@ -90,22 +90,26 @@ def _table1_plot(data: pd.DataFrame):
 
 
 def _last_rows(ctx: Context, attack: str) -> pd.DataFrame | None:
-    """The rows of ``attack`` at full width, of each run's last epoch's weights where evaluated (else
-    the report's pick), with plain ``clean_acc`` / ``robust_acc`` columns (seed means if aggregated).
+    """The rows of ``attack`` at full width, of each run's last epoch's weights where evaluated
+    (:func:`~hwsim.report.plotted_rows` with ``prefer="last"``), with plain ``clean_acc`` /
+    ``robust_acc`` columns (seed means if aggregated).
 
-    Fig. 3 and 4 compare whole trained models: a best-RA checkpoint per lambda (OAT.py's rule) at a
-    lambda a model never became robust at is an untrained early epoch (CA = RA = chance)."""
+    Fig. 3, 4 and 6 compare whole trained models: a best-RA checkpoint per lambda (OAT.py's rule) at
+    a lambda a model never became robust at is an untrained early epoch (CA = RA = chance)."""
     from ..report.join import _accuracy_columns, plotted_rows
 
     rows = _attack_rows(ctx, attack)
     if rows is None:
         return None
-    has_last = rows["checkpoint"].eq("last").groupby(rows["run"], sort=False).transform("any")
-    picked, _ = plotted_rows(rows[~has_last], attack) if (~has_last).any() else (rows.iloc[:0], "")
-    rows = pd.concat([rows[has_last & rows["checkpoint"].eq("last")], picked])
+    rows, _ = plotted_rows(rows, attack, prefer="last")
     rows = rows[rows["slim_factor"] == 1.0]
     ca, ra, _, _ = _accuracy_columns(rows)
     return rows.rename(columns={ca: "clean_acc", ra: "robust_acc"})
+
+
+def _lowest_threshold(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows at the lowest lambda_th evaluated (NaN: a method without a threshold)."""
+    return rows[rows["lambda_th"].isna() | (rows["lambda_th"] == rows["lambda_th"].min())]
 
 
 def _s_lambda_data(ctx: Context):
@@ -116,7 +120,7 @@ def _s_lambda_data(ctx: Context):
     rows = rows[(rows["method"] == "oat") & rows["sparsity"].isna() & rows["train_lambdas"].notna()]
     if rows["train_lambdas"].nunique() < 2:
         return None
-    rows = rows[rows["lambda_th"].isna() | (rows["lambda_th"] == rows["lambda_th"].min())]
+    rows = _lowest_threshold(rows)
     columns = ["run", "train_lambdas", "lam", "clean_acc", "robust_acc", "checkpoint", "attack"]
     size = rows["train_lambdas"].map(lambda text: (text.count(","), text))  # smaller sets first
     rows = rows.assign(_size=size).sort_values(["_size", "run", "lam"], kind="stable")
@@ -188,7 +192,7 @@ def _lambda_sweep_data(ctx: Context):
     if rows is None:
         return None
     rows = rows[(rows["method"] == "float") & rows["sparsity"].isna()]
-    rows = rows[rows["lambda_th"].isna() | (rows["lambda_th"] == rows["lambda_th"].min())]
+    rows = _lowest_threshold(rows)
     counts = rows.groupby("run")["lam"].nunique()
     rows = rows[rows["run"].isin(counts[counts >= 6].index)]  # a fine lambda_n grid, not the 4 default points
     if rows.empty:

@@ -529,24 +529,29 @@ def _accuracy_columns(frame: pd.DataFrame) -> tuple[str, str, str | None, str | 
     return "clean_acc", "robust_acc", None, None
 
 
-def plotted_rows(frame: pd.DataFrame, attack: str) -> tuple[pd.DataFrame, str]:
+def plotted_rows(frame: pd.DataFrame, attack: str, prefer: str = "best") -> tuple[pd.DataFrame, str]:
     """The rows of ``attack`` that the trade-off and memory plots draw, and a note for the title.
 
-    A run evaluated at both checkpoints is drawn at its ``best`` one (the per-lambda best-RA
-    weights), a run with ``last`` only at its last epoch's; the note says which was drawn
-    (empty when every run is drawn at ``last``)."""
+    A run evaluated at both checkpoints is drawn at the ``prefer`` one: by default ``best`` (the
+    per-lambda best-RA weights, OAT.py's rule), or ``last`` (the last epoch's weights: whole trained
+    models, as Fig. 3 / 4 compare them); a run with only the other at that one. The note says which
+    was drawn (empty when every run is drawn at ``last``)."""
+    if prefer not in ("best", "last"):
+        raise ValueError(f"prefer: 'best' or 'last', not {prefer!r}")
+    other = "last" if prefer == "best" else "best"
     rows = _attack_rows(frame, attack)
     if "checkpoint" not in rows.columns:
         return rows, ""
-    has_best = rows["checkpoint"].eq("best").groupby(rows["run"], sort=False).transform("any")
-    chosen = rows[rows["checkpoint"] == has_best.map({True: "best", False: "last"})]
+    has_prefer = rows["checkpoint"].eq(prefer).groupby(rows["run"], sort=False).transform("any")
+    chosen = rows[rows["checkpoint"] == has_prefer.map({True: prefer, False: other})]
     if chosen.empty:  # only checkpoints other than last / best: draw what there is
         return rows, ""
     kinds = set(chosen["checkpoint"])
     if kinds == {"best"}:
         return chosen, "(best checkpoint per $\\lambda$)"
     if "best" in kinds:
-        return chosen, "(best checkpoint per $\\lambda$ where evaluated, else last)"
+        where = "where evaluated, else last" if prefer == "best" else "where no last was evaluated"
+        return chosen, f"(best checkpoint per $\\lambda$ {where})"
     return chosen, ""
 
 
