@@ -321,6 +321,24 @@ def place_labels(ax, labels: Iterable[PointLabel], *, marker_px: float = 5.0) ->
     return annotations
 
 
+def label_bars(ax, bars, texts: Iterable[str | None], *, offset: float = 1, fontsize: float = 6, upright: bool = False):
+    """Print each text of ``texts`` centred above its bar of ``bars`` (None: no label), ``offset``
+    points up; ``upright``: rotated 90 degrees, for bars too narrow for a level label."""
+    for bar, text in zip(bars, texts):
+        if text is None:
+            continue
+        ax.annotate(
+            text,
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            textcoords="offset points",
+            xytext=(0, offset),
+            ha="center",
+            va="bottom",
+            rotation=90 if upright else 0,
+            fontsize=fontsize,
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # saving
 
@@ -350,7 +368,7 @@ def save_figure(fig: Figure, stem: Path | str, formats: Sequence[str] = ("png", 
 
 
 __all__ = [
-    "DPI", "FIGURE_FORMATS", "FLOATS_SHADES", "MARKERS", "PointLabel", "STYLE_FILE", "label_color", "marker",
+    "DPI", "FIGURE_FORMATS", "FLOATS_SHADES", "MARKERS", "PointLabel", "STYLE_FILE", "label_bars", "label_color", "marker",
     "method_color", "new_figure", "place_labels", "plot_function", "render_figure", "run_styles", "save_figure",
     "style_file", "style_params", "styled",
 ]  # fmt: skip

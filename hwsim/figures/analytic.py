@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..plotting import label_color, marker, method_color, new_figure, plot_function
+from ..plotting import label_bars, label_color, marker, method_color, new_figure, plot_function
 from .registry import Context, FigureDef, register
 
 #: (model label, data set, stem prefix of models/<prefix>-<method>.yaml): the paper's Fig. 8 / Fig. 1 models.
@@ -36,20 +36,10 @@ def _grouped_bars(ax, groups: list[str], series: list[tuple[str, str, list[float
     for i, (label, colour, values) in enumerate(series):
         xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
         bars = ax.bar(xs, values, width, color=colour, label=label, edgecolor="black", linewidth=0.3)
-        if annotate:
-            for bar, value in zip(bars, values):
-                if len(groups) > 3 and abs(value - 1) < 0.005:
-                    continue  # many groups: label only the bars that differ from 1
-                ax.annotate(
-                    f"{value:.2f}",
-                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    textcoords="offset points",
-                    xytext=(0, 1),
-                    ha="center",
-                    va="bottom",
-                    rotation=90 if len(groups) > 3 else 0,  # narrow bars: upright labels would collide
-                    fontsize=5,
-                )
+        if annotate:  # many groups: label only the bars that differ from 1, upright (narrow bars)
+            many = len(groups) > 3
+            texts = [None if many and abs(v - 1) < 0.005 else f"{v:.2f}" for v in values]
+            label_bars(ax, bars, texts, fontsize=5, upright=many)
     ax.grid(False, axis="x")
     ax.set_xticks(range(len(groups)), groups)
     top = max(max(values) for _, _, values in series)
@@ -197,9 +187,8 @@ def table1_costs_plot(data: pd.DataFrame):
         ("eq7_speedup", None, "Eq. 7 speed-up vs dense"),
     ]
     for ax, (column, paper, title) in zip(axes, panels):
-        ax.bar(xs, data[column], color=colours, edgecolor="black", linewidth=0.3, label="hwsim")
-        for x, v in zip(xs, data[column]):
-            ax.annotate(f"{v:.2f}", (x, v), textcoords="offset points", xytext=(0, 1), ha="center", fontsize=6)
+        bars = ax.bar(xs, data[column], color=colours, edgecolor="black", linewidth=0.3, label="hwsim")
+        label_bars(ax, bars, [f"{v:.2f}" for v in data[column]])
         if paper is not None:
             ax.scatter(xs, data[paper], marker="_", s=200, color="black", zorder=3, label="paper")
             ax.legend(loc="upper left")
@@ -231,10 +220,10 @@ def fig1_memory_plot(data: pd.DataFrame):
     fig, (ax,) = new_figure(width=4.6, height=3.2)
     xs = range(len(data))
     colours = [label_color(lab, m) for lab, m in zip(data["label"], data["method"])]
-    ax.bar(xs, data["normalised_memory"], color=colours, edgecolor="black", linewidth=0.3)
+    bars = ax.bar(xs, data["normalised_memory"], color=colours, edgecolor="black", linewidth=0.3)
     for x, v, m in zip(xs, data["normalised_memory"], data["method"]):
         ax.plot([x], [v], marker=marker(m), color="black", markersize=3)
-        ax.annotate(f"{v:.3f}", (x, v), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=6)
+    label_bars(ax, bars, [f"{v:.3f}" for v in data["normalised_memory"]], offset=3)
     ax.grid(False, axis="x")
     ax.set_xticks(list(xs), data["label"])
     ax.set_ylabel("Memory (normalised to the largest model)")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..methods import get_method
-from ..plotting import PointLabel, new_figure, place_labels, plot_function, run_styles
+from ..plotting import PointLabel, label_bars, new_figure, place_labels, plot_function, run_styles
 from .join import _accuracy_columns, boundary_points, method_label, plotted_rows
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the report package
@@ -238,15 +238,8 @@ def plot_training_time(frame: pd.DataFrame) -> Figure | None:
     ratios = times["mean_epoch_time_s"] / fastest
     colours = [styles[run][0] for run in times.index]
     bars = ax.bar(range(len(times)), ratios, color=colours, width=0.6, edgecolor="black", linewidth=0.3)
-    for bar, ratio, seconds in zip(bars, ratios, times["mean_epoch_time_s"]):
-        ax.annotate(
-            f"{ratio:.2f}x\n({seconds:.1f} s)",
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            textcoords="offset points",
-            xytext=(0, 3),
-            ha="center",
-            fontsize=7,
-        )
+    texts = [f"{ratio:.2f}x\n({seconds:.1f} s)" for ratio, seconds in zip(ratios, times["mean_epoch_time_s"])]
+    label_bars(ax, bars, texts, offset=3, fontsize=7)
     ax.set_xticks(range(len(times)), labels, fontsize=7)
     ax.set_ylabel("Training time per epoch (normalised to fastest)")
     ax.set_ylim(0, float(ratios.max()) * 1.25)
