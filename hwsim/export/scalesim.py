@@ -200,10 +200,11 @@ DENSITY_MAPS = (
 )
 
 
-def sparsity_table(table: LayerTable) -> list[str]:
-    """README lines: hwsim's exact density and effective MACs next to the exported N:M, per layer."""
-    eff = np.asarray(count_columns(table)["effective_macs"], np.int64)
-    macs = np.asarray(count_columns(table)["macs"], np.int64)
+def sparsity_table(table: LayerTable, counts: dict[str, np.ndarray]) -> list[str]:
+    """README lines: hwsim's exact density and effective MACs (``counts``: the table's count_columns)
+    next to the exported N:M, per layer."""
+    eff = np.asarray(counts["effective_macs"], np.int64)
+    macs = np.asarray(counts["macs"], np.int64)
     lines = ["## Exported N:M per layer (hwsim's exact density vs SCALE-Sim's N:M)", ""]
     lines += ["| layer | hwsim density | exported N:M | N / M | hwsim effective_macs | MACs x N / M |"]
     lines += ["|---|---|---|---|---|---|"]
@@ -219,13 +220,22 @@ def sparsity_table(table: LayerTable) -> list[str]:
 def export_scalesim(table: LayerTable, spec, *, name: str = "model") -> dict[str, str]:
     base = safe_name(name)
     title = f"SCALE-Sim 3.x export of {name}"
+    counts = count_columns(table)
     if sparse(table):
         limits = [SPARSE_LIMIT if m.startswith("**Per-layer irregular density**") else m for m in LIMITS]
         text = readme(
-            table, spec, name, title, MAPS, limits, exported={"density": DENSITY_MAPS}, extra=sparsity_table(table)
+            table,
+            spec,
+            name,
+            title,
+            MAPS,
+            limits,
+            counts=counts,
+            exported={"density": DENSITY_MAPS},
+            extra=sparsity_table(table, counts),
         )
     else:
-        text = readme(table, spec, name, title, MAPS, LIMITS)
+        text = readme(table, spec, name, title, MAPS, LIMITS, counts=counts)
     return {
         f"{base}_topology.csv": topology(table),
         f"{base}_layout.csv": layout(table),

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 import yaml
 
+from ..costs.metrics import count_columns
 from ..workload.table import LayerTable
 from .common import Layer, layers, readme, safe_name
 
@@ -123,9 +124,12 @@ DENSITY_MAPS = (
 def export_timeloop(table: LayerTable, spec, *, name: str = "model") -> dict[str, str]:
     files = {f"{layer.index:03d}_{safe_name(layer.name)}.yaml": problem(layer) for layer in layers(table)}
     title = f"Timeloop v0.4 export of {name}"
+    counts = count_columns(table)
     if (np.asarray(table["density"], np.float64) < 1).any():
         limits = [m for m in LIMITS if not m.startswith("**Per-layer irregular density**")]
-        files["README.md"] = readme(table, spec, name, title, MAPS, limits, exported={"density": DENSITY_MAPS})
+        files["README.md"] = readme(
+            table, spec, name, title, MAPS, limits, counts=counts, exported={"density": DENSITY_MAPS}
+        )
     else:
-        files["README.md"] = readme(table, spec, name, title, MAPS, LIMITS)
+        files["README.md"] = readme(table, spec, name, title, MAPS, LIMITS, counts=counts)
     return files
