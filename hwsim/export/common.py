@@ -54,6 +54,11 @@ def layers(table: LayerTable) -> list[Layer]:
     return out
 
 
+def sparse(table: LayerTable) -> bool:
+    """Whether any layer has density < 1 (a format that can express density then writes it)."""
+    return bool((np.asarray(table["density"], np.float64) < 1).any())
+
+
 def safe_name(name: str) -> str:
     """A layer name with nothing a CSV row or a file name would trip on (commas, spaces, slashes)."""
     return re.sub(r"[^A-Za-z0-9_.#-]", "_", name) or "layer"
