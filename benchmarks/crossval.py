@@ -58,7 +58,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from hwsim.estimate import estimate_file
-from hwsim.export import export, source_table
+from hwsim.export import export, source_table, write_export
 from hwsim.workload.table import LayerTable
 
 MODEL = "models/resnet34-cifar10-pgdat.yaml"
@@ -121,9 +121,7 @@ def run_driver(python: str, driver: str, args: list[str]) -> dict:
 def run_scalesim(python: str, table, spec, label: str, tmp: Path) -> tuple[list[int], list[float], float]:
     files = export(table, "scalesim", spec, name=label)
     folder = tmp / "scalesim"
-    folder.mkdir()
-    for fname, text in files.items():
-        (folder / fname).write_text(text)
+    write_export(files, folder)
     base = next(f for f in files if f.endswith(".cfg"))[: -len(".cfg")]
     out = run_driver(python, SCALESIM_DRIVER, [str(folder), base])
     return out["macs"], [float(c) for c in out["cycles"]], out["seconds"]
@@ -131,8 +129,8 @@ def run_scalesim(python: str, table, spec, label: str, tmp: Path) -> tuple[list[
 
 def run_zigzag(python: str, table, spec, label: str, tmp: Path) -> tuple[list[int], list[float], float]:
     files = export(table, "zigzag", spec, name=label)
-    (tmp / "workload.yaml").write_text(files["workload.yaml"])
-    out = run_driver(python, ZIGZAG_DRIVER, [str(tmp / "workload.yaml"), str(tmp / "zigzag-out")])
+    write_export(files, tmp / "zigzag")
+    out = run_driver(python, ZIGZAG_DRIVER, [str(tmp / "zigzag" / "workload.yaml"), str(tmp / "zigzag-out")])
     names = list(table["name"])
     return [out["layers"][n][0] for n in names], [out["layers"][n][1] for n in names], out["seconds"]
 

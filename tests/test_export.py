@@ -376,3 +376,16 @@ def test_run_dir_exports_the_masks_densities(tmp_path):
         yaml.safe_load(t)["problem"]["instance"].get("densities") for f, t in timeloop.items() if f != "README.md"
     ]
     assert [d["Weights"]["density"] if d else 1.0 for d in densities] == [float(d) for d in table["density"]]
+
+
+@pytest.mark.parametrize("to", ["scalesim", "timeloop"])
+def test_readme_drops_the_dense_density_limit_when_the_format_writes_density(to):
+    """ "cannot express" is in every README (its heading); what tells the sparse export apart is that the
+    format's dense density line, and readme's "exported shapes are dense", are gone."""
+    from importlib import import_module
+
+    dense_limit = import_module(f"hwsim.export.{to}").DENSE_LIMIT
+    sparse_text = exported(MODELS / "resnet34-cifar10-floats-i.yaml", to)["README.md"]
+    dense_text = exported(MODELS / "resnet34-cifar10-pgdat.yaml", to)["README.md"]
+    assert dense_limit not in sparse_text and "exported shapes are dense" not in sparse_text
+    assert dense_limit in dense_text and "exported shapes are dense" in dense_text

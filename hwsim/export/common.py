@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..costs.metrics import count_columns
 from ..workload.table import LayerTable
 
 
@@ -55,6 +54,11 @@ def layers(table: LayerTable) -> list[Layer]:
     return out
 
 
+def sparse(table: LayerTable) -> bool:
+    """Whether any layer has density < 1 (a format that can express density then writes it)."""
+    return bool((np.asarray(table["density"], np.float64) < 1).any())
+
+
 def safe_name(name: str) -> str:
     """A layer name with nothing a CSV row or a file name would trip on (commas, spaces, slashes)."""
     return re.sub(r"[^A-Za-z0-9_.#-]", "_", name) or "layer"
@@ -68,15 +72,16 @@ def readme(
     maps: list[str],
     limits: list[str],
     *,
+    counts: dict[str, np.ndarray],
     exported: dict[str, str] | None = None,
     extra: list[str] | None = None,
 ) -> str:
     """README.md of one export: what maps, what the format cannot express, and hwsim's cost for each
-    (per layer, from :func:`hwsim.costs.count_columns`). ``exported``: for ``"noise"`` (FLOAT's noise add)
+    (per layer: ``counts`` is the table's :func:`hwsim.costs.count_columns`, computed once by the
+    exporter). ``exported``: for ``"noise"`` (FLOAT's noise add)
     or ``"density"`` (irregular density), what the format DOES express of it: that text goes under
     "What maps", followed by hwsim's count, instead of the "cannot express" line. ``extra``: lines
     appended at the end (a format's own per-layer table)."""
-    counts = count_columns(table)
     names = [str(n) for n in table["name"]]
     noise = np.asarray(counts["noise_add_ops"], np.int64)
     film = np.asarray(counts["film_mod_ops"], np.int64)

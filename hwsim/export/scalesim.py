@@ -46,7 +46,7 @@ import numpy as np
 
 from ..costs.metrics import count_columns
 from ..workload.table import LayerTable
-from .common import Layer, layers, readme, safe_name
+from .common import Layer, layers, readme, safe_name, sparse
 
 HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"
 SPARSE_HEADER = HEADER + " Sparsity,"  # as scale-sim-v2's topologies/sparsity/conv.csv
@@ -75,11 +75,6 @@ def n_of_m(density: float, block: int = BLOCK_SIZE) -> int:
     """N of the N:M (M = ``block``) nearest ``density``: ``max(1, round(density * M))`` (Python's
     round: halves to even), at most M. An irregular density has no exact N:M; README.md lists both."""
     return min(block, max(1, round(density * block)))
-
-
-def sparse(table: LayerTable) -> bool:
-    """Whether any layer has density < 1 (then the Sparsity column and ``[sparsity]`` are written)."""
-    return bool((np.asarray(table["density"], np.float64) < 1).any())
 
 
 def topology(table: LayerTable) -> str:
@@ -179,11 +174,14 @@ MAPS = [
     "/ weight_bits -> Bandwidth (words). SRAM sizes, offsets, dataflow (ws): fixed defaults.",
     "`layout.csv`: the placeholder SCALE-Sim 3 requires with custom layouts off.",
 ]
-LIMITS = [
-    "**Timing / energy** (tau_read_ns, tau_mult_ns, pJ values): SCALE-Sim counts cycles, not ns or pJ.",
+DENSE_LIMIT = (  # a dense export's density line; SPARSE_LIMIT replaces it when the Sparsity column is written
     "**Per-layer irregular density**: SCALE-Sim 3's `[sparsity]` section models N:M block sparsity "
     "(SparsitySupport, BlockSize) set for the whole run, not a per-layer unstructured density; "
-    "it is left off (`SparsitySupport : false`).",
+    "it is left off (`SparsitySupport : false`)."
+)
+LIMITS = [
+    "**Timing / energy** (tau_read_ns, tau_mult_ns, pJ values): SCALE-Sim counts cycles, not ns or pJ.",
+    DENSE_LIMIT,
     "**Dilation, unequal strides**: one Strides column, no dilation (none in the shipped models).",
 ]
 
@@ -200,10 +198,11 @@ DENSITY_MAPS = (
 )
 
 
-def sparsity_table(table: LayerTable) -> list[str]:
-    """README lines: hwsim's exact density and effective MACs next to the exported N:M, per layer."""
-    eff = np.asarray(count_columns(table)["effective_macs"], np.int64)
-    macs = np.asarray(count_columns(table)["macs"], np.int64)
+def sparsity_table(table: LayerTable, counts: dict[str, np.ndarray]) -> list[str]:
+    """README lines: hwsim's exact density and effective MACs (``counts``: the table's count_columns)
+    next to the exported N:M, per layer."""
+    eff = np.asarray(counts["effective_macs"], np.int64)
+    macs = np.asarray(counts["macs"], np.int64)
     lines = ["## Exported N:M per layer (hwsim's exact density vs SCALE-Sim's N:M)", ""]
     lines += ["| layer | hwsim density | exported N:M | N / M | hwsim effective_macs | MACs x N / M |"]
     lines += ["|---|---|---|---|---|---|"]
@@ -219,16 +218,17 @@ def sparsity_table(table: LayerTable) -> list[str]:
 def export_scalesim(table: LayerTable, spec, *, name: str = "model") -> dict[str, str]:
     base = safe_name(name)
     title = f"SCALE-Sim 3.x export of {name}"
-    if sparse(table):
-        limits = [SPARSE_LIMIT if m.startswith("**Per-layer irregular density**") else m for m in LIMITS]
-        text = readme(
-            table, spec, name, title, MAPS, limits, exported={"density": DENSITY_MAPS}, extra=sparsity_table(table)
-        )
+    counts = count_columns(table)
+    with_sparsity = sparse(table)
+    if with_sparsity:
+        limits = [SPARSE_LIMIT if m == DENSE_LIMIT else m for m in LIMITS]
+        exported, extra = {"density": DENSITY_MAPS}, sparsity_table(table, counts)
     else:
-        text = readme(table, spec, name, title, MAPS, LIMITS)
+        limits, exported, extra = LIMITS, None, None
+    text = readme(table, spec, name, title, MAPS, limits, counts=counts, exported=exported, extra=extra)
     return {
         f"{base}_topology.csv": topology(table),
         f"{base}_layout.csv": layout(table),
-        f"{base}.cfg": config(spec, name, sparse(table)),
+        f"{base}.cfg": config(spec, name, with_sparsity),
         "README.md": text,
     }

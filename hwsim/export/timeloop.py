@@ -34,11 +34,11 @@ that density; hwsim's masks are unstructured, the README says so).
 
 from __future__ import annotations
 
-import numpy as np
 import yaml
 
+from ..costs.metrics import count_columns
 from ..workload.table import LayerTable
-from .common import Layer, layers, readme, safe_name
+from .common import Layer, layers, readme, safe_name, sparse
 
 SHAPE = {  # key for key the shape of the reference files named in the module docstring
     "coefficients": [
@@ -105,12 +105,15 @@ MAPS = [
     "R, S = kernel width, height; P, Q = output width, height; C = C_i / groups; M = C_o; strides, dilations.",
     "Padding: folded into P, Q (the problem reads (P-1) x stride + (R-1) x dilation + 1 inputs per axis).",
 ]
+DENSE_LIMIT = (  # a dense export's density line; dropped when instance.densities is written
+    "**Per-layer irregular density**: Timeloop's sparse extensions (Sparseloop) take a density per "
+    "data space; it is not written (the README table below lists each layer's)."
+)
 LIMITS = [
     "**Architecture**: no Timeloop architecture / mapper / constraints are written: hwsim's spec "
     "(banks, multipliers, ns timings, pJ energies) has no Timeloop arch counterpart here.",
     "**Groups**: C = C_i / groups keeps the MACs, but which inputs each group reads is not expressed.",
-    "**Per-layer irregular density**: Timeloop's sparse extensions (Sparseloop) take a density per "
-    "data space; it is not written (the README table below lists each layer's).",
+    DENSE_LIMIT,
 ]
 DENSITY_MAPS = (
     "**Irregular (FLOATS) density** -> `instance.densities: {Weights: {distribution: fixed_structured, "
@@ -123,9 +126,10 @@ DENSITY_MAPS = (
 def export_timeloop(table: LayerTable, spec, *, name: str = "model") -> dict[str, str]:
     files = {f"{layer.index:03d}_{safe_name(layer.name)}.yaml": problem(layer) for layer in layers(table)}
     title = f"Timeloop v0.4 export of {name}"
-    if (np.asarray(table["density"], np.float64) < 1).any():
-        limits = [m for m in LIMITS if not m.startswith("**Per-layer irregular density**")]
-        files["README.md"] = readme(table, spec, name, title, MAPS, limits, exported={"density": DENSITY_MAPS})
+    counts = count_columns(table)
+    if sparse(table):
+        limits, exported = [m for m in LIMITS if m != DENSE_LIMIT], {"density": DENSITY_MAPS}
     else:
-        files["README.md"] = readme(table, spec, name, title, MAPS, LIMITS)
+        limits, exported = LIMITS, None
+    files["README.md"] = readme(table, spec, name, title, MAPS, limits, counts=counts, exported=exported)
     return files

@@ -113,10 +113,9 @@ def noise_add(layer: Layer, entry_id: int, weight_bits: int) -> dict:
     }
 
 
-def workload(table: LayerTable, weight_bits: int) -> list[dict]:
+def workload(table: LayerTable, weight_bits: int, noise: np.ndarray) -> list[dict]:
     """The entries in order: each layer's (id = its table row), each noisy layer's noise add just before
-    it (id = number of rows + the layer's row)."""
-    noise = np.asarray(count_columns(table)["noise_add_ops"], np.int64)
+    it (id = number of rows + the layer's row). ``noise``: hwsim's noise_add_ops per row."""
     out, prev = [], None
     for layer in layers(table):
         if noise[layer.index] > 0:
@@ -163,8 +162,9 @@ def export_zigzag(table: LayerTable, spec, *, name: str = "model") -> dict[str, 
         "# One entry per conv / linear / FiLM-linear layer, and an Add per FLOAT noise add;\n"
         "# see README.md for what is not expressed.\n"
     )
-    noisy = bool(np.asarray(count_columns(table)["noise_add_ops"]).any())
-    body = yaml.safe_dump(workload(table, spec.weight_bits), sort_keys=False, default_flow_style=None)
+    counts = count_columns(table)
+    noise = np.asarray(counts["noise_add_ops"], np.int64)
+    body = yaml.safe_dump(workload(table, spec.weight_bits, noise), sort_keys=False, default_flow_style=None)
     return {
         "workload.yaml": head + body,
         "README.md": readme(
@@ -174,6 +174,7 @@ def export_zigzag(table: LayerTable, spec, *, name: str = "model") -> dict[str, 
             f"ZigZag export of {name}",
             MAPS,
             LIMITS,
-            exported={"noise": NOISE_MAPS} if noisy else None,
+            counts=counts,
+            exported={"noise": NOISE_MAPS} if noise.any() else None,
         ),
     }
