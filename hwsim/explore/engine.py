@@ -397,54 +397,42 @@ def combine(plan: SweepPlan, results: list[ChunkResult], seconds: float = 0.0) -
     every filtering step."""
     results = sorted(results, key=lambda r: r.start)
     order = ["model", "condition", "point"]  # one row order, however the points were chunked
-    fronts = [r.front for r in results if len(r.front)]
-    candidates = pd.concat(fronts, ignore_index=True) if fronts else pd.DataFrame(columns=plan.columns)
-    model_fronts = {}
-    for model in plan.models:
-        mine = candidates[candidates["model"] == model]
-        model_fronts[model] = (
-            pareto_front(mine, plan.objectives).sort_values(order, kind="stable").reset_index(drop=True)
-        )
+    empty = ChunkResult(0, 0, 0, [0] * len(plan.constraints), pd.DataFrame(columns=plan.columns), {}, {}, chunks=0)
+    whole = fold_results(plan, results) if results else empty  # each model's front over every chunk
+    model_fronts = {
+        model: whole.front[whole.front["model"] == model].sort_values(order, kind="stable").reset_index(drop=True)
+        for model in plan.models
+    }
     union = [f for f in model_fronts.values() if len(f)]
-    union = pd.concat(union, ignore_index=True) if union else candidates.iloc[:0]
+    union = pd.concat(union, ignore_index=True) if union else whole.front.iloc[:0]
     front = pareto_front(union, plan.objectives)
     front = front.assign(model=pd.Categorical(front["model"].astype(str), categories=plan.models))
     front = front.sort_values(order, kind="stable").reset_index(drop=True)
-    feasible = sum(r.feasible for r in results)
-    aggregates: dict[str, dict[str, float]] = {}
-    for r in results:
-        for column, value in r.minimum.items():
-            agg = aggregates.setdefault(column, {"min": math.inf, "max": -math.inf})
-            agg["min"] = min(agg["min"], value)
-            agg["max"] = max(agg["max"], r.maximum[column])
+    aggregates = {c: {"min": whole.minimum[c], "max": whole.maximum[c]} for c in whole.minimum}
     points = None
     if plan.keep_points:
-        kept = [r.points for r in results if r.points is not None and len(r.points)]
-        points = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=plan.columns)
+        points = whole.points if whole.points is not None else pd.DataFrame(columns=plan.columns)
         points = points.sort_values(order, kind="stable").reset_index(drop=True)
-    passing = {c.text: sum(r.passing[i] for r in results) for i, c in enumerate(plan.constraints)}
+    passing = {c.text: whole.passing[i] for i, c in enumerate(plan.constraints)}
     heatmap = None
-    if plan.heatmap is not None:
-        lows = [r.heat_min for r in results if r.heat_min is not None]
-        highs = [r.heat_max for r in results if r.heat_max is not None]
+    if plan.heatmap is not None and whole.heat_min is not None:
         oat, flt, xname, yname = plan.heatmap
-        if lows:
-            lo, hi = np.minimum.reduce(lows), np.maximum.reduce(highs)
-            heatmap = {
-                "x": xname, "y": yname, "xs": plan.axes[xname].tolist(), "ys": plan.axes[yname].tolist(),
-                "min": np.where(np.isfinite(lo), lo, np.nan), "max": np.where(np.isfinite(hi), hi, np.nan),
-                "oat": plan.jobs[oat].model, "float": plan.jobs[flt].model,
-                "oat_condition": plan.jobs[oat].condition, "float_condition": plan.jobs[flt].condition,
-                "others": [a for a in plan.axes if a not in (xname, yname)],
-            }  # fmt: skip
+        lo, hi = whole.heat_min, whole.heat_max
+        heatmap = {
+            "x": xname, "y": yname, "xs": plan.axes[xname].tolist(), "ys": plan.axes[yname].tolist(),
+            "min": np.where(np.isfinite(lo), lo, np.nan), "max": np.where(np.isfinite(hi), hi, np.nan),
+            "oat": plan.jobs[oat].model, "float": plan.jobs[flt].model,
+            "oat_condition": plan.jobs[oat].condition, "float_condition": plan.jobs[flt].condition,
+            "others": [a for a in plan.axes if a not in (xname, yname)],
+        }  # fmt: skip
     counts = {
         "points": plan.size,
-        "feasible": feasible,
+        "feasible": whole.feasible,
         "jobs": len(plan.jobs),
-        "rows": feasible * len(plan.jobs),
+        "rows": whole.feasible * len(plan.jobs),
         "front": len(front),
         "model_fronts": {m: len(f) for m, f in model_fronts.items()},
-        "chunks": sum(r.chunks for r in results),
+        "chunks": whole.chunks,
     }
     return SweepResult(plan, front, model_fronts, points, aggregates, counts, passing, heatmap, seconds)
 
