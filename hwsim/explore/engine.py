@@ -291,9 +291,7 @@ def _heat(plan: SweepPlan, swept, totals) -> tuple[np.ndarray, np.ndarray] | Non
     oat, flt, xname, yname = plan.heatmap
     xs, ys = plan.axes[xname], plan.axes[yname]
     ratio = totals[oat]["delay_ns"] / totals[flt]["delay_ns"]
-    xi = np.searchsorted(xs, swept[xname]) if np.all(np.diff(xs) > 0) else _index_of(xs, swept[xname])
-    yi = np.searchsorted(ys, swept[yname]) if np.all(np.diff(ys) > 0) else _index_of(ys, swept[yname])
-    cell = yi * len(xs) + xi
+    cell = _index_of(ys, swept[yname]) * len(xs) + _index_of(xs, swept[xname])
     lo = np.full(len(xs) * len(ys), np.inf)
     hi = np.full(len(xs) * len(ys), -np.inf)
     np.minimum.at(lo, cell, ratio)
@@ -302,6 +300,7 @@ def _heat(plan: SweepPlan, swept, totals) -> tuple[np.ndarray, np.ndarray] | Non
 
 
 def _index_of(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` sits in ``values`` (an axis: distinct values, in any order)."""
     order = np.argsort(values, kind="stable")
     return order[np.searchsorted(values[order], wanted)]
 
