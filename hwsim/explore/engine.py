@@ -27,6 +27,7 @@ import pandas as pd
 from ..config import HardwareSpec, ModelConfig, clip, is_file, load_model_config, load_spec
 from ..costs.metrics import METRICS, costs, total_rules
 from ..costs.specgrid import FIELDS, SpecGrid
+from ..costs.specgrid import field_values as spec_field_values
 from ..errors import HwsimError
 from .config import DERIVED, SweepConfig, accuracy_column, accuracy_name, axis_values, parse_constraint, parse_sweep
 
@@ -106,8 +107,7 @@ def decode(axes: dict[str, np.ndarray], start: int, stop: int) -> dict[str, np.n
 
 def field_values(plan: SweepPlan, swept: dict[str, np.ndarray]) -> dict[str, np.ndarray | float | int]:
     """Every spec field: the swept arrays, the base's scalars for the rest."""
-    base = {**plan.base.flat(), **plan.base.energy_values()}
-    return {k: swept[k] if k in swept else base[k] for k in FIELDS}
+    return {**spec_field_values(plan.base), **swept}
 
 
 def feasible_mask(plan: SweepPlan, swept: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, list[int]]:
