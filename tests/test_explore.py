@@ -221,6 +221,15 @@ def test_heatmap_is_the_oat_over_float_delay_ratio():
             assert heat["min"][i, j] == pytest.approx(ratio, rel=1e-15)
 
 
+def test_heatmap_cells_follow_an_unsorted_axis():
+    """An axis listed out of order keeps its order in the heat map: the cells are the sorted axis's, permuted."""
+    ordered = sweep(small(conditions=None)).heatmap
+    shuffled = sweep(small(conditions=None, axes={"n_multipliers": [128, 8, 32], "n_banks": {"log2": [1, 8]}})).heatmap
+    assert shuffled["xs"] == [128, 8, 32] and ordered["xs"] == [8, 32, 128]
+    np.testing.assert_array_equal(shuffled["min"], ordered["min"][:, [2, 0, 1]])
+    np.testing.assert_array_equal(shuffled["max"], ordered["max"][:, [2, 0, 1]])
+
+
 # ---------------------------------------------------------------------------------------------
 # accuracy-aware sweeps
 

@@ -197,7 +197,7 @@ class SpecGrid:
         unknown = [k for k in axes if k not in FIELDS]
         if unknown:
             raise HwsimError(f"spec grid: unknown fields {unknown}; known: {', '.join(FIELDS)}")
-        own = {**{key: getattr(base, key) for key in (*TIMES, *COUNTS)}, **base.energy_values()}
+        own = field_values(base)
         values = {key: axes.get(key, own[key]) for key in FIELDS}
         return cls.from_arrays(names, **asdict(SparseHandling.of(base)), film_modulation=base.film_modulation, **values)
 
@@ -220,6 +220,11 @@ def _entry(name: str, value: float) -> EnergyEntry:
     if value == default.value:
         return default
     return EnergyEntry(value=value, node="unspecified", voltage=None, source="a spec grid value (no citation)")
+
+
+def field_values(spec: HardwareSpec) -> dict[str, float | int]:
+    """Every one of :data:`FIELDS` of ``spec`` under its name: the six Eq. 7-9 values and the energies."""
+    return {**spec.flat(), **spec.energy_values()}
 
 
 def spec_grid(specs: HardwareSpec | Iterable[HardwareSpec] | SpecGrid | dict) -> SpecGrid:

@@ -27,6 +27,7 @@ import pandas as pd
 from ..config import HardwareSpec, ModelConfig, clip, is_file, load_model_config, load_spec
 from ..costs.metrics import METRICS, costs, total_rules
 from ..costs.specgrid import FIELDS, SpecGrid
+from ..costs.specgrid import field_values as spec_field_values
 from ..errors import HwsimError
 from .config import DERIVED, SweepConfig, accuracy_column, accuracy_name, axis_values, parse_constraint, parse_sweep
 
@@ -106,8 +107,7 @@ def decode(axes: dict[str, np.ndarray], start: int, stop: int) -> dict[str, np.n
 
 def field_values(plan: SweepPlan, swept: dict[str, np.ndarray]) -> dict[str, np.ndarray | float | int]:
     """Every spec field: the swept arrays, the base's scalars for the rest."""
-    base = {**plan.base.flat(), **plan.base.energy_values()}
-    return {k: swept[k] if k in swept else base[k] for k in FIELDS}
+    return {**spec_field_values(plan.base), **swept}
 
 
 def feasible_mask(plan: SweepPlan, swept: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, list[int]]:
@@ -291,9 +291,7 @@ def _heat(plan: SweepPlan, swept, totals) -> tuple[np.ndarray, np.ndarray] | Non
     oat, flt, xname, yname = plan.heatmap
     xs, ys = plan.axes[xname], plan.axes[yname]
     ratio = totals[oat]["delay_ns"] / totals[flt]["delay_ns"]
-    xi = np.searchsorted(xs, swept[xname]) if np.all(np.diff(xs) > 0) else _index_of(xs, swept[xname])
-    yi = np.searchsorted(ys, swept[yname]) if np.all(np.diff(ys) > 0) else _index_of(ys, swept[yname])
-    cell = yi * len(xs) + xi
+    cell = _index_of(ys, swept[yname]) * len(xs) + _index_of(xs, swept[xname])
     lo = np.full(len(xs) * len(ys), np.inf)
     hi = np.full(len(xs) * len(ys), -np.inf)
     np.minimum.at(lo, cell, ratio)
@@ -302,6 +300,7 @@ def _heat(plan: SweepPlan, swept, totals) -> tuple[np.ndarray, np.ndarray] | Non
 
 
 def _index_of(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` sits in ``values`` (an axis: distinct values, in any order)."""
     order = np.argsort(values, kind="stable")
     return order[np.searchsorted(values[order], wanted)]
 
@@ -397,54 +396,42 @@ def combine(plan: SweepPlan, results: list[ChunkResult], seconds: float = 0.0) -
     every filtering step."""
     results = sorted(results, key=lambda r: r.start)
     order = ["model", "condition", "point"]  # one row order, however the points were chunked
-    fronts = [r.front for r in results if len(r.front)]
-    candidates = pd.concat(fronts, ignore_index=True) if fronts else pd.DataFrame(columns=plan.columns)
-    model_fronts = {}
-    for model in plan.models:
-        mine = candidates[candidates["model"] == model]
-        model_fronts[model] = (
-            pareto_front(mine, plan.objectives).sort_values(order, kind="stable").reset_index(drop=True)
-        )
+    empty = ChunkResult(0, 0, 0, [0] * len(plan.constraints), pd.DataFrame(columns=plan.columns), {}, {}, chunks=0)
+    whole = fold_results(plan, results) if results else empty  # each model's front over every chunk
+    model_fronts = {
+        model: whole.front[whole.front["model"] == model].sort_values(order, kind="stable").reset_index(drop=True)
+        for model in plan.models
+    }
     union = [f for f in model_fronts.values() if len(f)]
-    union = pd.concat(union, ignore_index=True) if union else candidates.iloc[:0]
+    union = pd.concat(union, ignore_index=True) if union else whole.front.iloc[:0]
     front = pareto_front(union, plan.objectives)
     front = front.assign(model=pd.Categorical(front["model"].astype(str), categories=plan.models))
     front = front.sort_values(order, kind="stable").reset_index(drop=True)
-    feasible = sum(r.feasible for r in results)
-    aggregates: dict[str, dict[str, float]] = {}
-    for r in results:
-        for column, value in r.minimum.items():
-            agg = aggregates.setdefault(column, {"min": math.inf, "max": -math.inf})
-            agg["min"] = min(agg["min"], value)
-            agg["max"] = max(agg["max"], r.maximum[column])
+    aggregates = {c: {"min": whole.minimum[c], "max": whole.maximum[c]} for c in whole.minimum}
     points = None
     if plan.keep_points:
-        kept = [r.points for r in results if r.points is not None and len(r.points)]
-        points = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=plan.columns)
+        points = whole.points if whole.points is not None else pd.DataFrame(columns=plan.columns)
         points = points.sort_values(order, kind="stable").reset_index(drop=True)
-    passing = {c.text: sum(r.passing[i] for r in results) for i, c in enumerate(plan.constraints)}
+    passing = {c.text: whole.passing[i] for i, c in enumerate(plan.constraints)}
     heatmap = None
-    if plan.heatmap is not None:
-        lows = [r.heat_min for r in results if r.heat_min is not None]
-        highs = [r.heat_max for r in results if r.heat_max is not None]
+    if plan.heatmap is not None and whole.heat_min is not None:
         oat, flt, xname, yname = plan.heatmap
-        if lows:
-            lo, hi = np.minimum.reduce(lows), np.maximum.reduce(highs)
-            heatmap = {
-                "x": xname, "y": yname, "xs": plan.axes[xname].tolist(), "ys": plan.axes[yname].tolist(),
-                "min": np.where(np.isfinite(lo), lo, np.nan), "max": np.where(np.isfinite(hi), hi, np.nan),
-                "oat": plan.jobs[oat].model, "float": plan.jobs[flt].model,
-                "oat_condition": plan.jobs[oat].condition, "float_condition": plan.jobs[flt].condition,
-                "others": [a for a in plan.axes if a not in (xname, yname)],
-            }  # fmt: skip
+        lo, hi = whole.heat_min, whole.heat_max
+        heatmap = {
+            "x": xname, "y": yname, "xs": plan.axes[xname].tolist(), "ys": plan.axes[yname].tolist(),
+            "min": np.where(np.isfinite(lo), lo, np.nan), "max": np.where(np.isfinite(hi), hi, np.nan),
+            "oat": plan.jobs[oat].model, "float": plan.jobs[flt].model,
+            "oat_condition": plan.jobs[oat].condition, "float_condition": plan.jobs[flt].condition,
+            "others": [a for a in plan.axes if a not in (xname, yname)],
+        }  # fmt: skip
     counts = {
         "points": plan.size,
-        "feasible": feasible,
+        "feasible": whole.feasible,
         "jobs": len(plan.jobs),
-        "rows": feasible * len(plan.jobs),
+        "rows": whole.feasible * len(plan.jobs),
         "front": len(front),
         "model_fronts": {m: len(f) for m, f in model_fronts.items()},
-        "chunks": sum(r.chunks for r in results),
+        "chunks": whole.chunks,
     }
     return SweepResult(plan, front, model_fronts, points, aggregates, counts, passing, heatmap, seconds)
 
