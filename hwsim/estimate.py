@@ -258,26 +258,31 @@ def is_run(path: Path | str) -> bool:
     return path.is_dir() or path.suffix == ".pt"
 
 
-def estimate_run(
-    run_path: Path | str, spec_path: Path | str | None = None, *, attribution: Attribution = "paper"
-) -> Estimate:
-    """Cost a trained run: its model config, and for sparse (FLOATS) models each conv's real density
-    from the checkpoint's masks. The spec: ``spec_path``, else the one its model names (looked for as
+def resolve_run(run_path: Path | str, spec_path: Path | str | None = None):
+    """(model config named after the run, its masks summary, spec source) of a trained run (folder or
+    checkpoint): the config it was trained with, each conv's kept fraction from the checkpoint's
+    masks (empty for a dense run), and ``spec_path``, else the spec its model names (looked for as
     ``hwsim report`` does), else the default."""
     from .runfiles import run_spec_path
+    from .runner.masks import mask_summary
     from .runner.train import load_checkpoint, run_config_of
 
     payload = load_checkpoint(run_path)
     run = run_config_of(payload)
     run_dir = Path(run_path) if Path(run_path).is_dir() else Path(run_path).parent
     source = spec_path if spec_path is not None else run_spec_path(run.name, run_dir, run.model)
-    from .runner.masks import mask_summary
-
     sparsity = run.model.sparsity
     masks = mask_summary(payload.get("masks") or {}, sparsity.eval_slim_factor if sparsity is not None else 1.0)
-    return estimate_model(
-        run.model.model_copy(update={"name": run.name}), load_spec(source), attribution=attribution, masks=masks
-    )
+    return run.model.model_copy(update={"name": run.name}), masks, source
+
+
+def estimate_run(
+    run_path: Path | str, spec_path: Path | str | None = None, *, attribution: Attribution = "paper"
+) -> Estimate:
+    """Cost a trained run (:func:`resolve_run`): its model config, and for sparse (FLOATS) models
+    each conv's real density from the checkpoint's masks."""
+    config, masks, source = resolve_run(run_path, spec_path)
+    return estimate_model(config, load_spec(source), attribution=attribution, masks=masks)
 
 
 def compare_estimates(estimates: list[Estimate]):

@@ -41,25 +41,14 @@ def source_table(source, spec=None):
     run's masks, as ``hwsim estimate RUN_DIR`` costs it). ``spec``: a HardwareSpec, a path or a built-in
     name; default the model's own, else hwsim's default."""
     from ..config import HardwareSpec, load_spec
-    from ..estimate import is_run, layer_table, resolve_model
+    from ..estimate import is_run, layer_table, resolve_model, resolve_run
 
     if not Path(source).exists():
         raise HwsimError(f"{source}: no such file or folder")
     given = spec if isinstance(spec, HardwareSpec) else None
     if is_run(source):
-        from ..runfiles import run_spec_path
-        from ..runner.masks import mask_summary
-        from ..runner.train import load_checkpoint, run_config_of
-
-        payload = load_checkpoint(source)
-        run = run_config_of(payload)
-        run_dir = Path(source) if Path(source).is_dir() else Path(source).parent
-        sparsity = run.model.sparsity
-        masks = mask_summary(payload.get("masks") or {}, sparsity.eval_slim_factor if sparsity is not None else 1.0)
-        table = layer_table(run.model, masks=masks)
-        if given is None:
-            given = load_spec(spec if spec is not None else run_spec_path(run.name, run_dir, run.model))
-        return table, given, run.name
+        config, masks, spec_source = resolve_run(source, spec if given is None else None)
+        return layer_table(config, masks=masks), given or load_spec(spec_source), config.name
     config, spec_source = resolve_model(source, None if given is not None else spec)
     return layer_table(config), given or load_spec(spec_source), config.name
 
