@@ -538,6 +538,9 @@ def parse_yaml_text(text: str, source: Path | str) -> dict[str, Any]:
         _check_nodes(node, source)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or ""
+        if "maximum nesting depth" in problem:  # PyYAML >= 6.0.4 stops deep nesting in its parser
+            raise HwsimError(f"{source}: YAML nested deeper than {MAX_YAML_DEPTH} levels") from None
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["unreadable"])[0]
