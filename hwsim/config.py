@@ -200,6 +200,116 @@ class Energy(Strict):
 ENERGY_FIELDS: tuple[str, ...] = tuple(k for k, v in Energy.model_fields.items() if v.annotation is EnergyEntry)
 
 
+# --- memory hierarchy (hwsim.costs.hierarchy, the cost model a spec selects with cost_model: hierarchy) ---
+COST_MODELS = ("paper", "hierarchy")
+DATAFLOWS = ("weight-stationary", "output-stationary", "input-stationary")  # hwsim.costs.hierarchy.SPATIAL
+# THE ranges of the hierarchy's integer and clock values (its pydantic fields and SpecGrid.from_arrays read
+# them); the energies take ENERGY_RANGE. A capacity of 2^40 B (1 TiB) or a 2^24-bit bus is beyond any chip.
+HIERARCHY_RANGES: dict[str, Range] = {
+    "pe_rows": Range(1, 1 << 16),
+    "pe_cols": Range(1, 1 << 16),
+    "clock_mhz": Range(0.0, 1e6, low_open=True),
+    "activation_bits": Range(1, 64),
+    "psum_bits": Range(1, 128),
+    "capacity_bytes": Range(1, 1 << 40),
+    "word_bits": Range(1, 1 << 16),
+    "bandwidth_bits": Range(1, 1 << 24),
+}
+
+
+def _hier(name: str, description: str):
+    r = HIERARCHY_RANGES[name]
+    if r.low_open:
+        return Field(gt=r.low, le=r.high, allow_inf_nan=False, description=f"{description}; valid: {r.text()}")
+    return Field(ge=r.low, le=r.high, description=f"{description}; valid: {r.text()}")
+
+
+class OffChip(Strict):
+    """DRAM: unbounded capacity; ``bandwidth_bits`` per clock cycle (reads and writes together) and
+    the energy of one access of ``word_bits``."""
+
+    word_bits: StrictInt = _hier("word_bits", "bits per access: read_pj / write_pj are per access of this width")
+    bandwidth_bits: StrictInt = _hier("bandwidth_bits", "bits moved per clock cycle, reads and writes together")
+    read_pj: EnergyEntry = Field(description="one read access of word_bits")
+    write_pj: EnergyEntry = Field(description="one write access of word_bits")
+
+
+class OnChip(OffChip):
+    """An on-chip level (the global buffer, or each PE's local storage): DRAM's fields and a capacity,
+    which the tiles of every operand (weights, inputs, partial sums) share."""
+
+    capacity_bytes: StrictInt = _hier(
+        "capacity_bytes", "bytes held (local: per PE); weights, inputs and psums share it"
+    )
+
+
+class PEArray(Strict):
+    """The PE array: ``rows x cols`` processing elements, one MAC per cycle each."""
+
+    rows: StrictInt = _hier("pe_rows", "PE rows (the dataflow's first unrolled loop)")
+    cols: StrictInt = _hier("pe_cols", "PE columns (the dataflow's second unrolled loop)")
+
+
+class Hierarchy(Strict):
+    """A memory hierarchy DRAM -> global buffer -> PE-local storage over a PE array, for the
+    ``hierarchy`` cost model (:mod:`hwsim.costs.hierarchy`). Weights are ``memory.weight_bits`` wide."""
+
+    dataflow: Literal[DATAFLOWS] = Field(
+        description="which loops the PE array unrolls: weight-stationary C x K, output-stationary X x K, "
+        "input-stationary C x X"
+    )
+    clock_mhz: float = _hier("clock_mhz", "clock of the array and the memories, MHz")
+    array: PEArray
+    activation_bits: StrictInt = _hier("activation_bits", "bits of an input / output activation")
+    psum_bits: StrictInt = _hier("psum_bits", "bits of a partial sum moved between levels")
+    mac_pj: EnergyEntry = Field(description="one MAC: a multiply and its accumulate")
+    noise_pj: EnergyEntry = Field(description="FLOAT's noise on one weight entering the array (scale + add)")
+    dram: OffChip
+    global_buffer: OnChip
+    local: OnChip
+
+    def values(self) -> dict[str, float | int]:
+        """The hierarchy's values under their flat names (:data:`HIERARCHY_FIELDS`): what SpecGrid
+        and the cost code read."""
+        return {name: get(self) for name, get in _HIERARCHY_GETTERS.items()}
+
+
+_LEVEL_KEYS = {"dram": "dram", "glb": "global_buffer", "local": "local"}
+_HIERARCHY_GETTERS = {
+    "pe_rows": lambda h: h.array.rows,
+    "pe_cols": lambda h: h.array.cols,
+    "clock_mhz": lambda h: h.clock_mhz,
+    "activation_bits": lambda h: h.activation_bits,
+    "psum_bits": lambda h: h.psum_bits,
+    "mac_pj": lambda h: h.mac_pj.value,
+    "hier_noise_pj": lambda h: h.noise_pj.value,
+    **{
+        f"{short}_{key}": (lambda h, level=level, key=key: getattr(getattr(h, level), key))
+        for short, level in _LEVEL_KEYS.items()
+        for key in ("capacity_bytes", "word_bits", "bandwidth_bits")
+        if not (short == "dram" and key == "capacity_bytes")
+    },
+    **{
+        f"{short}_{key}": (lambda h, level=level, key=key: getattr(getattr(h, level), key).value)
+        for short, level in _LEVEL_KEYS.items()
+        for key in ("read_pj", "write_pj")
+    },
+}
+HIERARCHY_FIELDS: tuple[str, ...] = tuple(_HIERARCHY_GETTERS)  # flat names of the hierarchy's values
+# the integer ones (the rest, clock and energies, are floats); their range key in HIERARCHY_RANGES
+HIERARCHY_INTS: tuple[str, ...] = tuple(f for f in HIERARCHY_FIELDS if not (f == "clock_mhz" or f.endswith("_pj")))
+
+
+def hierarchy_range(field: str) -> Range:
+    """The valid range of a flat hierarchy field."""
+    if field.endswith("_pj"):
+        return ENERGY_RANGE
+    for key in ("capacity_bytes", "word_bits", "bandwidth_bits"):
+        if field.endswith(key):
+            return HIERARCHY_RANGES[key]
+    return HIERARCHY_RANGES[field]
+
+
 SECTIONS: dict[str, type[Strict]] = {"timing": Timing, "memory": Memory, "compute": Compute}
 # flat key (the pre-section file format, and the names the cost code reads) -> its section
 FLAT_KEYS: dict[str, str] = {key: section for section, model in SECTIONS.items() for key in model.model_fields}
@@ -222,6 +332,28 @@ class HardwareSpec(Strict):
     memory: Memory
     compute: Compute
     energy: Energy = Field(default_factory=Energy, description="energies per operation (default: shipped 65 nm)")
+    cost_model: Literal[COST_MODELS] = Field(
+        "paper",
+        description="the cost model the outputs lead with: paper (Eq. 7-9, always computed) or hierarchy "
+        "(hwsim.costs.hierarchy; needs the hierarchy section)",
+    )
+    hierarchy: Hierarchy | None = Field(None, description="memory hierarchy and PE array (hwsim.costs.hierarchy)")
+
+    @model_validator(mode="after")
+    def _check_hierarchy(self) -> HardwareSpec:
+        h = self.hierarchy
+        if self.cost_model == "hierarchy" and h is None:
+            raise ValueError("cost_model: hierarchy needs a hierarchy section (levels, array, dataflow)")
+        if h is not None:
+            smallest = self.memory.weight_bits + h.activation_bits + h.psum_bits
+            for name in ("global_buffer", "local"):
+                level = getattr(h, name)
+                if level.capacity_bytes * 8 < smallest:
+                    raise ValueError(
+                        f"hierarchy.{name}.capacity_bytes: {level.capacity_bytes} B cannot hold one weight, one "
+                        f"activation and one partial sum ({smallest} bits)"
+                    )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -319,6 +451,10 @@ class HardwareSpec(Strict):
     def energy_values(self) -> dict[str, float]:
         """The energy values (pJ) under their names: ``read_pj``, ``mult_pj``, ..."""
         return self.energy.values()
+
+    def hierarchy_values(self) -> dict[str, float | int]:
+        """The hierarchy's values under their flat names (empty without a hierarchy section)."""
+        return self.hierarchy.values() if self.hierarchy is not None else {}
 
     def flat(self) -> dict[str, float | int]:
         """The six hardware values of Eq. 7-9 under their flat names (``hwsim specs``, sweeps, old callers)."""

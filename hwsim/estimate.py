@@ -28,7 +28,7 @@ Totals = create_model(
     "Bytes are counts of 8-bit bytes (bits / 8). A metric registered at run time adds its totals as "
     "extra fields.",
     __config__=ConfigDict(extra="allow"),
-    **{t.name: (int if t.integer else float, ...) for t in total_rules()},
+    **{t.name: (float | None, None) if t.optional else (int if t.integer else float, ...) for t in total_rules()},
 )
 
 

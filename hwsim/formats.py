@@ -30,6 +30,7 @@ class OutputFormat(str, Enum):
 LAYER_VIEW = [
     "name", "op", "kernel_h", "in_channels", "out_channels", "stride_h", "in_h", "out_h",
     "weight_params", "macs", "noisy", "film_channels", "bn_params", "delay_base_ns", "delay_ns",
+    "hier_latency_ns", "hier_bound", "hier_energy_pj",
 ]  # fmt: skip
 MB = 1e6
 UJ = 1e6  # pJ per microjoule
@@ -120,7 +121,43 @@ _CURATED = {
     "params", "weight_bytes", "weight_bytes_fig8b", "conv_linear_bytes", "film_bytes", "bn_bytes", "alpha_bytes",
     "macs", "effective_macs", "flops", "sparse_overhead_bytes", "storage_bytes", "noise_add_ops", "film_mod_ops", "delay_ns", "delay_base_ns", "layers", "conv_layers", "conv_delay_ns",
     "energy_pj", "energy_read_pj", "energy_compute_pj", "activation_energy_pj",
+    *(t.name for t in total_rules() if t.name.startswith("hier_")),
 }  # fmt: skip
+LEVELS = (("compute", "compute"), ("dram", "DRAM"), ("glb", "buffer"), ("local", "local"))
+
+
+def bound_of(layer: dict[str, Any]) -> str:
+    """Which term of the hierarchy model's roofline sets a layer's latency (its largest cycle count)."""
+    cycles = {label: layer[f"hier_{key}_cycles"] for key, label in LEVELS}
+    return max(cycles, key=cycles.get)
+
+
+def hierarchy_rows(estimate: Estimate) -> list[tuple[str, str]]:
+    """The memory-hierarchy model's lines (hwsim.costs.hierarchy), for a spec with a hierarchy section."""
+    t, h = estimate.totals, estimate.spec.hierarchy
+    bounds: dict[str, int] = {}
+    for layer in estimate.layers:
+        label = bound_of(layer)
+        bounds[label] = bounds.get(label, 0) + 1
+    bound = ", ".join(f"{label} {bounds[label]}" for _, label in LEVELS if label in bounds)
+    cycles = " / ".join(f"{getattr(t, f'hier_{key}_cycles') / 1e6:,.3f}" for key, _ in LEVELS)
+    return [
+        (
+            f"latency, hierarchy model ({h.dataflow}, {h.array.rows} x {h.array.cols} PEs at {h.clock_mhz:g} MHz)",
+            f"{t.hier_latency_ns / 1e6:,.3f} ms",
+        ),
+        ("  layers bound by", bound),
+        ("  cycles: compute / DRAM / buffer / local (millions)", cycles),
+        ("energy per inference, hierarchy model", f"{t.hier_energy_pj / UJ:,.2f} uJ"),
+        (
+            "  DRAM / buffer / local / compute",
+            " / ".join(f"{getattr(t, f'hier_{k}_pj') / UJ:,.2f}" for k in ("dram", "glb", "local", "compute")) + " uJ",
+        ),
+        (
+            "  traffic: DRAM / buffer / local",
+            " / ".join(f"{getattr(t, f'hier_{k}_bits') / 8 / MB:,.2f}" for k in ("dram", "glb", "local")) + " MB",
+        ),
+    ]
 
 
 def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
@@ -157,6 +194,13 @@ def summary_rows(estimate: Estimate) -> list[tuple[str, str]]:
         ("layers (conv)", f"{t.layers} ({t.conv_layers})"),
         *sparsity_rows(estimate),
     ]
+    if estimate.spec.hierarchy is not None:
+        rows = hierarchy_rows(estimate)
+        if estimate.spec.cost_model == "hierarchy":  # the selected model leads; Eq. 7-9 follow for reference
+            first = next(i for i, (label, _) in enumerate(items) if label.startswith("delay, "))
+            items[first:first] = [*rows, ("paper model (Eq. 7-9) on the same spec, for reference", "")]
+        else:
+            items += rows
     for total in total_rules():
         if total.name not in _CURATED:
             items.append((f"{total.name.replace('_', ' ')} ({total.unit})", _fmt(getattr(t, total.name))))
@@ -202,8 +246,12 @@ def render_estimate(estimate: Estimate, fmt: OutputFormat, per_layer: bool) -> s
         f"{estimate.spec.name} (lambda={cond['lambda']}, lambda_th={cond['lambda_th']})"
     )
     summary = summary_rows(estimate)
+    layers = estimate.layers
+    if "hier_latency_ns" in layer_columns:  # which roofline term sets each layer's latency
+        layers = [{**layer, "hier_bound": bound_of(layer)} for layer in layers]
+        layer_columns = [*layer_columns, "hier_bound"]
     view = [c for c in LAYER_VIEW if c in layer_columns]
-    view_rows = [[layer[c] for c in view] for layer in estimate.layers]
+    view_rows = [[layer[c] for c in view] for layer in layers]
     if fmt is OutputFormat.markdown:
         text = f"### {title}\n\n" + markdown_table(["quantity", "value"], summary)
         return text + ("\n" + markdown_table(view, view_rows) if per_layer else "")

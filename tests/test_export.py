@@ -48,15 +48,20 @@ def test_scalesim_topology_layout_and_cfg_parse_and_give_hwsims_macs(path):
     files = exported(path, "scalesim")
     table, spec, name = table_and_spec(path)
     topo = list(csv.reader(io.StringIO(files[f"{name}_topology.csv"]), skipinitialspace=True))
-    sparse = bool((table["density"] < 1).any())
-    extra = ["Sparsity"] if sparse else []
     assert [c.strip() for c in topo[0]] == [
-        "Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
-        "Channels", "Num Filter", "Strides", *extra, "",
-    ]  # fmt: skip
+        "Layer name",
+        "IFMAP Height",
+        "IFMAP Width",
+        "Filter Height",
+        "Filter Width",
+        "Channels",
+        "Num Filter",
+        "Strides",
+        "",
+    ]  # fmt: skip  (no Sparsity column, sparse models included: see test_scalesim_writes_sparse_layers_dense)
     macs = []
     for row in topo[1:]:
-        assert len(row) == 9 + len(extra) and row[-1] == ""  # the trailing comma SCALE-Sim's parser drops
+        assert len(row) == 9 and row[-1] == ""  # the trailing comma SCALE-Sim's parser drops
         ih, iw, r, s, c, m, stride = map(int, row[1:8])
         p, q = -(-(ih - r) // stride) + 1, -(-(iw - s) // stride) + 1  # SCALE-Sim rounds up
         assert (ih - r) % stride == 0 and (iw - s) % stride == 0  # ...exactly: floor and ceil agree
@@ -70,8 +75,8 @@ def test_scalesim_topology_layout_and_cfg_parse_and_give_hwsims_macs(path):
     arch = cfg["architecture_presets"]
     assert int(arch["ArrayHeight"]) * int(arch["ArrayWidth"]) == spec.n_multipliers
     assert int(arch["Bandwidth"]) == spec.io_bandwidth_bits * spec.n_banks // spec.weight_bits
-    sparse = bool((table["density"] < 1).any())
-    assert cfg["sparsity"]["SparsitySupport"] == ("true" if sparse else "false")
+    assert cfg["sparsity"]["SparsitySupport"] == "false"
+    assert cfg["run_presets"]["InterfaceBandwidth"] == "CALC" and arch["Dataflow"] == "ws"
 
 
 # The v0.4 CNN_Layer of Accelergy-Project/timeloop-accelergy-exercises @ 2d5510807128e9bd5f1cad0705cdf2ec4612fd4e,
@@ -238,42 +243,35 @@ def test_scalesim_ifmap_is_the_swept_padded_input_by_hand():
 
 
 @pytest.mark.parametrize("stem", ["resnet34-cifar10-floats-i", "resnet20-digits-floats", "wrn40_2-stl10-floats-i"])
-def test_scalesim_sparsity_column_is_the_nearest_n_of_8_and_listed_in_the_readme(stem):
-    from hwsim.export.scalesim import BLOCK_SIZE, n_of_m
-
+def test_scalesim_writes_sparse_layers_dense_and_says_so(stem):
+    """SCALE-Sim 3.0.0 reports an N:M layer's utilisation as dense work over sparse cycles (426.67% for a
+    1:8 ResNet34 layer, run by hand): sparse layers go out dense, the cfg's sparsity off, and the
+    README says what was changed, with hwsim's density of every sparse layer."""
     path = MODELS / f"{stem}.yaml"
     table, _, name = table_and_spec(path)
     files = exported(path, "scalesim")
-    rows = list(csv.reader(io.StringIO(files[f"{name}_topology.csv"]), skipinitialspace=True))[1:]
-    assert BLOCK_SIZE == 8
-    for row, density, layer in zip(rows, table["density"], table["name"]):
-        n, m = map(int, row[8].split(":"))
-        assert m == 8 and n == max(1, round(float(density) * 8)) == n_of_m(float(density))
-        assert f"| `{layer}` | {float(density):.6g} | {n}:8 | {n / 8:.6g} |" in files["README.md"]
+    rows = list(csv.reader(io.StringIO(files[f"{name}_topology.csv"]), skipinitialspace=True))
+    assert all(len(row) == 9 for row in rows)  # no Sparsity column
     cfg = configparser.ConfigParser()
     cfg.read_string(files[f"{name}.cfg"])
-    sparsity = cfg["sparsity"]
-    assert (sparsity["SparsitySupport"], sparsity["SparseRep"], sparsity["OptimizedMapping"]) == (
-        "true",
-        "ellpack_block",
-        "false",
-    )  # false: SCALE-Sim uses each row's N:M
-    assert int(sparsity["BlockSize"]) == 8
-    assert "nearest N:M" in files["README.md"] and "cannot express" in files["README.md"]
+    assert cfg["sparsity"]["SparsitySupport"] == "false"
+    text = files["README.md"]
+    changed = text.split("## What was changed", 1)[1].split("## What this format cannot express")[0]
+    assert "written dense" in changed and "426.67%" in changed
+    effective = int(count_columns(table)["effective_macs"].sum())
+    assert f"`effective_macs` = {effective} of" in changed
+    assert "exported shapes are dense" not in text  # said once, under "What was changed"
+    for density, layer in zip(table["density"], table["name"]):
+        if density < 1:
+            assert f"| `{layer}` |" in text and f"| {float(density):.6g} |" in text
 
 
-def test_n_of_m_rounds_to_nearest_at_least_one():
-    from hwsim.export.scalesim import n_of_m
-
-    assert [n_of_m(d) for d in (0.0, 0.01, 0.1, 0.1875, 0.3, 0.5, 0.9, 0.95, 1.0)] == [1, 1, 1, 2, 2, 4, 7, 8, 8]
-
-
-def test_dense_models_scalesim_export_has_no_sparsity_column():
+def test_dense_models_scalesim_export_says_nothing_was_changed():
     path = MODELS / "resnet34-cifar10-pgdat.yaml"
     files = exported(path, "scalesim")
     assert files["resnet34-cifar10-pgdat_topology.csv"].splitlines()[0].endswith("Num Filter, Strides,")
     assert "SparsitySupport : false" in files["resnet34-cifar10-pgdat.cfg"]
-    assert "cannot be set here" in files["resnet34-cifar10-pgdat.cfg"]
+    assert "## What was changed" not in files["README.md"] and "exported shapes are dense" in files["README.md"]
 
 
 def test_array_shape_is_square_ish_with_the_exact_product():
@@ -361,16 +359,15 @@ def test_run_dir_exports_the_masks_densities(tmp_path):
     assert [math.prod(e["loop_sizes"]) for e in workload] == [layer["macs"] for layer in estimate.layers]
     effective = sum(layer["effective_macs"] for layer in estimate.layers)
     assert f"`effective_macs` = {effective} of" in files["README.md"]
-    # the masks' per-layer density -> SCALE-Sim's N:8 column and Timeloop's Weights density
+    # the masks' per-layer density -> SCALE-Sim's README (written dense) and Timeloop's Weights density
     from hwsim.export import source_table
-    from hwsim.export.scalesim import n_of_m
 
     table = source_table(tmp_path / "sparse")[0]
     assert (table["density"] < 1).any()
     scalesim = export(tmp_path / "sparse", "scalesim")
-    topo = next(text for fname, text in scalesim.items() if fname.endswith("_topology.csv"))
-    rows = list(csv.reader(io.StringIO(topo), skipinitialspace=True))[1:]
-    assert [row[8] for row in rows] == [f"{n_of_m(float(d))}:8" for d in table["density"]]
+    for density, layer in zip(table["density"], table["name"]):
+        if density < 1:
+            assert f"| `{layer}` |" in scalesim["README.md"] and f"| {float(density):.6g} |" in scalesim["README.md"]
     timeloop = export(tmp_path / "sparse", "timeloop")
     densities = [
         yaml.safe_load(t)["problem"]["instance"].get("densities") for f, t in timeloop.items() if f != "README.md"
@@ -378,14 +375,20 @@ def test_run_dir_exports_the_masks_densities(tmp_path):
     assert [d["Weights"]["density"] if d else 1.0 for d in densities] == [float(d) for d in table["density"]]
 
 
-@pytest.mark.parametrize("to", ["scalesim", "timeloop"])
-def test_readme_drops_the_dense_density_limit_when_the_format_writes_density(to):
-    """ "cannot express" is in every README (its heading); what tells the sparse export apart is that the
-    format's dense density line, and readme's "exported shapes are dense", are gone."""
-    from importlib import import_module
+def test_readme_drops_the_dense_density_limit_when_the_format_writes_density():
+    """ "cannot express" is in every README (its heading); what tells Timeloop's sparse export apart is
+    that its dense density line, and readme's "exported shapes are dense", are gone."""
+    from hwsim.export.timeloop import DENSE_LIMIT
 
-    dense_limit = import_module(f"hwsim.export.{to}").DENSE_LIMIT
+    sparse_text = exported(MODELS / "resnet34-cifar10-floats-i.yaml", "timeloop")["README.md"]
+    dense_text = exported(MODELS / "resnet34-cifar10-pgdat.yaml", "timeloop")["README.md"]
+    assert DENSE_LIMIT not in sparse_text and "exported shapes are dense" not in sparse_text
+    assert DENSE_LIMIT in dense_text and "exported shapes are dense" in dense_text
+
+
+@pytest.mark.parametrize("to", ["scalesim", "zigzag"])
+def test_formats_without_density_say_what_was_changed(to):
     sparse_text = exported(MODELS / "resnet34-cifar10-floats-i.yaml", to)["README.md"]
     dense_text = exported(MODELS / "resnet34-cifar10-pgdat.yaml", to)["README.md"]
-    assert dense_limit not in sparse_text and "exported shapes are dense" not in sparse_text
-    assert dense_limit in dense_text and "exported shapes are dense" in dense_text
+    assert "## What was changed" in sparse_text and "written dense" in sparse_text
+    assert "## What was changed" not in dense_text

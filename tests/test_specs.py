@@ -59,7 +59,7 @@ def one_error_line(result, *fragments):
 
 
 def test_builtin_names_are_the_packaged_files():
-    assert DEFAULT_SPEC in builtin_spec_names() == ["asic-65nm"]
+    assert DEFAULT_SPEC in builtin_spec_names() == ["asic-65nm", "eyeriss-65nm"]
     for name in builtin_spec_names():
         assert load_spec(name).name == name  # the file's own name: key agrees with its file name
     assert cli.DEFAULT_SPEC_HELP.endswith(DEFAULT_SPEC)
@@ -88,7 +88,9 @@ def test_an_existing_file_wins_over_a_builtin_name(tmp_path, monkeypatch):
 
 
 def test_unknown_name_is_one_line_listing_the_builtins(tmp_path):
-    with pytest.raises(HwsimError, match=r"^asic-7nm: no such file, and not a built-in spec \(built-in: asic-65nm\)$"):
+    with pytest.raises(
+        HwsimError, match=r"^asic-7nm: no such file, and not a built-in spec \(built-in: asic-65nm, eyeriss-65nm\)$"
+    ):
         load_spec("asic-7nm")
     one_error_line(run("estimate", FLOAT, "--spec", "asic-7nm"), "asic-7nm: no such file", "built-in: asic-65nm")
     one_error_line(
@@ -139,7 +141,10 @@ def test_flat_and_sectioned_files_load_to_the_same_values(tmp_path):
     assert HardwareSpec(**VALUES, name="sectioned") == HardwareSpec.model_validate(
         b.model_dump()
     )  # flat keyword construction
-    assert set(a.model_dump()) == {"name", "description", "calibration", "timing", "memory", "compute", "energy"}
+    assert set(a.model_dump()) == {
+        "name", "description", "calibration", "timing", "memory", "compute", "energy", "cost_model", "hierarchy",
+    }  # fmt: skip
+    assert a.cost_model == "paper" and a.hierarchy is None
     # flat and sectioned keys for different values may be combined
     half = tmp_path / "half.yaml"
     half.write_text(

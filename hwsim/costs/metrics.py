@@ -37,6 +37,7 @@ class Total:
     rows: str = "all"
     scale: float = 1.0
     integer: bool = False
+    optional: bool = False  # absent (None) where its metric does not apply (a hierarchy total on a paper-only spec)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class Metric:
     totals: tuple[Total, ...] = ()
     per_spec: bool = False
     total: Callable[[CostInputs, np.ndarray], np.ndarray] | None = None
+    requires: str | None = None  # "hierarchy": computed only on grids with a hierarchy section
+
+    def applies(self, specs: SpecGrid) -> bool:
+        return self.requires is None or (self.requires == "hierarchy" and specs.hierarchical)
 
 
 METRICS: dict[str, Metric] = {}
@@ -90,6 +95,7 @@ class CostInputs:
     storage: SparseHandling = field(default_factory=SparseHandling)  # the grid's sparse-layer scheme
     noise_on_pruned: bool = True  # FLOAT's noise covers pruned weights too (the table's sparsity)
     film_modulation: bool = False  # the grid's energy.film_modulation switch
+    specs: SpecGrid | None = None  # the grid itself (the hierarchy model reads its groups and dataflow)
     _cache: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -141,6 +147,44 @@ class CostInputs:
                 noise_on_pruned=self.noise_on_pruned, film_modulation=self.film_modulation,
             ),
         )  # fmt: skip
+
+    def hierarchy(self) -> dict[str, np.ndarray]:
+        """The hierarchy model's per-row quantities (:data:`hwsim.costs.hierarchy.PRICED`), (rows, H)."""
+        return self.memo("hierarchy", self._hierarchy)
+
+    def _hierarchy(self) -> dict[str, np.ndarray]:
+        from . import hierarchy as H
+
+        groups, group_of = self.specs.hierarchy_groups()
+        shapes = H.Shapes.of(self.rows)
+        terms, storage = self.terms, self.storage
+        weights = terms.weights[:, 0]
+        scales, traffic = [], []
+        for g in range(groups["weight_bits"].shape[1]):
+            group = H.Group(self.specs.dataflow, **{k: int(groups[k][0, g]) for k in H.GROUP_FIELDS})
+            scale = np.ones(len(weights))
+            if storage.sparse_reads:  # weights move in the sparse format above the PEs
+                bits = memory.format_bits(
+                    self.rows, weights, storage.sparse_format, storage.index_bits, group.weight_bits
+                )
+                scale = np.where(weights > 0, bits / np.maximum(weights * group.weight_bits, 1), 1.0)
+            scales.append(scale)
+            traffic.append(H.count_traffic(shapes, H.choose_mapping(shapes, group, scale)))
+        per_point = {f: np.stack([getattr(t, f) for t in traffic], axis=1)[:, group_of] for f in H.TRAFFIC_FIELDS}
+        noisy = terms.noisy[:, 0] & bool(self.method.noisy_convs and self.noise_active)
+        density = np.asarray(self.rows["density"], np.float64)
+        skip = np.ones(len(weights))
+        if storage.zero_skipping:  # dense noise fills the pruned zeros: those rows run dense
+            skip = np.where(noisy & self.noise_on_pruned, 1.0, density)
+        film = self.method.film
+        extras = H.Extras(
+            weight_scale=np.stack(scales, axis=1)[:, group_of],
+            skip=skip,
+            noise=np.where(noisy, 1.0 if self.noise_on_pruned else density, 0.0),
+            film_mod=compute.film_modulation_ops(self.rows) / 2 if film else np.zeros(len(weights)),
+            film_values=2.0 * np.asarray(self.rows["film_channels"], np.float64) if film else np.zeros(len(weights)),
+        )
+        return H.price(per_point, self.hw, extras)
 
 
 def _read_pj(inputs: CostInputs) -> np.ndarray:
@@ -276,6 +320,50 @@ for _metric in (
 ):  # fmt: skip
     register_metric(_metric)
 
+# The memory-hierarchy model (hwsim.costs.hierarchy): per-row values of its price(), on hierarchy grids only.
+_HIERARCHY_METRICS = (
+    ("latency_ns", "ns", "hierarchy model: roofline latency, max of compute and each level's transfer time"),
+    ("energy_pj", "pJ", "hierarchy model: energy per inference, DRAM + buffer + local + compute"),
+    ("dram_pj", "pJ", "hierarchy model: DRAM reads and writes"),
+    ("glb_pj", "pJ", "hierarchy model: global-buffer reads and writes"),
+    ("local_pj", "pJ", "hierarchy model: PE-local reads and writes, all PEs"),
+    ("compute_pj", "pJ", "hierarchy model: MACs, FiLM modulation and FLOAT noise"),
+    ("dram_bits", "bit", "hierarchy model: bits read from and written to DRAM"),
+    ("glb_bits", "bit", "hierarchy model: bits read from and written to the global buffer"),
+    ("local_bits", "bit", "hierarchy model: bits read from and written to PE-local storage, all PEs"),
+    (
+        "compute_cycles",
+        "cycle",
+        "hierarchy model: array cycles (MACs over the unrolled PEs, + noise / modulation passes)",
+    ),
+    ("dram_cycles", "cycle", "hierarchy model: DRAM bits / DRAM bandwidth"),
+    ("glb_cycles", "cycle", "hierarchy model: buffer bits / buffer bandwidth"),
+    ("local_cycles", "cycle", "hierarchy model: local bits per busy PE / local bandwidth"),
+)
+
+
+def _hier_total(key: str):
+    def total(inputs: CostInputs, weights: np.ndarray) -> np.ndarray:
+        # one row at a time, in row order: the same sum whatever the grid's width (a matmul, or numpy's
+        # pairwise sum of a one-column grid, adds in another order); rows are the few distinct shapes
+        values, acc = inputs.hierarchy()[key], np.zeros(inputs.hierarchy()[key].shape[1])
+        for row, count in enumerate(weights.astype(np.float64)):
+            if count:
+                acc = acc + values[row] * count
+        return acc
+
+    return total
+
+
+for _key, _unit, _text in _HIERARCHY_METRICS:
+    register_metric(
+        Metric(
+            f"hier_{_key}", _unit, _text, lambda i, key=_key: i.hierarchy()[key],
+            (Total(f"hier_{_key}", _unit, optional=True),), per_spec=True, total=_hier_total(_key),
+            requires="hierarchy",
+        )
+    )  # fmt: skip
+
 
 # Every non-text column of the schema: rows equal on all of them cost the same under any metric
 # (a metric reads only columns of the schema), so each distinct row is costed once.
@@ -305,8 +393,11 @@ class CostGrid:
         self._inputs = CostInputs(
             rows, specs.arrays, method, attribution, noise_active, groups, group_of, specs.storage,
             noise_on_pruned=bool(table.attrs.get("noise_on_pruned", True)), film_modulation=specs.film_modulation,
+            specs=specs,
         )  # fmt: skip
-        self._metrics = [METRICS[name] for name in metrics] if metrics is not None else list(METRICS.values())
+        chosen = [METRICS[name] for name in metrics] if metrics is not None else list(METRICS.values())
+        self._metrics = [m for m in chosen if m.applies(specs)]
+        self._absent = [m for m in chosen if not m.applies(specs)]
         self._unique: dict[str, np.ndarray] = {}
         self.totals = self._totals()
 
@@ -342,12 +433,19 @@ class CostGrid:
                     value = w @ per if per.ndim == 2 else np.full(n, int(w @ per))
                 value = value * total.scale if total.scale != 1.0 else value
                 out[total.name] = value.astype(np.int64) if total.integer else np.asarray(value, np.float64)
+        for metric in self._absent:  # not applicable to this grid (NaN here, None in totals_at)
+            out.update({total.name: np.full(n, np.nan) for total in metric.totals})
         out.update({t.name: np.full(n, facts[t.name], np.int64) for t in TAIL_FACTS})
         return out
 
     def layer(self, name: str) -> np.ndarray:
-        """Per-layer values of metric ``name``: (layers,) if spec-free, else (layers, specs)."""
-        return self._per_unique(METRICS[name])[self._inverse]
+        """Per-layer values of metric ``name``: (layers,) if spec-free, else (layers, specs). A metric
+        that does not apply to the grid (a hierarchy metric on a paper-only spec) is all NaN, as its
+        totals are."""
+        metric = METRICS[name]
+        if not metric.applies(self.specs):
+            return np.full((len(self.table), len(self.specs)), np.nan)
+        return self._per_unique(metric)[self._inverse]
 
     def layer_columns(self, spec: int = 0) -> dict[str, np.ndarray]:
         """Every metric's per-layer column at one spec of the grid."""
@@ -357,8 +455,12 @@ class CostGrid:
             out[metric.name] = values[:, spec] if values.ndim == 2 else values
         return out
 
-    def totals_at(self, spec: int = 0) -> dict[str, int | float]:
-        return {k: (int(v[spec]) if v.dtype.kind == "i" else float(v[spec])) for k, v in self.totals.items()}
+    def totals_at(self, spec: int = 0) -> dict[str, int | float | None]:
+        """Every total at one point; a total whose metric does not apply to the grid is None."""
+        return {
+            k: int(v[spec]) if v.dtype.kind == "i" else None if np.isnan(v[spec]) else float(v[spec])
+            for k, v in self.totals.items()
+        }
 
     def totals_frame(self):
         """One row per spec: the spec's values, then every total (pandas, imported on demand)."""

@@ -14,23 +14,31 @@ from typing import Any
 import numpy as np
 
 from ..config import (
+    DATAFLOWS,
     ENERGY_FIELDS,
     ENERGY_RANGE,
     HARDWARE_RANGES,
+    HIERARCHY_FIELDS,
+    HIERARCHY_INTS,
     SPARSE_FORMATS,
     Energy,
     EnergyEntry,
     HardwareSpec,
     clip,
+    hierarchy_range,
 )
 from ..errors import HwsimError
+from .hierarchy import GROUP_FIELDS
 
 TIMES = ("tau_read_ns", "tau_mult_ns")
 COUNTS = ("io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers")
 ENERGIES = ENERGY_FIELDS  # pJ per operation (energy section), float64 like the times
 FIELDS = (*TIMES, *COUNTS, *ENERGIES)
 FLOATS = (*TIMES, *ENERGIES)
-_RANGES = {**HARDWARE_RANGES, **dict.fromkeys(ENERGIES, ENERGY_RANGE)}
+HIER_FIELDS = HIERARCHY_FIELDS  # a hierarchy grid's extra fields (flat names, hwsim.config.Hierarchy.values)
+HIER_GROUP = GROUP_FIELDS  # what the hierarchy model's mapping depends on (array, capacities, bit widths)
+_RANGES = {**HARDWARE_RANGES, **dict.fromkeys(ENERGIES, ENERGY_RANGE), **{f: hierarchy_range(f) for f in HIER_FIELDS}}
+_INTS = (*COUNTS, *HIERARCHY_INTS)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,21 @@ class SparseHandling:
 _DENSE_LIMIT = 1 << 22  # value ranges up to this are mapped with a lookup table, not a sort
 
 
+def group_ids(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's group (H,) over the distinct combinations of ``columns`` ((H,) integer arrays),
+    and one point standing for each group (G,)."""
+    key, size = np.zeros(len(columns[0]), np.int64), 1
+    for values in columns:  # mixed-radix key over each field's distinct values
+        ids, distinct = _dense_ids(values)
+        key, size = key * distinct + ids, size * distinct
+        if size > _DENSE_LIMIT:  # keep the key space small (and int64-safe)
+            key, size = _dense_ids(key)
+    inverse, groups = _dense_ids(key)
+    first = np.zeros(groups, np.int64)
+    first[inverse] = np.arange(len(columns[0]))  # any point of a group stands for it
+    return inverse.reshape(-1), first
+
+
 def _dense_ids(values: np.ndarray) -> tuple[np.ndarray, int]:
     """Ids 0..k-1 of the k distinct non-negative integers in ``values`` (order kept), and k."""
     top = int(values.max()) + 1
@@ -67,9 +90,10 @@ def _dense_ids(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 class SpecGrid:
     """``arrays[field]`` is a (1, H) array per hardware field (float64 times and energies, int64
-    counts). ``film_modulation`` (energy section) holds for the whole grid."""
+    counts); a hierarchy grid also has every :data:`HIER_FIELDS` (``dataflow`` and ``cost_model`` hold
+    for the whole grid). ``film_modulation`` (energy section) holds for the whole grid."""
 
-    __slots__ = ("arrays", "_names", "_groups", "storage", "film_modulation")
+    __slots__ = ("arrays", "_names", "_groups", "_hier_groups", "storage", "film_modulation", "dataflow", "cost_model")
 
     def __init__(
         self,
@@ -77,11 +101,24 @@ class SpecGrid:
         names: list[str] | None = None,
         storage: SparseHandling | None = None,
         film_modulation: bool = False,
+        dataflow: str | None = None,
+        cost_model: str = "paper",
     ) -> None:
         self.arrays, self._names = arrays, names
-        self._groups = None
+        self._groups = self._hier_groups = None
         self.storage = storage or SparseHandling()  # one sparse-layer scheme per grid
         self.film_modulation = bool(film_modulation)
+        self.dataflow = dataflow  # None: no hierarchy (the paper model only)
+        self.cost_model = cost_model
+
+    @property
+    def hierarchical(self) -> bool:
+        return self.dataflow is not None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The grid's fields: :data:`FIELDS`, and :data:`HIER_FIELDS` for a hierarchy grid."""
+        return (*FIELDS, *HIER_FIELDS) if self.hierarchical else FIELDS
 
     @property
     def names(self) -> list[str]:
@@ -97,17 +134,17 @@ class SpecGrid:
         continuously over few memory / compute configurations: costing G groups instead of H
         points is the same arithmetic, done once per group. Computed once per grid."""
         if self._groups is None:
-            key, size = np.zeros(len(self), np.int64), 1
-            for name in COUNTS:  # mixed-radix key over each field's distinct values
-                ids, distinct = _dense_ids(self.arrays[name][0])
-                key, size = key * distinct + ids, size * distinct
-                if size > _DENSE_LIMIT:  # keep the key space small (and int64-safe)
-                    key, size = _dense_ids(key)
-            inverse, groups = _dense_ids(key)
-            first = np.zeros(groups, np.int64)
-            first[inverse] = np.arange(len(self))  # any point of a group stands for it
-            self._groups = ({k: self.arrays[k][:, first] for k in COUNTS}, inverse.reshape(-1))
+            inverse, first = group_ids([self.arrays[name][0] for name in COUNTS])
+            self._groups = ({k: self.arrays[k][:, first] for k in COUNTS}, inverse)
         return self._groups
+
+    def hierarchy_groups(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """As :meth:`count_groups`, over the values the hierarchy model's mapping depends on
+        (:data:`HIER_GROUP`: array, capacities, bit widths); a hierarchy grid only."""
+        if self._hier_groups is None:
+            inverse, first = group_ids([self.arrays[name][0] for name in HIER_GROUP])
+            self._hier_groups = ({k: self.arrays[k][:, first] for k in HIER_GROUP}, inverse)
+        return self._hier_groups
 
     def __len__(self) -> int:
         return self.arrays[FIELDS[0]].shape[1]
@@ -117,11 +154,21 @@ class SpecGrid:
         specs = list(specs)
         if not specs:
             raise HwsimError("spec grid: no specs given")
-        energies = [s.energy_values() for s in specs]
-        arrays = {key: np.array([[getattr(s, key) for s in specs]], dtype=np.int64) for key in COUNTS}
-        arrays.update({key: np.array([[getattr(s, key) for s in specs]], dtype=np.float64) for key in TIMES})
-        arrays.update({key: np.array([[e[key] for e in energies]], dtype=np.float64) for key in ENERGIES})
-        arrays = {key: arrays[key] for key in FIELDS}
+        values = [field_values(s) for s in specs]
+        dataflows = {s.hierarchy.dataflow if s.hierarchy is not None else None for s in specs}
+        if len(dataflows) > 1:
+            raise HwsimError(
+                "spec grid: the specs differ in hierarchy.dataflow (or some have no hierarchy section); "
+                "cost them in separate grids"
+            )
+        dataflow = dataflows.pop()
+        models = {s.cost_model for s in specs}
+        if len(models) > 1:
+            raise HwsimError("spec grid: the specs differ in cost_model; cost them in separate grids")
+        keys = (*FIELDS, *HIER_FIELDS) if dataflow is not None else FIELDS
+        arrays = {
+            key: np.array([[v[key] for v in values]], dtype=np.int64 if key in _INTS else np.float64) for key in keys
+        }
         storages = {SparseHandling.of(s) for s in specs}
         if len(storages) > 1:
             raise HwsimError(
@@ -131,7 +178,7 @@ class SpecGrid:
         modulation = {s.film_modulation for s in specs}
         if len(modulation) > 1:
             raise HwsimError("spec grid: the specs differ in energy.film_modulation; cost them in separate grids")
-        return cls(arrays, [s.name for s in specs], storages.pop(), modulation.pop())
+        return cls(arrays, [s.name for s in specs], storages.pop(), modulation.pop(), dataflow, models.pop())
 
     @classmethod
     def from_arrays(
@@ -143,26 +190,34 @@ class SpecGrid:
         sparse_reads: bool = False,
         zero_skipping: bool = False,
         film_modulation: bool = False,
+        dataflow: str | None = None,
+        cost_model: str = "paper",
         **values: Any,
     ) -> SpecGrid:
         """Broadcast one value or array per field; check every range once (one error line).
         ``sparse_format``, ``index_bits``, ``sparse_reads``, ``zero_skipping`` and ``film_modulation``
         hold for the whole grid. The energy fields (:data:`ENERGIES`) are optional: each defaults to
-        the shipped 65 nm value (:class:`hwsim.config.Energy`)."""
+        the shipped 65 nm value (:class:`hwsim.config.Energy`). With a ``dataflow`` the grid is a
+        hierarchy grid and every :data:`HIER_FIELDS` is required too."""
+        if dataflow is not None and dataflow not in DATAFLOWS:
+            raise HwsimError(f"spec grid: dataflow {dataflow!r} is not one of {', '.join(DATAFLOWS)}")
+        if cost_model not in ("paper", "hierarchy") or (cost_model == "hierarchy" and dataflow is None):
+            raise HwsimError(f"spec grid: cost_model {cost_model!r}: paper, or hierarchy with a dataflow")
+        keys = (*FIELDS, *HIER_FIELDS) if dataflow is not None else FIELDS
         if sparse_format not in SPARSE_FORMATS:
             raise HwsimError(f"spec grid: sparse_format {sparse_format!r} is not one of {', '.join(SPARSE_FORMATS)}")
         if not (isinstance(index_bits, int) and 1 <= index_bits <= 64):
             raise HwsimError(f"spec grid: index_bits must be a whole number in [1, 64] (got {index_bits!r})")
         values = {**{k: v for k, v in Energy().values().items() if k not in values}, **values}
-        missing = [k for k in FIELDS if k not in values]
-        unknown = [k for k in values if k not in FIELDS]
+        missing = [k for k in keys if k not in values]
+        unknown = [k for k in values if k not in keys]
         if missing or unknown:
             raise HwsimError(f"spec grid: missing fields {missing}, unknown fields {unknown}")
-        shaped = np.broadcast_arrays(*(np.asarray(values[k]).reshape(-1) for k in FIELDS))
+        shaped = np.broadcast_arrays(*(np.asarray(values[k]).reshape(-1) for k in keys))
         arrays = {}
-        for key, array in zip(FIELDS, shaped):
+        for key, array in zip(keys, shaped):
             bounds = _RANGES[key]  # the same ranges as HardwareSpec's fields
-            if key in FLOATS:
+            if key not in _INTS:
                 if array.dtype.kind not in "iuf":
                     raise HwsimError(f"spec grid: {key} must be numbers (got dtype {array.dtype})")
                 array = array.astype(np.float64)
@@ -187,44 +242,107 @@ class SpecGrid:
         if names is not None and len(names) != size:
             raise HwsimError(f"spec grid: {len(names)} names for {size} points")
         handling = SparseHandling(sparse_format, index_bits, bool(sparse_reads), bool(zero_skipping))
-        return cls(arrays, list(names) if names is not None else None, handling, film_modulation)
+        if dataflow is not None:
+            check_hierarchy_capacities(arrays)
+        return cls(arrays, list(names) if names is not None else None, handling, film_modulation, dataflow, cost_model)
 
     @classmethod
     def from_base(cls, base: HardwareSpec, names: list[str] | None = None, **axes: Any) -> SpecGrid:
         """A grid around ``base``: one value or array per swept field in ``axes`` (any of
         :data:`FIELDS`), every other field and the sparse handling from ``base``. What a sweep builds
         per chunk: validated once, like :meth:`from_arrays`."""
-        unknown = [k for k in axes if k not in FIELDS]
-        if unknown:
-            raise HwsimError(f"spec grid: unknown fields {unknown}; known: {', '.join(FIELDS)}")
         own = field_values(base)
-        values = {key: axes.get(key, own[key]) for key in FIELDS}
-        return cls.from_arrays(names, **asdict(SparseHandling.of(base)), film_modulation=base.film_modulation, **values)
+        unknown = [k for k in axes if k not in own]
+        if unknown:
+            raise HwsimError(f"spec grid: unknown fields {unknown}; known: {', '.join(own)}")
+        values = {key: axes.get(key, own[key]) for key in own}
+        return cls.from_arrays(
+            names, **asdict(SparseHandling.of(base)), film_modulation=base.film_modulation,
+            dataflow=base.hierarchy.dataflow if base.hierarchy is not None else None, cost_model=base.cost_model,
+            **values,
+        )  # fmt: skip
 
-    def spec(self, index: int) -> HardwareSpec:
-        """Point ``index`` as a validated :class:`HardwareSpec` (for reports on a chosen point)."""
+    def spec(self, index: int, base: HardwareSpec | None = None) -> HardwareSpec:
+        """Point ``index`` as a validated :class:`HardwareSpec` (for reports on a chosen point); an
+        energy equal to ``base``'s (default: the shipped 65 nm energies) keeps its provenance."""
         values = {k: v[0, index].item() for k, v in self.arrays.items()}
-        energy = {key: _entry(key, values.pop(key)) for key in ENERGIES}
+        own = base.energy if base is not None else Energy()
+        energy = {key: _entry(getattr(own, key), values.pop(key)) for key in ENERGIES}
+        hier = {key: values.pop(key) for key in HIER_FIELDS if key in values}
+        extra = {}
+        if self.hierarchical:
+            extra = {"hierarchy": _hierarchy(hier, self.dataflow, base), "cost_model": self.cost_model}
         return HardwareSpec(
             name=self.names[index],
             **asdict(self.storage),
             **values,
             energy=Energy(**energy, film_modulation=self.film_modulation),
+            **extra,
         )
 
 
-def _entry(name: str, value: float) -> EnergyEntry:
-    """An energy entry for a grid value: the shipped entry when the value is the shipped one, else the
-    value with no provenance to claim (a grid carries values, not citations)."""
-    default = getattr(Energy(), name)
+def check_hierarchy_capacities(arrays: dict[str, np.ndarray]) -> None:
+    """The rule of :class:`hwsim.config.HardwareSpec`: every on-chip level holds one weight, one
+    activation and one partial sum (one error line naming the first point that does not)."""
+    smallest = arrays["weight_bits"] + arrays["activation_bits"] + arrays["psum_bits"]
+    for short, level in (("glb", "global_buffer"), ("local", "local")):
+        bad = arrays[f"{short}_capacity_bytes"] * 8 < smallest
+        if np.any(bad):
+            i = int(np.flatnonzero(bad[0])[0])
+            raise HwsimError(
+                f"spec grid: {short}_capacity_bytes {int(arrays[f'{short}_capacity_bytes'][0, i])} B (hierarchy."
+                f"{level}) cannot hold one weight, one activation and one partial sum ({int(smallest[0, i])} bits)"
+            )
+
+
+_UNCITED = EnergyEntry(value=1.0, node="unspecified", voltage=None, source="a spec grid value (no citation)")
+
+
+def _entry(default: EnergyEntry, value: float) -> EnergyEntry:
+    """An energy entry for a grid value: ``default`` (with its provenance) when the value is its value,
+    else the value with no provenance to claim (a grid carries values, not citations)."""
     if value == default.value:
         return default
-    return EnergyEntry(value=value, node="unspecified", voltage=None, source="a spec grid value (no citation)")
+    return _UNCITED.model_copy(update={"value": value})
+
+
+def _hierarchy(values: dict[str, Any], dataflow: str, base: HardwareSpec | None) -> dict[str, Any]:
+    """The ``hierarchy`` section of a grid point (energies keep ``base``'s provenance where equal)."""
+    own = base.hierarchy if base is not None and base.hierarchy is not None else None
+    entry = lambda path, value: (  # noqa: E731
+        _entry(_get(own, path), value) if own is not None else _entry(_UNCITED, value)
+    )
+    level = lambda short, name, capacity: {  # noqa: E731
+        **({"capacity_bytes": values[f"{short}_capacity_bytes"]} if capacity else {}),
+        "word_bits": values[f"{short}_word_bits"],
+        "bandwidth_bits": values[f"{short}_bandwidth_bits"],
+        "read_pj": entry((name, "read_pj"), values[f"{short}_read_pj"]),
+        "write_pj": entry((name, "write_pj"), values[f"{short}_write_pj"]),
+    }
+    return {
+        "dataflow": dataflow,
+        "clock_mhz": values["clock_mhz"],
+        "array": {"rows": values["pe_rows"], "cols": values["pe_cols"]},
+        "activation_bits": values["activation_bits"],
+        "psum_bits": values["psum_bits"],
+        "mac_pj": entry(("mac_pj",), values["mac_pj"]),
+        "noise_pj": entry(("noise_pj",), values["hier_noise_pj"]),
+        "dram": level("dram", "dram", False),
+        "global_buffer": level("glb", "global_buffer", True),
+        "local": level("local", "local", True),
+    }
+
+
+def _get(obj, path: tuple[str, ...]):
+    for part in path:
+        obj = getattr(obj, part)
+    return obj
 
 
 def field_values(spec: HardwareSpec) -> dict[str, float | int]:
-    """Every one of :data:`FIELDS` of ``spec`` under its name: the six Eq. 7-9 values and the energies."""
-    return {**spec.flat(), **spec.energy_values()}
+    """Every field of ``spec`` under its flat name: the six Eq. 7-9 values, the energies and, for a
+    spec with a hierarchy section, :data:`HIER_FIELDS`."""
+    return {**spec.flat(), **spec.energy_values(), **spec.hierarchy_values()}
 
 
 def spec_grid(specs: HardwareSpec | Iterable[HardwareSpec] | SpecGrid | dict) -> SpecGrid:

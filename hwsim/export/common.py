@@ -74,13 +74,16 @@ def readme(
     *,
     counts: dict[str, np.ndarray],
     exported: dict[str, str] | None = None,
+    changed: dict[str, str] | None = None,
     extra: list[str] | None = None,
 ) -> str:
     """README.md of one export: what maps, what the format cannot express, and hwsim's cost for each
     (per layer: ``counts`` is the table's :func:`hwsim.costs.count_columns`, computed once by the
     exporter). ``exported``: for ``"noise"`` (FLOAT's noise add)
     or ``"density"`` (irregular density), what the format DOES express of it: that text goes under
-    "What maps", followed by hwsim's count, instead of the "cannot express" line. ``extra``: lines
+    "What maps", followed by hwsim's count, instead of the "cannot express" line. ``changed``: for the
+    same keys, how the export rewrote what the format cannot take (e.g. sparse layers written dense):
+    a "What was changed" section, followed by hwsim's count, instead of that line. ``extra``: lines
     appended at the end (a format's own per-layer table)."""
     names = [str(n) for n in table["name"]]
     noise = np.asarray(counts["noise_add_ops"], np.int64)
@@ -97,9 +100,13 @@ def readme(
         "density": f"hwsim `effective_macs` = {int(eff.sum())} of {int(macs.sum())} MACs, "
         f"on {int((density < 1).sum())} layers with density < 1.",
     }
-    exported = exported or {}
+    exported, changed = exported or {}, changed or {}
     lines += ["## What maps", ""] + [f"- {m}" for m in maps]
     lines += [f"- {exported[key]} {cost[key]}" for key in ("noise", "density") if key in exported] + [""]
+    if changed:
+        lines += ["## What was changed", ""]
+        lines += [f"- {changed[key]} {cost[key]}" for key in ("noise", "density") if key in changed] + [""]
+    exported = {**exported, **changed}
     lines += ["## What this format cannot express", ""]
     lines += [f"- {m}" for m in limits]
     lines += [

@@ -19,39 +19,40 @@
   ``io_bandwidth_bits * n_banks / weight_bits`` words (rounded down, at least 1); SRAM sizes,
   offsets, dataflow (ws) and the layout / run sections are fixed defaults, as in the benchmark's
   ``scale.cfg``.
-* Sparsity (only when some layer has density < 1; a dense model's files are byte for byte what they
-  were before sparsity was written): the topology gets SCALE-Sim 3's ``Sparsity`` column, ``N:M`` per
-  row, with M = BLOCK_SIZE (8) and N = ``max(1, round(density * M))`` (the nearest N:M; Python's
-  round, halves to even; at most M), and the cfg ``[sparsity]`` turns on: ``SparsitySupport : true``,
-  ``SparseRep : ellpack_block``, ``OptimizedMapping : false`` (SCALE-Sim then uses each layer's
-  N:M; with true it ignores them and draws a random N in 1..BlockSize/2 per filter column),
-  ``BlockSize : 8`` (read by SCALE-Sim only with OptimizedMapping true; written as the M used).
-  README.md lists hwsim's exact density next to the exported N:M for every layer.
+* Hardware: with a hierarchy section (``hwsim.costs.hierarchy``) the cfg carries the spec's array
+  (``ArrayHeight x ArrayWidth`` = ``array.rows x array.cols``), its dataflow (ws / os / is), its
+  global buffer split in three equal SRAMs (SCALE-Sim has separate ifmap, filter and ofmap SRAMs;
+  hwsim's buffer is shared) in SCALE-Sim's 1-byte words (``capacity_bytes / 3 / bytes per element``),
+  and its DRAM bandwidth as ``Bandwidth`` words per cycle (``dram.bandwidth_bits / activation_bits``,
+  ``InterfaceBandwidth: USER``). Without one, the array is square-ish with ``n_multipliers`` PEs
+  (height: the largest divisor <= sqrt; a prime gives 1 x n), ``Bandwidth`` =
+  ``io_bandwidth_bits * n_banks / weight_bits`` words (rounded down, at least 1), SRAMs of 64 KB,
+  ws, ``InterfaceBandwidth: CALC``: defaults of hwsim's choosing, as in benchmarks/peers/scalesim.
+* Sparsity: never written. SCALE-Sim 3.0.0's N:M sparsity (a ``Sparsity`` topology column, the cfg's
+  ``[sparsity]``) reports its ``Overall Util %`` as the dense work over the sparse cycles: the
+  nearest N:8 of FLOATS-i's density (1:8) gave 758.52% and 426.67% on two ResNet34 layers (run here,
+  scalesim 3.0.0). So sparse layers are written dense, ``SparsitySupport : false``, and README.md
+  says so with hwsim's exact density and effective MACs per layer.
 
-Verified against scalesim 3.0.0 (the PyPI wheel, read): ``topology_utils.load_arrays_conv`` (a 9th
-field ``N:M`` after Strides, default ``1:1``; the last field, after the trailing comma, dropped),
-``scale_config.read_conf_file`` (the ``[sparsity]`` keys above) and
-``compute/operand_matrix.py`` (the N-ones-then-zeros pattern per block of M filter rows); the header
-spelling follows scalesim-project/scale-sim-v2 ``topologies/sparsity/conv.csv``. Run by hand in a
-numpy-1.26.4 venv with scalesim 3.0.0: resnet20-digits-floats' export (conv1, layers.1.0.conv1, fc:
-2:8, 2:8, 8:8) parses (``get_layer_sparsity_ratio`` gives (2, 8), (2, 8), (8, 8)) and runs to a
-SPARSE_REPORT with ellpack_block storage; the dense exports ran in benchmarks/crossval.py.
+Verified against scalesim 3.0.0 (the PyPI wheel, read): ``topology_utils.load_arrays_conv`` (the last
+field, after the trailing comma, dropped), ``scale_config.read_conf_file`` (every key written here),
+``single_layer_sim.calc_report_data`` (``overall_util = num_compute / (total_cycles x PEs)``, with
+``num_compute`` the dense ofmap pixels x window), ``memory/read_buffer.py`` (``word_size = 1`` byte);
+run in benchmarks/crossval.py on the exported cfg of the hierarchy spec.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..costs.metrics import count_columns
 from ..workload.table import LayerTable
 from .common import Layer, layers, readme, safe_name, sparse
 
 HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"
-SPARSE_HEADER = HEADER + " Sparsity,"  # as scale-sim-v2's topologies/sparsity/conv.csv
-BLOCK_SIZE = 8  # M of every layer's N:M (and the cfg's BlockSize)
 LAYOUT_HEADER = "Layer name, a, b, c, d, e, f, g, h,"
+DATAFLOW = {"weight-stationary": "ws", "output-stationary": "os", "input-stationary": "is"}
+DEFAULT_SRAM_KB = 64  # each of the three SRAMs, without a hierarchy section
 
 
 def array_shape(n_multipliers: int) -> tuple[int, int]:
@@ -61,7 +62,23 @@ def array_shape(n_multipliers: int) -> tuple[int, int]:
 
 
 def bandwidth_words(spec) -> int:
+    """DRAM words per cycle: the hierarchy's DRAM bandwidth over its activation width, else Eq. 7's
+    io_bandwidth_bits x n_banks over weight_bits (rounded down, at least 1)."""
+    h = spec.hierarchy
+    if h is not None:
+        return max(1, h.dram.bandwidth_bits // h.activation_bits)
     return max(1, (spec.io_bandwidth_bits * spec.n_banks) // spec.weight_bits)
+
+
+def sram_kb(spec) -> dict[str, int]:
+    """SCALE-Sim's three SRAM sizes in KB of its 1-byte words: the hierarchy's global buffer split in
+    three (elements of ceil(bits / 8) bytes each), else 64 KB each."""
+    h = spec.hierarchy
+    if h is None:
+        return dict.fromkeys(("Ifmap", "Filter", "Ofmap"), DEFAULT_SRAM_KB)
+    share = h.global_buffer.capacity_bytes / 3
+    size = lambda bits: max(1, int(share // -(-bits // 8) // 1024))  # noqa: E731
+    return {"Ifmap": size(h.activation_bits), "Filter": size(spec.weight_bits), "Ofmap": size(h.activation_bits)}
 
 
 def ifmap(layer: Layer, axis: str) -> int:
@@ -71,15 +88,8 @@ def ifmap(layer: Layer, axis: str) -> int:
     return (get("out") - 1) * get("stride") + get("kernel")
 
 
-def n_of_m(density: float, block: int = BLOCK_SIZE) -> int:
-    """N of the N:M (M = ``block``) nearest ``density``: ``max(1, round(density * M))`` (Python's
-    round: halves to even), at most M. An irregular density has no exact N:M; README.md lists both."""
-    return min(block, max(1, round(density * block)))
-
-
 def topology(table: LayerTable) -> str:
-    with_sparsity = sparse(table)
-    rows = [SPARSE_HEADER if with_sparsity else HEADER]
+    rows = [HEADER]
     for layer in layers(table):
         cells = [
             safe_name(layer.name),
@@ -91,8 +101,6 @@ def topology(table: LayerTable) -> str:
             layer.out_channels,
             layer.stride_h,
         ]
-        if with_sparsity:
-            cells.append(f"{n_of_m(layer.density)}:{BLOCK_SIZE}")
         rows.append(", ".join(str(c) for c in cells) + ",")
     return "\n".join(rows) + "\n"
 
@@ -102,49 +110,42 @@ def layout(table: LayerTable) -> str:
     return "\n".join(rows) + "\n"
 
 
-DENSE_SPARSITY = """# Per-layer irregular density (FLOATS) cannot be set here: see README.md."""
-DENSE_SPARSITY_SECTION = """[sparsity]
-SparsitySupport : false
-SparseRep : ellpack_block
-OptimizedMapping : false
-BlockSize : 8
-RandomNumberGeneratorSeed : 40"""
-SPARSE_SPARSITY = f"""# Per-layer density: the topology's Sparsity column, N:{BLOCK_SIZE} with N = max(1, round(density x {BLOCK_SIZE}))
-# (the nearest N:M, not hwsim's exact density: see README.md). OptimizedMapping is false so that
-# SCALE-Sim uses each layer's N:M (with true it ignores them and draws a random N per column);
-# BlockSize is then not read by SCALE-Sim 3.0.0 and is written as the M used."""
-SPARSE_SPARSITY_SECTION = f"""[sparsity]
-SparsitySupport : true
-SparseRep : ellpack_block
-OptimizedMapping : false
-BlockSize : {BLOCK_SIZE}
-RandomNumberGeneratorSeed : 40"""
-
-
-def config(spec, run_name: str, with_sparsity: bool = False) -> str:
-    height, width = array_shape(spec.n_multipliers)
-    note, section = (
-        (SPARSE_SPARSITY, SPARSE_SPARSITY_SECTION) if with_sparsity else (DENSE_SPARSITY, DENSE_SPARSITY_SECTION)
-    )
+def config(spec, run_name: str) -> str:
+    h = spec.hierarchy
+    height, width = (h.array.rows, h.array.cols) if h is not None else array_shape(spec.n_multipliers)
+    sram = sram_kb(spec)
+    if h is not None:
+        source = (
+            f"# Carries spec {spec.name}'s hardware: its {height} x {width} PE array, its dataflow ({h.dataflow}),\n"
+            f"# its {h.global_buffer.capacity_bytes} B global buffer split in three SRAMs of 1-byte words\n"
+            f"# (hwsim's buffer is shared; SCALE-Sim's three are separate) and its DRAM bandwidth\n"
+            f"# {h.dram.bandwidth_bits} bits per cycle as {bandwidth_words(spec)} words of {h.activation_bits} bits."
+        )
+        dataflow, interface = DATAFLOW[h.dataflow], "USER"
+    else:
+        source = (
+            f"# ArrayHeight x ArrayWidth = n_multipliers ({spec.n_multipliers}); Bandwidth = io_bandwidth_bits x n_banks\n"
+            f"# / weight_bits = {spec.io_bandwidth_bits} x {spec.n_banks} / {spec.weight_bits} words (rounded down).\n"
+            "# SRAM sizes and the dataflow are defaults of hwsim's choosing (the spec has no hierarchy section)."
+        )
+        dataflow, interface = "ws", "CALC"
     return f"""# SCALE-Sim 3.x config written by `hwsim export` from spec {spec.name}.
-# ArrayHeight x ArrayWidth = n_multipliers ({spec.n_multipliers}); Bandwidth = io_bandwidth_bits x n_banks
-# / weight_bits = {spec.io_bandwidth_bits} x {spec.n_banks} / {spec.weight_bits} words (rounded down).
-# Everything else is a default of hwsim's choosing (hwsim's spec has no SRAM sizes or dataflow).
-{note}
+{source}
+# Sparsity is never written (SCALE-Sim 3.0.0 reports N:M layers above 100% utilisation): see README.md.
 [general]
 run_name = {safe_name(run_name)}
 
 [architecture_presets]
 ArrayHeight:    {height}
 ArrayWidth:     {width}
-IfmapSramSzkB:    64
-FilterSramSzkB:   64
-OfmapSramSzkB:    64
+IfmapSramSzkB:    {sram["Ifmap"]}
+FilterSramSzkB:   {sram["Filter"]}
+OfmapSramSzkB:    {sram["Ofmap"]}
 IfmapOffset:    0
 FilterOffset:   10000000
 OfmapOffset:    20000000
 Bandwidth : {bandwidth_words(spec)}
-Dataflow : ws
+Dataflow : {dataflow}
 ReadRequestBuffer: 32
 WriteRequestBuffer: 32
 
@@ -158,10 +159,15 @@ FilterSRAMBankBandwidth: 10
 FilterSRAMBankNum: 10
 FilterSRAMBankPort: 2
 
-{section}
+[sparsity]
+SparsitySupport : false
+SparseRep : ellpack_block
+OptimizedMapping : false
+BlockSize : 8
+RandomNumberGeneratorSeed : 40
 
 [run_presets]
-InterfaceBandwidth: CALC
+InterfaceBandwidth: {interface}
 UseRamulatorTrace: False
 """
 
@@ -170,65 +176,40 @@ MAPS = [
     "Every conv, linear and FiLM-linear row -> one topology row (a linear is a 1x1 conv on its map).",
     "IFMAP Height / Width = the padded input the kernel sweeps, (out - 1) x stride + kernel (SCALE-Sim has no padding field).",
     "Channels = C_i / groups (SCALE-Sim has no groups), Num Filter = C_o, Strides = stride_h.",
-    "`n_multipliers` -> ArrayHeight x ArrayWidth (square-ish, product exact); io_bandwidth_bits x n_banks "
-    "/ weight_bits -> Bandwidth (words). SRAM sizes, offsets, dataflow (ws): fixed defaults.",
     "`layout.csv`: the placeholder SCALE-Sim 3 requires with custom layouts off.",
 ]
-DENSE_LIMIT = (  # a dense export's density line; SPARSE_LIMIT replaces it when the Sparsity column is written
-    "**Per-layer irregular density**: SCALE-Sim 3's `[sparsity]` section models N:M block sparsity "
-    "(SparsitySupport, BlockSize) set for the whole run, not a per-layer unstructured density; "
-    "it is left off (`SparsitySupport : false`)."
-)
+HARDWARE_MAPS = {
+    True: "The cfg carries the spec's hierarchy: ArrayHeight x ArrayWidth = array.rows x array.cols, Dataflow = "
+    "the dataflow (weight- / output- / input-stationary -> ws / os / is), the global buffer split in three equal "
+    "SRAMs (Ifmap, Filter, Ofmap; SCALE-Sim's are separate, hwsim's is shared) in SCALE-Sim's 1-byte words "
+    "(capacity_bytes / 3 / bytes per element), Bandwidth = dram.bandwidth_bits / activation_bits words per cycle "
+    "(InterfaceBandwidth USER). SCALE-Sim's systolic mapping is its own (ws: filter rows R x S x C on the rows), "
+    "not hwsim's unroll.",
+    False: "`n_multipliers` -> ArrayHeight x ArrayWidth (square-ish, product exact); io_bandwidth_bits x n_banks "
+    "/ weight_bits -> Bandwidth (words). SRAM sizes, offsets, dataflow (ws): fixed defaults (the spec has no "
+    "hierarchy section).",
+}
 LIMITS = [
-    "**Timing / energy** (tau_read_ns, tau_mult_ns, pJ values): SCALE-Sim counts cycles, not ns or pJ.",
-    DENSE_LIMIT,
+    "**Timing / energy** (tau_read_ns, tau_mult_ns, clock, pJ values): SCALE-Sim counts cycles, not ns or pJ.",
     "**Dilation, unequal strides**: one Strides column, no dilation (none in the shipped models).",
 ]
-
-
-SPARSE_LIMIT = (
-    "**Per-layer irregular density**: SCALE-Sim 3's sparsity is N:M block-structured; hwsim's FLOATS "
-    "density is unstructured, so each layer gets the nearest N:M, not its exact density (table below)."
+DENSITY_CHANGED = (
+    "**Irregular (FLOATS) density, written dense**: SCALE-Sim 3.0.0's N:M sparsity reports its Overall Util % "
+    "as the dense work over the sparse cycles (a 1:8 layer, the nearest N:8 of density 0.0999, gave 426.67%), "
+    "so no Sparsity column is written and SCALE-Sim simulates these layers' dense MACs (hwsim's density per "
+    "layer in the table below)."
 )
-DENSITY_MAPS = (
-    f"**Irregular (FLOATS) density** -> each topology row's `Sparsity` column, `N:{BLOCK_SIZE}` with "
-    f"N = max(1, round(density x {BLOCK_SIZE})) (Python round, halves to even; M = {BLOCK_SIZE} = the cfg's "
-    "BlockSize), and `[sparsity]` on (SparsitySupport true, SparseRep ellpack_block, OptimizedMapping "
-    "false: SCALE-Sim uses each layer's N:M):"
-)
-
-
-def sparsity_table(table: LayerTable, counts: dict[str, np.ndarray]) -> list[str]:
-    """README lines: hwsim's exact density and effective MACs (``counts``: the table's count_columns)
-    next to the exported N:M, per layer."""
-    eff = np.asarray(counts["effective_macs"], np.int64)
-    macs = np.asarray(counts["macs"], np.int64)
-    lines = ["## Exported N:M per layer (hwsim's exact density vs SCALE-Sim's N:M)", ""]
-    lines += ["| layer | hwsim density | exported N:M | N / M | hwsim effective_macs | MACs x N / M |"]
-    lines += ["|---|---|---|---|---|---|"]
-    for layer in layers(table):
-        n = n_of_m(layer.density)
-        lines.append(
-            f"| `{layer.name}` | {layer.density:.6g} | {n}:{BLOCK_SIZE} | {n / BLOCK_SIZE:.6g} | "
-            f"{eff[layer.index]} | {macs[layer.index] * n // BLOCK_SIZE} |"
-        )
-    return lines + [""]
 
 
 def export_scalesim(table: LayerTable, spec, *, name: str = "model") -> dict[str, str]:
     base = safe_name(name)
-    title = f"SCALE-Sim 3.x export of {name}"
     counts = count_columns(table)
-    with_sparsity = sparse(table)
-    if with_sparsity:
-        limits = [SPARSE_LIMIT if m == DENSE_LIMIT else m for m in LIMITS]
-        exported, extra = {"density": DENSITY_MAPS}, sparsity_table(table, counts)
-    else:
-        limits, exported, extra = LIMITS, None, None
-    text = readme(table, spec, name, title, MAPS, limits, counts=counts, exported=exported, extra=extra)
+    maps = [*MAPS, HARDWARE_MAPS[spec.hierarchy is not None]]
+    changed = {"density": DENSITY_CHANGED} if sparse(table) else None
+    text = readme(table, spec, name, f"SCALE-Sim 3.x export of {name}", maps, LIMITS, counts=counts, changed=changed)
     return {
         f"{base}_topology.csv": topology(table),
         f"{base}_layout.csv": layout(table),
-        f"{base}.cfg": config(spec, name, with_sparsity),
+        f"{base}.cfg": config(spec, name),
         "README.md": text,
     }

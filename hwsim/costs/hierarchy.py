@@ -1,0 +1,550 @@
+"""The memory-hierarchy cost model: DRAM -> global buffer -> PE-local storage -> a PE array.
+
+hwsim's second cost model (a spec selects it with ``cost_model: hierarchy``; the paper's Eq. 7-9 stay
+the default ``paper`` model and are computed on every spec). It prices what Eq. 7-9 leave out: a
+weight read from DRAM costs far more than one from an 8 KB SRAM, buffers have a capacity, and
+activations and partial sums move too. The paper has no such model: every rule below is hwsim's
+choice, in the loop-nest reuse style of ZigZag (Mei et al. 2021) and Timeloop (Parashar et al.
+2019).
+
+The layer as a loop nest
+    A conv row is the loop nest over K (C_o), C (C_i / groups), Y, X (output rows / columns) and R, S
+    (kernel rows / columns), once per group; a linear row is a 1 x 1 conv on its out_h x out_w map.
+    Operands: weights W (relevant loops K C R S), inputs I (C, and Y X R S through the sliding
+    window), outputs O (K Y X; C R S accumulate partial sums).
+
+The mapping (chosen per distinct layer shape and capacity configuration, :func:`choose_mapping`)
+    * spatial: the dataflow unrolls two loops over the ``rows x cols`` PE array (:data:`SPATIAL`):
+      weight-stationary C x K (TPU-like), output-stationary X x K (ShiDianNao-like),
+      input-stationary C x X. A loop shorter than its array side leaves PEs idle.
+    * temporal, three levels, outer to inner: loops over the layer's tiles ``T1`` (from DRAM into the
+      global buffer), loops over the sub-tiles of ``T1`` that the array takes from the buffer, and
+      inside each PE a small tile ``T0`` of K C Y X with R, S innermost. The order of the DRAM loops
+      and of the buffer loops (the PE loops follow the buffer's) is one of the six orders of K, C and
+      P = (Y, X), X inside Y (:data:`ORDERS`).
+    * the tiles that minimise traffic, by a small vectorised enumeration: every ``T1`` (per loop a
+      power of two, or the whole loop, times the unroll) whose W + I + O footprint fits the global
+      buffer, with every pair of orders: the least DRAM bits, ties broken by the least buffer-array
+      bits (with ``T0 = 1``); then ``T0`` (per loop 1..32, footprint within the local capacity) and
+      the buffer order again, for the least buffer-array bits, ties by the least local bits per MAC.
+      Not a search over every mapping (ZigZag's LOMA is one): one tile per level serves all three
+      operands, and input halos are refetched.
+
+Traffic: the refetch rule of ZigZag / Timeloop (:func:`multiplier`)
+    A tile of an operand at a level is brought in again whenever a loop above it moves, except over
+    the innermost run of loops irrelevant to it (it is still there: the stationary reuse); loops of
+    one trip are transparent. Across the buffer boundary the rule runs over the DRAM loops; across the
+    array boundary over the DRAM and the buffer loops together (data stays in the PEs across both).
+    An output visited ``v`` times crosses a boundary as ``v - 1`` partial sums (``psum_bits``) and one
+    final value (``activation_bits``), and ``v - 1`` partial sums come back. Inputs and weights
+    broadcast to several PEs are read once from the buffer and written into each PE; partial sums are
+    reduced across the array before they reach the buffer. Local storage serves every MAC: W and I
+    once per MAC, the partial sum read and written once per MAC, each divided by the reuse of the
+    innermost PE loops that ignore the operand (R, S for the partial sum).
+
+Energy: each level's read and write bits, at its ``read_pj`` / ``write_pj`` per access of its
+``word_bits``, plus ``mac_pj`` per MAC. Latency: the roofline ``max(compute, DRAM bits / DRAM
+bandwidth, buffer bits / buffer bandwidth, local bits per active PE / local bandwidth)`` cycles at
+``clock_mhz``, with compute ``prod(ceil(loop / unroll)) x R x S`` cycles per group.
+
+Method extras (costed in :func:`layer_costs`): FLOATS with ``memory.sparse_reads`` move the weights
+above the PEs in the spec's sparse format (kept values + index words); ``compute.zero_skipping``
+scales the MACs, their local accesses and the compute cycles by the density (a FLOAT noisy layer
+with dense noise is dense again). FLOAT, when the condition adds noise: every weight entering the
+array gets its noise, ``noise_pj`` each and one pass over the PEs (``ceil(noise / PEs)`` cycles, the
+``1 +`` of Eq. 8); drawing eta is not counted. OAT: the FiLM MLPs are their own ``film_linear`` rows;
+the modulation ``x * mu + sigma`` is one MAC per modulated element (``ceil(. / PEs)`` cycles) and
+mu, sigma are read from the buffer: the network's real structure (Eq. 9's ``attribution`` is not
+used here).
+
+Pure numpy: the enumeration runs once per (distinct row, capacity group); what varies per design
+point (bandwidths, energies, clock) broadcasts over (rows, points).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ..config import DATAFLOWS
+from ..errors import HwsimError
+
+DIMS = ("K", "C", "Y", "X")
+RELEVANT = {"W": ("K", "C"), "I": ("C", "Y", "X"), "O": ("K", "Y", "X")}
+PE_RELEVANT = {"W": ("K", "C", "R", "S"), "I": ("C", "Y", "X", "R", "S")}
+# outer -> inner orders of the three loop groups; P is Y then X (X the inner of the two)
+ORDERS: tuple[tuple[str, ...], ...] = tuple(itertools.permutations(("K", "C", "P")))
+LOOP_ORDERS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(d for group in order for d in (("Y", "X") if group == "P" else (group,))) for order in ORDERS
+)
+SPATIAL: dict[str, tuple[str, str]] = {  # dataflow -> (loop over the array rows, loop over its columns)
+    "weight-stationary": ("C", "K"),
+    "output-stationary": ("X", "K"),
+    "input-stationary": ("C", "X"),
+}
+assert set(SPATIAL) == set(DATAFLOWS)
+LOCAL_FACTORS = (1, 2, 4, 8, 16, 32)  # T0 candidates per loop: PE-local tiles are small
+# the PE loops, outer -> inner: the T0 loops in one of the orders with the kernel loops R S inside or outside them
+PE_ORDERS: tuple[tuple[str, ...], ...] = tuple(o + ("R", "S") for o in LOOP_ORDERS) + tuple(
+    ("R", "S") + o for o in LOOP_ORDERS
+)
+EPS = 1e-12  # relative tolerance of "as few bits as the best"
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The loop bounds of each (unique) row, (L,) int64 arrays."""
+
+    K: np.ndarray
+    C: np.ndarray
+    Y: np.ndarray
+    X: np.ndarray
+    R: np.ndarray
+    S: np.ndarray
+    groups: np.ndarray
+    sy: np.ndarray
+    sx: np.ndarray
+    dy: np.ndarray
+    dx: np.ndarray
+    pad_y: np.ndarray
+    pad_x: np.ndarray
+    in_y: np.ndarray
+    in_x: np.ndarray
+
+    @classmethod
+    def of(cls, rows) -> Shapes:
+        col = lambda name: np.asarray(rows[name], np.int64)  # noqa: E731
+        return cls(
+            K=col("out_channels"), C=col("in_channels") // col("groups"), Y=col("out_h"), X=col("out_w"),
+            R=col("kernel_h"), S=col("kernel_w"), groups=col("groups"), sy=col("stride_h"), sx=col("stride_w"),
+            dy=col("dilation_h"), dx=col("dilation_w"), pad_y=col("padding_h"), pad_x=col("padding_w"),
+            in_y=col("in_h"), in_x=col("in_w"),
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.K)
+
+    def dim(self, d: str) -> np.ndarray:
+        return getattr(self, d)
+
+    def take(self, index) -> Shapes:
+        return Shapes(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @property
+    def macs(self) -> np.ndarray:
+        """MACs per row (all groups): what :func:`hwsim.costs.compute.layer_macs` counts."""
+        return self.K * self.C * self.Y * self.X * self.R * self.S
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.K * self.C * self.R * self.S
+
+    @property
+    def outputs(self) -> np.ndarray:
+        return self.K * self.Y * self.X
+
+
+@dataclass(frozen=True)
+class Group:
+    """One capacity configuration: the integer hardware values the mapping depends on."""
+
+    dataflow: str
+    pe_rows: int
+    pe_cols: int
+    glb_capacity_bytes: int
+    local_capacity_bytes: int
+    weight_bits: int
+    activation_bits: int
+    psum_bits: int
+
+
+GROUP_FIELDS = tuple(f.name for f in fields(Group) if f.name != "dataflow")
+
+
+def window(tile, stride, dilation, kernel):
+    """Input positions that ``tile`` outputs read along one axis: their span (t - 1) s + (k - 1) d + 1,
+    or t k when the kernel windows do not overlap (a strided 1 x 1 conv skips the rows between)."""
+    return np.minimum((tile - 1) * stride + (kernel - 1) * dilation + 1, tile * kernel)
+
+
+def fetched(tile, bound, stride, dilation, kernel, pad, size):
+    """Input elements along one axis that one pass over every tile of ``tile`` outputs fetches: each
+    tile's window (halos refetched), less the zero padding that lies outside the real input."""
+    trips = -(-bound // tile)
+    swept = window(bound, stride, dilation, kernel)
+    real = np.minimum(np.maximum(swept - pad, 1), size)
+    return trips * window(tile, stride, dilation, kernel) - (swept - real)
+
+
+def input_pass(shapes: Shapes, ty, tx, extra: int = 0) -> np.ndarray:
+    """Input elements of one pass over all (Y, X) tiles of ``ty x tx`` outputs, all C (float64)."""
+    ex = lambda a: a.reshape(a.shape + (1,) * extra)  # noqa: E731
+    s = shapes
+    rows = fetched(ty, ex(s.Y), ex(s.sy), ex(s.dy), ex(s.R), ex(s.pad_y), ex(s.in_y))
+    cols = fetched(tx, ex(s.X), ex(s.sx), ex(s.dx), ex(s.S), ex(s.pad_x), ex(s.in_x))
+    return (ex(s.C) * rows * cols).astype(np.float64)
+
+
+def multiplier(loops: list[tuple[str, np.ndarray]], operand: str) -> np.ndarray:
+    """How often each distinct tile of ``operand`` below ``loops`` (outer -> inner: (dim, trips)) is
+    brought in: the trips of the loops irrelevant to it that lie outside its innermost relevant loop
+    of more than one trip (the run of irrelevant loops inside that one reuses the tile)."""
+    relevant = RELEVANT[operand]
+    shape = np.broadcast_shapes(*(np.shape(t) for _, t in loops))
+    innermost = np.full(shape, -1)
+    for pos, (dim, trips) in enumerate(loops):
+        if dim in relevant:
+            innermost = np.maximum(innermost, np.where(trips > 1, pos, -1))
+    out = np.ones(shape, np.float64)
+    for pos, (dim, trips) in enumerate(loops):
+        if dim not in relevant:
+            out = out * np.where(pos < innermost, trips, 1)
+    return out
+
+
+def pe_reuse(shapes: Shapes, t0: dict[str, np.ndarray], order: tuple[str, ...], operand: str, extra: int = 0):
+    """MACs per local read of input operand ``operand`` (W or I): the trips of the innermost PE loops
+    (``order``: one of :data:`PE_ORDERS`, outer -> inner, over the T0 loops and R S) irrelevant to it,
+    up to its first relevant loop of more than one trip (the value stays at the multiplier's input)."""
+    ex = lambda a: a.reshape(a.shape + (1,) * extra)  # noqa: E731
+    kernel = {"R": ex(shapes.R), "S": ex(shapes.S)}
+    loops = [(d, kernel[d] if d in kernel else t0[d]) for d in order]
+    relevant = PE_RELEVANT[operand]
+    shape = np.broadcast_shapes(*(np.shape(t) for _, t in loops))
+    reuse, live = np.ones(shape, np.float64), np.ones(shape, bool)
+    for dim, trips in reversed(loops):
+        if dim in relevant:
+            live = live & (trips <= 1)
+        else:
+            reuse = np.where(live, reuse * trips, reuse)
+    return reuse
+
+
+def unroll(shapes: Shapes, group: Group) -> dict[str, np.ndarray]:
+    """Spatial unroll per loop, (L,): the dataflow's two loops over the array rows / columns (at most the loop)."""
+    rows, cols = SPATIAL[group.dataflow]
+    u = {d: np.ones(len(shapes), np.int64) for d in DIMS}
+    u[rows] = np.minimum(shapes.dim(rows), group.pe_rows)
+    u[cols] = np.minimum(shapes.dim(cols), group.pe_cols)
+    return u
+
+
+def footprint_bits(t: dict[str, np.ndarray], shapes: Shapes, group: Group, extra: int = 0) -> np.ndarray:
+    """W + I + O bits of a tile ``t`` (per loop, arrays with ``extra`` trailing axes over the rows)."""
+    ex = lambda a: a.reshape(a.shape + (1,) * extra)  # noqa: E731
+    s = shapes
+    w = t["K"] * t["C"] * ex(s.R * s.S)
+    i = t["C"] * window(t["Y"], ex(s.sy), ex(s.dy), ex(s.R)) * window(t["X"], ex(s.sx), ex(s.dx), ex(s.S))
+    o = t["K"] * t["Y"] * t["X"]
+    return w * group.weight_bits + i * group.activation_bits + o * group.psum_bits
+
+
+def _factors(trips: np.ndarray) -> np.ndarray:
+    """(L, F) tile factors for loops of ``trips``: the powers of two below it, then the whole loop
+    (short rows repeat their last factor)."""
+    per_row = [[1 << k for k in range(max(int(v) - 1, 0).bit_length()) if 1 << k < v] + [int(v)] for v in trips]
+    width = max(len(r) for r in per_row)
+    return np.array([r + r[-1:] * (width - len(r)) for r in per_row], np.int64)
+
+
+def _traffic_bits(shapes, group, loops, i_pass, weight_scale, extra: int) -> np.ndarray:
+    """Bits crossing a boundary below ``loops``: W and I fills, outputs up and partial sums back."""
+    ex = lambda a: a.reshape(a.shape + (1,) * extra)  # noqa: E731
+    visits = multiplier(loops, "O")
+    return (
+        ex(shapes.weights.astype(np.float64) * weight_scale) * multiplier(loops, "W") * group.weight_bits
+        + i_pass * multiplier(loops, "I") * group.activation_bits
+        + ex(shapes.outputs.astype(np.float64)) * ((2 * visits - 2) * group.psum_bits + group.activation_bits)
+    )
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """The chosen mapping per row, (L,) int64: the unroll ``U_*``, the buffer tile ``T1_*``, the PE
+    tile ``T0_*`` (per loop of :data:`DIMS`), the indices into :data:`ORDERS` of the DRAM and the
+    buffer loop orders, and into :data:`PE_ORDERS` of the PE loop order."""
+
+    unroll: dict[str, np.ndarray]
+    buffer_tile: dict[str, np.ndarray]
+    pe_tile: dict[str, np.ndarray]
+    dram_order: np.ndarray
+    buffer_order: np.ndarray
+    pe_order: np.ndarray
+
+    def loops(self, shapes: Shapes):
+        """Trips of the DRAM loops and of the buffer loops, per loop."""
+        full = {d: shapes.dim(d) for d in DIMS}
+        dram = {d: -(-full[d] // self.buffer_tile[d]) for d in DIMS}
+        sub = {d: -(-self.buffer_tile[d] // self.unroll[d]) for d in DIMS}
+        buffer = {d: -(-sub[d] // self.pe_tile[d]) for d in DIMS}
+        return dram, buffer
+
+    def columns(self) -> dict[str, np.ndarray]:
+        out = {f"U_{d}": v for d, v in self.unroll.items()}
+        out.update({f"T1_{d}": v for d, v in self.buffer_tile.items()})
+        out.update({f"T0_{d}": v for d, v in self.pe_tile.items()})
+        out["dram_order"] = np.array([">".join(ORDERS[i]) for i in self.dram_order], dtype=object)
+        out["buffer_order"] = np.array([">".join(ORDERS[i]) for i in self.buffer_order], dtype=object)
+        out["pe_order"] = np.array([">".join(PE_ORDERS[i]) for i in self.pe_order], dtype=object)
+        return out
+
+
+def _infeasible(level: str, group: Group, shapes: Shapes, row: int, bits: int) -> HwsimError:
+    capacity = group.glb_capacity_bytes if level == "global_buffer" else group.local_capacity_bytes
+    what = "the smallest tile" if level == "global_buffer" else "one kernel with its input window and a partial sum"
+    per = " per PE" if level == "local" else ""
+    s = shapes
+    return HwsimError(
+        f"hierarchy.{level}.capacity_bytes: {capacity} B{per} cannot hold {what} of a "
+        f"{int(s.K[row])}x{int(s.C[row])}x{int(s.R[row])}x{int(s.S[row])} layer on the "
+        f"{group.pe_rows}x{group.pe_cols} array ({-(-bits // 8)} B); raise it"
+    )
+
+
+def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Mapping:
+    """The mapping of every row for one capacity group (the enumeration of the module docstring).
+    ``weight_scale``: bits a weight moves above the PEs per ``weight_bits`` (sparse formats; else 1)."""
+    L, rows = len(shapes), np.arange(len(shapes))
+    u = unroll(shapes, group)
+    full = {d: shapes.dim(d) for d in DIMS}
+    trips = {d: -(-full[d] // u[d]) for d in DIMS}
+
+    # stage 1: the buffer tile T1 = unroll x factor, both outer orders, T0 = 1
+    factors = {d: _factors(trips[d]) for d in DIMS}
+    mesh = np.meshgrid(*(np.arange(factors[d].shape[1]) for d in DIMS), indexing="ij")
+    t1 = {d: np.minimum(u[d][:, None] * factors[d][:, m.reshape(-1)], full[d][:, None]) for d, m in zip(DIMS, mesh)}
+    fits = footprint_bits(t1, shapes, group, extra=1) <= group.glb_capacity_bytes * 8  # (L, M)
+    if not fits.any(axis=1).all():
+        bad = int(np.flatnonzero(~fits.any(axis=1))[0])
+        smallest = footprint_bits({d: u[d][:, None] for d in DIMS}, shapes, group, extra=1)[bad, 0]
+        raise _infeasible("global_buffer", group, shapes, bad, int(smallest))
+    n2 = {d: -(-full[d][:, None] // t1[d]) for d in DIMS}
+    n1 = {d: -(-t1[d] // u[d][:, None]) for d in DIMS}
+    i_dram = input_pass(shapes, t1["Y"], t1["X"], extra=1)
+    i_array = input_pass(shapes, u["Y"][:, None] + 0 * t1["Y"], u["X"][:, None] + 0 * t1["X"], extra=1)
+    ws = weight_scale
+    n_orders = len(LOOP_ORDERS)
+    dram_bits = np.empty((L, fits.shape[1], n_orders))
+    array_bits = np.empty((L, fits.shape[1], n_orders, n_orders))
+    for a, outer in enumerate(LOOP_ORDERS):
+        top = [(d, n2[d]) for d in outer]
+        dram_bits[:, :, a] = _traffic_bits(shapes, group, top, i_dram, ws, 1)
+        for b, inner in enumerate(LOOP_ORDERS):
+            array_bits[:, :, a, b] = _traffic_bits(shapes, group, top + [(d, n1[d]) for d in inner], i_array, ws, 1)
+    dram_bits = np.where(fits[:, :, None], dram_bits, np.inf)
+    tied = dram_bits <= dram_bits.min(axis=(1, 2), keepdims=True) * (1 + EPS)
+    pick = np.argmin(np.where(tied[..., None], array_bits, np.inf).reshape(L, -1), axis=1)
+    m_pick, rest = np.divmod(pick, n_orders * n_orders)
+    dram_order = rest // n_orders
+    T1 = {d: t1[d][rows, m_pick] for d in DIMS}
+
+    # stage 2: the PE tile T0 and the buffer order, for the chosen T1 and DRAM order
+    sub = {d: -(-T1[d] // u[d]) for d in DIMS}
+    grid = np.array(list(itertools.product(LOCAL_FACTORS, repeat=len(DIMS))), np.int64)
+    t0 = {d: np.minimum(grid[None, :, j], sub[d][:, None]) for j, d in enumerate(DIMS)}  # (L, Q)
+    local_fits = footprint_bits(t0, shapes, group, extra=1) <= group.local_capacity_bytes * 8
+    if not local_fits.any(axis=1).all():
+        bad = int(np.flatnonzero(~local_fits.any(axis=1))[0])
+        ones = {d: np.ones((L, 1), np.int64) for d in DIMS}
+        raise _infeasible("local", group, shapes, bad, int(footprint_bits(ones, shapes, group, extra=1)[bad, 0]))
+    n2p = {d: (-(-full[d] // T1[d]))[:, None] for d in DIMS}
+    n1q = {d: -(-sub[d][:, None] // t0[d]) for d in DIMS}
+    ty = np.minimum(t0["Y"] * u["Y"][:, None], full["Y"][:, None])
+    tx = np.minimum(t0["X"] * u["X"][:, None], full["X"][:, None])
+    i_array = input_pass(shapes, ty, tx, extra=1)
+    buffer_bits = np.empty((L, grid.shape[0], n_orders))
+    for b, inner in enumerate(LOOP_ORDERS):
+        for a, outer in enumerate(LOOP_ORDERS):
+            mine = dram_order == a
+            if mine.any():
+                loops = [(d, n2p[d]) for d in outer] + [(d, n1q[d]) for d in inner]
+                bits = _traffic_bits(shapes, group, loops, i_array, ws, 1)
+                buffer_bits[:, :, b] = np.where(mine[:, None], bits, buffer_bits[:, :, b])
+    # local bits per MAC of each T0 under its best PE order (the partial sum: a read and a write per MAC)
+    per_mac = np.stack(
+        [
+            group.weight_bits / pe_reuse(shapes, t0, order, "W", 1)
+            + group.activation_bits / pe_reuse(shapes, t0, order, "I", 1)
+            for order in PE_ORDERS
+        ],
+        axis=-1,
+    )  # (L, Q, PE orders)
+    pe_pick = np.argmin(per_mac, axis=-1)
+    local_bits = np.take_along_axis(per_mac, pe_pick[..., None], axis=-1)[..., 0]
+    buffer_bits = np.where(local_fits[:, :, None], buffer_bits, np.inf)
+    tied = buffer_bits <= buffer_bits.min(axis=(1, 2), keepdims=True) * (1 + EPS)
+    pick = np.argmin(np.where(tied, local_bits[:, :, None], np.inf).reshape(L, -1), axis=1)
+    q_pick, buffer_order = np.divmod(pick, n_orders)
+    T0 = {d: t0[d][rows, q_pick] for d in DIMS}
+    return Mapping(u, T1, T0, dram_order, buffer_order, pe_pick[rows, q_pick])
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Elements moved per row under a mapping (float64, (L,)), all groups of the row included.
+
+    ``dram_w`` / ``dram_i``: weights / inputs DRAM sends the buffer; ``dram_visits``: how often each
+    output goes up to DRAM (``- 1`` partial sums come back). ``array_w`` / ``array_i``: what the buffer
+    sends the array; ``array_visits`` likewise for outputs. ``pe_fill_w`` / ``pe_fill_i``: what the PEs
+    write into their local storage (broadcasts counted per PE); ``pe_read_w`` / ``pe_read_i`` /
+    ``pe_psum``: local reads of W and I and partial-sum read-modify-writes, all PEs. ``outputs``
+    and ``macs``: per row; ``compute``: array cycles; ``pes``: the PEs the unroll keeps busy."""
+
+    dram_w: np.ndarray
+    dram_i: np.ndarray
+    dram_visits: np.ndarray
+    array_w: np.ndarray
+    array_i: np.ndarray
+    array_visits: np.ndarray
+    pe_fill_w: np.ndarray
+    pe_fill_i: np.ndarray
+    pe_read_w: np.ndarray
+    pe_read_i: np.ndarray
+    pe_psum: np.ndarray
+    outputs: np.ndarray
+    macs: np.ndarray
+    compute: np.ndarray
+    pes: np.ndarray
+
+
+def _per_order(index: np.ndarray, make) -> np.ndarray:
+    """``make(order)`` for each order used, gathered per row by ``index``."""
+    out = np.zeros(len(index))
+    for k in np.unique(index):
+        out = np.where(index == k, make(int(k)), out)
+    return out
+
+
+def count_traffic(shapes: Shapes, mapping: Mapping) -> Traffic:
+    """The elements of :class:`Traffic` under ``mapping`` (the refetch rule, module docstring)."""
+    u, T1, T0 = mapping.unroll, mapping.buffer_tile, mapping.pe_tile
+    dram, buffer = mapping.loops(shapes)
+    full = {d: shapes.dim(d) for d in DIMS}
+
+    def top(k: int):
+        return [(d, dram[d]) for d in LOOP_ORDERS[k]]
+
+    def both(k: int, j: int):
+        return top(k) + [(d, buffer[d]) for d in LOOP_ORDERS[j]]
+
+    pair = mapping.dram_order * len(LOOP_ORDERS) + mapping.buffer_order
+    split = lambda k: divmod(k, len(LOOP_ORDERS))  # noqa: E731
+    dram_mult = {op: _per_order(mapping.dram_order, lambda k, op=op: multiplier(top(k), op)) for op in "WIO"}
+    array_mult = {op: _per_order(pair, lambda k, op=op: multiplier(both(*split(k)), op)) for op in "WIO"}
+    pe = {op: _per_order(mapping.pe_order, lambda j, op=op: pe_reuse(shapes, T0, PE_ORDERS[j], op)) for op in "WI"}
+    ay, ax = np.minimum(T0["Y"] * u["Y"], full["Y"]), np.minimum(T0["X"] * u["X"], full["X"])
+    g = shapes.groups.astype(np.float64)
+    weights, macs = shapes.weights.astype(np.float64), shapes.macs.astype(np.float64)
+    array_w = g * weights * array_mult["W"]
+    array_i = g * input_pass(shapes, ay, ax) * array_mult["I"]
+    # each PE writes its own copy of what is broadcast to it: W over the unrolled output loops, I over
+    # K, and over X each PE's own window (the halo shared with a neighbour is written twice)
+    own = window(T0["X"], shapes.sx, shapes.dx, shapes.S)
+    shared = window(ax, shapes.sx, shapes.dx, shapes.S)
+    compute = np.ones(len(shapes), np.int64)
+    pes = np.ones(len(shapes), np.int64)
+    for d in DIMS:
+        compute, pes = compute * (-(-full[d] // u[d])), pes * u[d]
+    return Traffic(
+        dram_w=g * weights * dram_mult["W"],
+        dram_i=g * input_pass(shapes, T1["Y"], T1["X"]) * dram_mult["I"],
+        dram_visits=dram_mult["O"],
+        array_w=array_w,
+        array_i=array_i,
+        array_visits=array_mult["O"],
+        pe_fill_w=array_w * u["Y"] * u["X"],
+        pe_fill_i=array_i * u["K"] * u["X"] * own / shared,
+        pe_read_w=g * macs / pe["W"],
+        pe_read_i=g * macs / pe["I"],
+        pe_psum=g * macs,
+        outputs=g * shapes.outputs.astype(np.float64),
+        macs=g * macs,
+        compute=(g * compute * shapes.R * shapes.S).astype(np.float64),
+        pes=pes,
+    )
+
+
+TRAFFIC_FIELDS = tuple(f.name for f in fields(Traffic))
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What the method and the sparse handling add per row, (L,) arrays (see the module docstring).
+
+    ``weight_scale``: bits a weight moves above the PEs over ``weight_bits`` (sparse formats; else 1),
+    per (row, point); ``skip``: the fraction of MACs run (zero skipping; else 1); ``noise``: whether the
+    row's weights get FLOAT's noise as they enter the array; ``film_mod``: OAT modulated elements
+    (one MAC each); ``film_values``: mu and sigma read from the buffer (2 C per modulated row)."""
+
+    weight_scale: np.ndarray
+    skip: np.ndarray
+    noise: np.ndarray
+    film_mod: np.ndarray
+    film_values: np.ndarray
+
+
+PRICED = (
+    "latency_ns", "energy_pj", "dram_pj", "glb_pj", "local_pj", "compute_pj", "dram_bits", "glb_bits", "local_bits",
+    "compute_cycles", "dram_cycles", "glb_cycles", "local_cycles",
+)  # fmt: skip
+
+
+def price(traffic: dict[str, np.ndarray], hw: dict[str, np.ndarray], extras: Extras) -> dict[str, np.ndarray]:
+    """Bits, energies and cycles per (row, point) from the element counts of :class:`Traffic`
+    (``traffic``: its fields as (L, H) arrays, each point's group gathered) and the design points'
+    values ``hw`` ((1, H) arrays under :data:`hwsim.config.HIERARCHY_FIELDS`, plus ``weight_bits``).
+
+    Bits: DRAM reads W I and partial sums back, writes outputs (``v - 1`` psums and the final value);
+    the buffer writes what DRAM sends and what the array sends up, reads what it sends either way;
+    local storage writes its fills and each partial-sum update, reads W, I and the partial sum per
+    MAC (over their reuse) and the outputs it sends up. Energy: bits / word_bits x pJ per access, per
+    level, plus MACs (x ``skip``), modulation MACs, and noise. Latency: the roofline of the module
+    docstring."""
+    t = traffic
+    col = lambda a: np.asarray(a, np.float64)[:, None] if np.ndim(a) == 1 else np.asarray(a, np.float64)  # noqa: E731
+    wb = hw["weight_bits"].astype(np.float64) * col(extras.weight_scale)
+    ab, pb = hw["activation_bits"].astype(np.float64), hw["psum_bits"].astype(np.float64)
+    skip = col(extras.skip)
+    psum_up = lambda visits: t["outputs"] * ((visits - 1) * pb + ab)  # noqa: E731
+    psum_back = lambda visits: t["outputs"] * (visits - 1) * pb  # noqa: E731
+    from_dram = t["dram_w"] * wb + t["dram_i"] * ab + psum_back(t["dram_visits"])
+    to_dram = psum_up(t["dram_visits"])
+    to_array = t["array_w"] * wb + t["array_i"] * ab + psum_back(t["array_visits"]) + col(extras.film_values) * ab
+    from_array = psum_up(t["array_visits"])
+    dense_wb = hw["weight_bits"].astype(np.float64)
+    local_write = (
+        t["pe_fill_w"] * dense_wb + t["pe_fill_i"] * ab + psum_back(t["array_visits"]) + t["pe_psum"] * skip * pb
+    )
+    local_read = (t["pe_read_w"] * dense_wb + t["pe_read_i"] * ab + t["pe_psum"] * pb) * skip + from_array
+    energy = lambda level, read, write: (  # noqa: E731
+        (read * hw[f"{level}_read_pj"] + write * hw[f"{level}_write_pj"]) / hw[f"{level}_word_bits"]
+    )
+    out = {
+        "dram_bits": from_dram + to_dram,
+        "glb_bits": from_dram + to_dram + to_array + from_array,
+        "local_bits": local_write + local_read,
+        "dram_pj": energy("dram", from_dram, to_dram),
+        "glb_pj": energy("glb", to_array + to_dram, from_dram + from_array),
+        "local_pj": energy("local", local_read, local_write),
+    }
+    pes = hw["pe_rows"].astype(np.float64) * hw["pe_cols"]
+    noise = np.where(col(extras.noise) > 0, t["array_w"], 0.0)
+    film_mod = col(extras.film_mod)
+    out["compute_pj"] = (t["macs"] * skip + film_mod) * hw["mac_pj"] + noise * hw["hier_noise_pj"]
+    out["energy_pj"] = out["dram_pj"] + out["glb_pj"] + out["local_pj"] + out["compute_pj"]
+    out["compute_cycles"] = np.ceil(t["compute"] * skip) + np.ceil(noise / pes) + np.ceil(film_mod / pes)
+    out["dram_cycles"] = out["dram_bits"] / hw["dram_bandwidth_bits"]
+    out["glb_cycles"] = out["glb_bits"] / hw["glb_bandwidth_bits"]
+    out["local_cycles"] = out["local_bits"] / (t["pes"] * hw["local_bandwidth_bits"])
+    cycles = np.maximum.reduce([out[f"{k}_cycles"] for k in ("compute", "dram", "glb", "local")])
+    out["latency_ns"] = cycles * 1e3 / hw["clock_mhz"]
+    return out
+
+
+__all__ = [
+    "DIMS", "GROUP_FIELDS", "PRICED", "TRAFFIC_FIELDS", "Extras", "price", "LOOP_ORDERS", "ORDERS", "SPATIAL", "Group", "Mapping", "Shapes",
+    "Traffic", "choose_mapping", "count_traffic", "fetched", "footprint_bits", "input_pass", "multiplier",
+    "pe_reuse", "unroll", "window",
+]  # fmt: skip
