@@ -244,7 +244,7 @@ def specs_command(
     """The built-in hardware specs (use by name: --spec NAME, or 'spec: NAME' in a model YAML)."""
     import pandas as pd
 
-    from .config import FLAT_KEYS, builtin_spec_names, load_spec
+    from .config import FLAT_KEYS, HIERARCHY_INTS, builtin_spec_names, load_spec
     from .formats import OutputFormat, json_text, render_frame
 
     out_fmt = _format(fmt)
@@ -253,9 +253,17 @@ def specs_command(
         emit(json_text([s.model_dump(mode="json") for s in loaded]), None)
         return
     rows = [
-        {"name": s.name, "description": s.description, **s.flat(), "calibrated": bool(s.calibration)} for s in loaded
-    ]
+        {"name": s.name, "description": s.description, "cost_model": s.cost_model, **s.flat(),
+         **({"dataflow": s.hierarchy.dataflow} if s.hierarchy is not None else {}), **s.hierarchy_values(),
+         "calibrated": bool(s.calibration)}
+        for s in loaded
+    ]  # fmt: skip
     frame = pd.DataFrame(rows)
+    frame = frame[[c for c in frame.columns if c != "calibrated"] + ["calibrated"]]
+    for column in HIERARCHY_INTS:  # whole numbers stay whole where a paper-only spec leaves the cell empty
+        if column in frame:
+            frame[column] = frame[column].astype("Int64")
+    frame = frame.astype(object).where(frame.notna(), None)  # empty cells are None in every format
     title = "built-in specs (hwsim/specs/*.yaml; use --spec NAME)"
     if out_fmt is OutputFormat.csv:
         emit(render_frame(frame, out_fmt, title), None)
@@ -263,7 +271,11 @@ def specs_command(
     shown = frame.set_index("name").T.reset_index(names="field")
     shown["field"] = [f"{FLAT_KEYS[f]}.{f}" if f in FLAT_KEYS else f for f in shown["field"]]
     shown.columns = [str(c) for c in shown.columns]
-    text = lambda v: ("yes" if v else "no") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    text = lambda v: (  # noqa: E731
+        ("yes" if v else "no") if isinstance(v, bool)
+        else "" if not isinstance(v, str) and pd.isna(v)  # a hierarchy value of a paper-only spec
+        else f"{v:g}" if isinstance(v, float) else str(v)
+    )  # fmt: skip
     emit(render_frame(shown.map(text), out_fmt, title, note=calibration_note(loaded)), None)
 
 

@@ -290,7 +290,9 @@ def compare_estimates(estimates: list[Estimate]):
     pandas DataFrame.
 
     Per model: params and memory (full and Fig. 8(b) convention) with their ratios to the first
-    model; energy per inference (``energy_pj``) and its ratio to the first model; per-conv delay normalised to the first model's matching conv (min / max / mean) and to
+    model; energy per inference (``energy_pj``) and its ratio to the first model; on specs with a
+    hierarchy section, the hierarchy model's latency, energy and DRAM energy with their ratios to the
+    first model; per-conv delay normalised to the first model's matching conv (min / max / mean) and to
     the model's own Eq. 7 baseline (min / max / mean, Fig. 8(c)). Convs are matched by name, or by
     position when the names differ. Models whose conv count differs from the first model's have no
     per-conv ratios to it: those cells are None (null in JSON, empty in CSV, "n/a" in the table view)
@@ -304,6 +306,7 @@ def compare_estimates(estimates: list[Estimate]):
     convs = [e.layer_frame().query("op == 'conv'") for e in estimates]
     first, ref = estimates[0], convs[0]
     rows, notes = [], []
+    hierarchical = all(e.spec.hierarchy is not None for e in estimates)
     for est, conv in zip(estimates, convs):
         t = est.totals
         row = {
@@ -319,6 +322,10 @@ def compare_estimates(estimates: list[Estimate]):
             "energy_pj": t.energy_pj,
             "energy_ratio": t.energy_pj / first.totals.energy_pj,
         }
+        if hierarchical:  # the hierarchy model's totals (hwsim.costs.hierarchy) beside the paper's
+            for key in ("hier_latency_ns", "hier_energy_pj", "hier_dram_pj"):
+                row[key] = getattr(t, key)
+                row[key.replace("_ns", "").replace("_pj", "") + "_ratio"] = getattr(t, key) / getattr(first.totals, key)
         own = conv["delay_ns"].to_numpy() / conv["delay_base_ns"].to_numpy()
         if len(conv) == len(ref):
             by_name = conv.set_index("name")["delay_ns"]

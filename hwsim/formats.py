@@ -132,6 +132,10 @@ def bound_of(layer: dict[str, Any]) -> str:
     return max(cycles, key=cycles.get)
 
 
+# Per-layer view columns derived from a layer's metrics: name -> (the metric it needs, how)
+DERIVED_COLUMNS = {"hier_bound": ("hier_latency_ns", bound_of)}
+
+
 def hierarchy_rows(estimate: Estimate) -> list[tuple[str, str]]:
     """The memory-hierarchy model's lines (hwsim.costs.hierarchy), for a spec with a hierarchy section."""
     t, h = estimate.totals, estimate.spec.hierarchy
@@ -247,9 +251,10 @@ def render_estimate(estimate: Estimate, fmt: OutputFormat, per_layer: bool) -> s
     )
     summary = summary_rows(estimate)
     layers = estimate.layers
-    if "hier_latency_ns" in layer_columns:  # which roofline term sets each layer's latency
-        layers = [{**layer, "hier_bound": bound_of(layer)} for layer in layers]
-        layer_columns = [*layer_columns, "hier_bound"]
+    for name, (needs, derive) in DERIVED_COLUMNS.items():
+        if needs in layer_columns:
+            layers = [{**layer, name: derive(layer)} for layer in layers]
+            layer_columns = [*layer_columns, name]
     view = [c for c in LAYER_VIEW if c in layer_columns]
     view_rows = [[layer[c] for c in view] for layer in layers]
     if fmt is OutputFormat.markdown:

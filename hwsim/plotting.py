@@ -323,13 +323,14 @@ def place_labels(ax, labels: Iterable[PointLabel], *, marker_px: float = 5.0) ->
 
 def label_bars(ax, bars, texts: Iterable[str | None], *, offset: float = 1, fontsize: float = 6, upright: bool = False):
     """Print each text of ``texts`` centred above its bar of ``bars`` (None: no label), ``offset``
-    points up; ``upright``: rotated 90 degrees, for bars too narrow for a level label."""
+    points up from the bar's top (a stacked bar's too); ``upright``: rotated 90 degrees, for bars too
+    narrow for a level label."""
     for bar, text in zip(bars, texts):
         if text is None:
             continue
         ax.annotate(
             text,
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            (bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height()),
             textcoords="offset points",
             xytext=(0, offset),
             ha="center",

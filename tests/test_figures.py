@@ -49,6 +49,30 @@ def test_fig8b_oat_over_float_resnet34(analytic):
     assert (data[data.method == "float"]["ratio_to_float"] == 1).all()
 
 
+def test_fig8_hierarchy_is_the_hierarchy_models_totals_on_the_spec_given(tmp_path):
+    """fig8-hierarchy draws the hierarchy model's totals: on eyeriss-65nm by default (and when --spec
+    has no hierarchy section), on the --spec given when it has one."""
+    from hwsim.config import builtin_spec_text
+
+    fig = get_figure("fig8-hierarchy")
+    data = fig.data(Context())
+    oat = estimate_file(MODELS / "resnet34-cifar10-oat.yaml", "eyeriss-65nm").totals
+    flt = estimate_file(MODELS / "resnet34-cifar10-float.yaml", "eyeriss-65nm").totals
+    row = data[(data.model == "ResNet34") & (data.method == "oat")].iloc[0]
+    assert row["latency_ratio_to_float"] == pytest.approx(oat.hier_latency_ns / flt.hier_latency_ns, rel=1e-12)
+    assert row["dram_uj"] == pytest.approx(oat.hier_dram_pj / 1e6, rel=1e-12)
+    shares = [row[f"{k}_share_of_float"] for k in ("dram", "glb", "local", "compute")]
+    assert sum(shares) == pytest.approx(row["energy_ratio_to_float"], rel=1e-12)
+    assert set(data["spec"]) == {"eyeriss-65nm"}
+    assert set(fig.data(Context(spec="asic-65nm"))["spec"]) == {"eyeriss-65nm"}
+    bigger = tmp_path / "big-buffer.yaml"
+    text = builtin_spec_text("eyeriss-65nm").replace("capacity_bytes: 110592", "capacity_bytes: 1048576")
+    bigger.write_text(text.replace("name: eyeriss-65nm", "name: big-buffer"))
+    other = fig.data(Context(spec=bigger))
+    assert set(other["spec"]) == {"big-buffer"}
+    assert (other["dram_uj"] <= data["dram_uj"] * (1 + 1e-12)).all()  # a larger buffer never adds DRAM traffic
+
+
 def test_fig8c_max_oat_delay_both_attributions(analytic):
     data = pd.read_csv(analytic / "fig8c.csv")
     for attribution in ("paper", "structural"):

@@ -120,7 +120,8 @@ def test_a_new_metric_is_one_registration(default_spec):
 
 def test_output_views_name_only_declared_columns_and_metrics():
     """The formats' per-layer view reads only what the schema or the metric registry declares."""
-    from hwsim.formats import LAYER_VIEW
+    from hwsim.formats import DERIVED_COLUMNS, LAYER_VIEW
     from hwsim.workload.table import COLUMNS
 
-    assert [c for c in LAYER_VIEW if c not in COLUMNS and c not in METRICS] == []
+    assert [c for c in LAYER_VIEW if c not in COLUMNS and c not in METRICS and c not in DERIVED_COLUMNS] == []
+    assert all(needs in METRICS for needs, _ in DERIVED_COLUMNS.values())

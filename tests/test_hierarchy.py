@@ -58,16 +58,19 @@ def test_one_small_layer_at_every_level_by_hand():
     }  # fmt: skip
     # bits and energy: DRAM reads W I (72 + 32) x 16, writes 64 x 16; the buffer reads W I for the array
     # and the outputs for DRAM, writes what DRAM and the array send; local writes fills and psums
+    widths = {
+        k: np.array([[v]])
+        for k, v in (("weight_bits", 16), ("activation_bits", 16), ("psum_bits", 16), ("pe_rows", 2), ("pe_cols", 2))
+    }
     hw = {
-        "weight_bits": np.array([[16]]), "activation_bits": np.array([[16]]), "psum_bits": np.array([[16]]),
-        "pe_rows": np.array([[2]]), "pe_cols": np.array([[2]]), "clock_mhz": np.array([[100.0]]),
-        "mac_pj": np.array([[1.0]]), "hier_noise_pj": np.array([[0.5]]),
+        "clock_mhz": np.array([[100.0]]), "mac_pj": np.array([[1.0]]), "hier_noise_pj": np.array([[0.5]]),
         **{f"{lv}_{k}": np.array([[v]]) for lv in ("dram", "glb", "local") for k, v in
            (("word_bits", 16.0), ("bandwidth_bits", 16.0), ("read_pj", 2.0), ("write_pj", 3.0))},
     }  # fmt: skip
     zero = np.zeros(1)
     extras = H.Extras(weight_scale=np.ones(1), skip=np.ones(1), noise=zero, film_mod=zero, film_values=zero)
-    priced = H.price({f: np.array([[getattr(t, f)[0]]]) for f in H.TRAFFIC_FIELDS}, hw, extras)
+    bits = H.level_bits({f: np.array([[getattr(t, f)[0]]]) for f in H.TRAFFIC_FIELDS}, widths, extras)
+    priced = H.price(bits, hw)
     value = {k: float(v[0, 0]) for k, v in priced.items()}
     assert value["dram_bits"] == (72 + 32 + 64) * 16
     assert value["glb_bits"] == (72 + 400 + 64) * 16 + (72 + 32 + 64) * 16
@@ -354,3 +357,27 @@ def test_scalesim_export_carries_the_hierarchy():
     assert [int(arch[f"{k}SramSzkB"]) for k in ("Ifmap", "Filter", "Ofmap")] == [18, 18, 18]
     assert int(arch["Bandwidth"]) == 64 // 16 and cfg["run_presets"]["InterfaceBandwidth"] == "USER"
     assert "global buffer split in three" in files["README.md"]
+
+
+def test_compare_and_specs_show_the_hierarchy_model():
+    import json
+
+    models = [str(MODELS / f"resnet34-cifar10-{m}.yaml") for m in ("float", "oat")]
+    result = CliRunner().invoke(app, ["compare", *models, "--spec", EYERISS, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in json.loads(result.stdout)["rows"]}
+    flt, oat = (estimate_file(m, EYERISS).totals for m in models)
+    assert rows["oat"]["hier_latency_ratio"] == pytest.approx(oat.hier_latency_ns / flt.hier_latency_ns, rel=1e-12)
+    assert rows["oat"]["hier_dram_ratio"] == pytest.approx(oat.hier_dram_pj / flt.hier_dram_pj, rel=1e-12)
+    paper = CliRunner().invoke(app, ["compare", *models, "-f", "json"])
+    assert "hier_latency_ratio" not in json.loads(paper.stdout)["rows"][0]
+    import csv
+    import io
+
+    listed = CliRunner().invoke(app, ["specs", "-f", "csv"])
+    header, asic, eyeriss = list(csv.reader(io.StringIO(listed.stdout)))[:3]
+    assert header[-1] == "calibrated" and "glb_capacity_bytes" in header
+    assert eyeriss[header.index("glb_capacity_bytes")] == "110592" and asic[header.index("glb_capacity_bytes")] == ""
+    assert (asic[header.index("cost_model")], eyeriss[header.index("cost_model")]) == ("paper", "hierarchy")
+    table = CliRunner().invoke(app, ["specs"]).stdout
+    assert "110592" in table and "nan" not in table and "<NA>" not in table

@@ -184,7 +184,7 @@ def test_analytic_figure_value_labels_do_not_overlap():
     from hwsim.figures import Context, get_figure
 
     ctx = Context(runs=[])
-    for name in ("fig8b", "fig8c", "table1-costs"):
+    for name in ("fig8b", "fig8c", "table1-costs", "fig8-hierarchy"):
         fig_def = get_figure(name)
         fig = fig_def.plot(fig_def.data(ctx))
         render_figure(fig, ".png")

@@ -227,11 +227,15 @@ def test_specs_command_lists_builtins():
     ):
         assert text in table.output, text
     rows = run("specs", "-f", "csv").output.strip().splitlines()
-    assert (
-        rows[0]
-        == "name,description,tau_read_ns,tau_mult_ns,io_bandwidth_bits,weight_bits,n_banks,n_multipliers,calibrated"
-    )
-    assert rows[1].startswith("asic-65nm,") and rows[1].endswith(",9.0,4.0,64,8,16,32,True")
+    assert rows[0].startswith(
+        "name,description,cost_model,tau_read_ns,tau_mult_ns,io_bandwidth_bits,weight_bits,n_banks,n_multipliers,"
+    ) and rows[0].endswith(",calibrated")
+    # asic-65nm: the paper model's values, its hierarchy cells empty (it has no hierarchy section)
+    assert rows[1].startswith("asic-65nm,") and ",paper,9.0,4.0,64,8,16,32," in rows[1]
+    from hwsim.config import HIERARCHY_FIELDS
+
+    empty = 1 + len(HIERARCHY_FIELDS)  # dataflow and every hierarchy field
+    assert rows[1].endswith(",32," + "," * (empty - 1) + ",True")
     data = json.loads(run("specs", "-f", "json").output)
     assert [d["name"] for d in data] == builtin_spec_names()
     assert HardwareSpec.model_validate(data[0]) == load_spec()

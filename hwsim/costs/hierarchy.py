@@ -64,6 +64,7 @@ point (bandwidths, energies, clock) broadcasts over (rows, points).
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -130,6 +131,7 @@ class Shapes:
         return getattr(self, d)
 
     def take(self, index) -> Shapes:
+        """The rows at ``index`` (any numpy index: ``(slice(None), None)`` adds a trailing axis)."""
         return Shapes(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     @property
@@ -187,21 +189,28 @@ def input_pass(shapes: Shapes, ty, tx, extra: int = 0) -> np.ndarray:
     return (ex(s.C) * rows * cols).astype(np.float64)
 
 
-def multiplier(loops: list[tuple[str, np.ndarray]], operand: str) -> np.ndarray:
-    """How often each distinct tile of ``operand`` below ``loops`` (outer -> inner: (dim, trips)) is
-    brought in: the trips of the loops irrelevant to it that lie outside its innermost relevant loop
-    of more than one trip (the run of irrelevant loops inside that one reuses the tile)."""
-    relevant = RELEVANT[operand]
+def multipliers(loops: list[tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """How often each distinct tile of W, I and O below ``loops`` (outer -> inner: (dim, trips)) is
+    brought in: the trips of the loops irrelevant to the operand that lie outside its innermost
+    relevant loop of more than one trip (the run of irrelevant loops inside that one reuses the tile).
+    One pass from the innermost loop out, for the three operands at once."""
+    seen: dict[str, np.ndarray | None] = dict.fromkeys("WIO")  # passed a relevant loop of > 1 trip
+    out: dict[str, np.ndarray | None] = dict.fromkeys("WIO")
+    for dim, trips in reversed(loops):
+        big = trips > 1
+        for op, relevant in RELEVANT.items():
+            if dim in relevant:
+                seen[op] = big if seen[op] is None else seen[op] | big
+            elif seen[op] is not None:
+                factor = np.where(seen[op], trips, 1)
+                out[op] = factor if out[op] is None else out[op] * factor
     shape = np.broadcast_shapes(*(np.shape(t) for _, t in loops))
-    innermost = np.full(shape, -1)
-    for pos, (dim, trips) in enumerate(loops):
-        if dim in relevant:
-            innermost = np.maximum(innermost, np.where(trips > 1, pos, -1))
-    out = np.ones(shape, np.float64)
-    for pos, (dim, trips) in enumerate(loops):
-        if dim not in relevant:
-            out = out * np.where(pos < innermost, trips, 1)
-    return out
+    return {op: np.broadcast_to(np.ones(shape) if v is None else v.astype(np.float64), shape) for op, v in out.items()}
+
+
+def multiplier(loops: list[tuple[str, np.ndarray]], operand: str) -> np.ndarray:
+    """:func:`multipliers` of one operand."""
+    return multipliers(loops)[operand]
 
 
 def pe_reuse(shapes: Shapes, t0: dict[str, np.ndarray], order: tuple[str, ...], operand: str, extra: int = 0):
@@ -241,23 +250,40 @@ def footprint_bits(t: dict[str, np.ndarray], shapes: Shapes, group: Group, extra
     return w * group.weight_bits + i * group.activation_bits + o * group.psum_bits
 
 
-def _factors(trips: np.ndarray) -> np.ndarray:
-    """(L, F) tile factors for loops of ``trips``: the powers of two below it, then the whole loop
-    (short rows repeat their last factor)."""
+def _factors(trips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L, F) tile factors for loops of ``trips``: the powers of two below it, then the whole loop; and
+    which of them are real (short rows are padded with copies of their last factor)."""
     per_row = [[1 << k for k in range(max(int(v) - 1, 0).bit_length()) if 1 << k < v] + [int(v)] for v in trips]
     width = max(len(r) for r in per_row)
-    return np.array([r + r[-1:] * (width - len(r)) for r in per_row], np.int64)
+    padded = np.array([r + r[-1:] * (width - len(r)) for r in per_row], np.int64)
+    return padded, np.arange(width)[None, :] < np.array([len(r) for r in per_row])[:, None]
 
 
-def _traffic_bits(shapes, group, loops, i_pass, weight_scale, extra: int) -> np.ndarray:
-    """Bits crossing a boundary below ``loops``: W and I fills, outputs up and partial sums back."""
-    ex = lambda a: a.reshape(a.shape + (1,) * extra)  # noqa: E731
-    visits = multiplier(loops, "O")
+def _moves(shapes: Shapes, loops, i_pass) -> dict[str, np.ndarray]:
+    """Elements crossing a boundary below ``loops``, per operand: W and I fills, O visits (per output)."""
+    m = multipliers(loops)
+    return {"W": shapes.weights * m["W"], "I": i_pass * m["I"], "O": m["O"]}
+
+
+def _bits(shapes: Shapes, group: Group, moves: dict[str, np.ndarray], weight_scale) -> np.ndarray:
+    """Bits of ``moves``: W and I fills at their widths, outputs up (``v - 1`` psums and the final
+    value) and the ``v - 1`` psums back."""
+    outputs = shapes.outputs.astype(np.float64)
     return (
-        ex(shapes.weights.astype(np.float64) * weight_scale) * multiplier(loops, "W") * group.weight_bits
-        + i_pass * multiplier(loops, "I") * group.activation_bits
-        + ex(shapes.outputs.astype(np.float64)) * ((2 * visits - 2) * group.psum_bits + group.activation_bits)
+        moves["W"] * weight_scale * group.weight_bits
+        + moves["I"] * group.activation_bits
+        + outputs * ((2 * moves["O"] - 2) * group.psum_bits + group.activation_bits)
     )
+
+
+def _pe_fills(shapes: Shapes, u, t0, moves) -> tuple[np.ndarray, np.ndarray]:
+    """Elements written into the PEs' local storage (all PEs) for the array fills ``moves``: a weight
+    goes to every PE of the unrolled output loops (Y X), an input to every PE of K and, over X, to each
+    PE's own window (the halo shared with a neighbour is written twice)."""
+    ax = np.minimum(t0["X"] * u["X"], shapes.X)
+    own = window(t0["X"], shapes.sx, shapes.dx, shapes.S)
+    shared = window(ax, shapes.sx, shapes.dx, shapes.S)
+    return moves["W"] * u["Y"] * u["X"], moves["I"] * u["K"] * u["X"] * own / shared
 
 
 @dataclass(frozen=True)
@@ -303,44 +329,91 @@ def _infeasible(level: str, group: Group, shapes: Shapes, row: int, bits: int) -
     )
 
 
+def _largest_fit(sub: dict[str, np.ndarray], shapes: Shapes, group: Group) -> dict[str, np.ndarray]:
+    """The largest PE tile of the form ceil(sub / 2^k) (the same k for every loop) within the local
+    capacity: the "hold as much as fits" candidate of stage 1 (1 where nothing larger fits)."""
+    best = {d: np.ones_like(sub[d]) for d in DIMS}
+    for k in range(12, -1, -1):  # from small to large: the last that fits wins
+        t0 = {d: np.maximum(-(-sub[d] // (1 << k)), 1) for d in DIMS}
+        ok = footprint_bits(t0, shapes, group) <= group.local_capacity_bytes * 8
+        best = {d: np.where(ok, t0[d], best[d]) for d in DIMS}
+    return best
+
+
 def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Mapping:
     """The mapping of every row for one capacity group (the enumeration of the module docstring).
-    ``weight_scale``: bits a weight moves above the PEs per ``weight_bits`` (sparse formats; else 1)."""
-    L, rows = len(shapes), np.arange(len(shapes))
+    ``weight_scale``: bits a weight moves above the PEs per ``weight_bits`` (sparse formats; else 1).
+
+    Stage 1: every buffer tile T1 that fits, with every DRAM order, for the least DRAM bits; among the
+    ties, the least buffer-array bits over every buffer order with two PE tiles, T0 = 1 and the largest
+    ``ceil(sub / 2^k)`` that fits (so that a T1 whose sub-tiles the PEs can hold is not judged as if
+    they could not). Stage 2: for the chosen T1 and DRAM order, every T0 (factors
+    :data:`LOCAL_FACTORS`) within the local capacity with every buffer order, for the least
+    buffer-array bits, ties broken by the least local bits (fills + MAC reads under the best PE order)."""
+    L = len(shapes)
     u = unroll(shapes, group)
     full = {d: shapes.dim(d) for d in DIMS}
     trips = {d: -(-full[d] // u[d]) for d in DIMS}
+    n_orders = len(LOOP_ORDERS)
 
-    # stage 1: the buffer tile T1 = unroll x factor, both outer orders, T0 = 1
+    # stage 1a: the least DRAM bits over (T1, DRAM order)
     factors = {d: _factors(trips[d]) for d in DIMS}
-    mesh = np.meshgrid(*(np.arange(factors[d].shape[1]) for d in DIMS), indexing="ij")
-    t1 = {d: np.minimum(u[d][:, None] * factors[d][:, m.reshape(-1)], full[d][:, None]) for d, m in zip(DIMS, mesh)}
+    mesh = [m.reshape(-1) for m in np.meshgrid(*(np.arange(factors[d][0].shape[1]) for d in DIMS), indexing="ij")]
+    t1 = {d: np.minimum(u[d][:, None] * factors[d][0][:, m], full[d][:, None]) for d, m in zip(DIMS, mesh)}
     fits = footprint_bits(t1, shapes, group, extra=1) <= group.glb_capacity_bytes * 8  # (L, M)
+    real = np.logical_and.reduce([factors[d][1][:, m] for d, m in zip(DIMS, mesh)])  # no padded repeats
     if not fits.any(axis=1).all():
         bad = int(np.flatnonzero(~fits.any(axis=1))[0])
         smallest = footprint_bits({d: u[d][:, None] for d in DIMS}, shapes, group, extra=1)[bad, 0]
         raise _infeasible("global_buffer", group, shapes, bad, int(smallest))
     n2 = {d: -(-full[d][:, None] // t1[d]) for d in DIMS}
-    n1 = {d: -(-t1[d] // u[d][:, None]) for d in DIMS}
     i_dram = input_pass(shapes, t1["Y"], t1["X"], extra=1)
-    i_array = input_pass(shapes, u["Y"][:, None] + 0 * t1["Y"], u["X"][:, None] + 0 * t1["X"], extra=1)
-    ws = weight_scale
-    n_orders = len(LOOP_ORDERS)
-    dram_bits = np.empty((L, fits.shape[1], n_orders))
-    array_bits = np.empty((L, fits.shape[1], n_orders, n_orders))
-    for a, outer in enumerate(LOOP_ORDERS):
-        top = [(d, n2[d]) for d in outer]
-        dram_bits[:, :, a] = _traffic_bits(shapes, group, top, i_dram, ws, 1)
-        for b, inner in enumerate(LOOP_ORDERS):
-            array_bits[:, :, a, b] = _traffic_bits(shapes, group, top + [(d, n1[d]) for d in inner], i_array, ws, 1)
+    ws = weight_scale[:, None]
+    dram_bits = np.stack(
+        [
+            _bits(
+                shapes.take((slice(None), None)),
+                group,
+                _moves(shapes.take((slice(None), None)), [(d, n2[d]) for d in outer], i_dram),
+                ws,
+            )
+            for outer in LOOP_ORDERS
+        ],
+        axis=-1,
+    )  # fmt: skip  (L, M, orders)
     dram_bits = np.where(fits[:, :, None], dram_bits, np.inf)
     tied = dram_bits <= dram_bits.min(axis=(1, 2), keepdims=True) * (1 + EPS)
-    pick = np.argmin(np.where(tied[..., None], array_bits, np.inf).reshape(L, -1), axis=1)
-    m_pick, rest = np.divmod(pick, n_orders * n_orders)
-    dram_order = rest // n_orders
+    # candidates that are copies of another: padded factors, and every DRAM order but the first where at
+    # most one DRAM loop has more than one trip (the order of trivial loops changes nothing)
+    one_loop = sum((n2[d] > 1).astype(np.int64) for d in DIMS) <= 1
+    tied &= real[:, :, None] & ~(one_loop[:, :, None] & (np.arange(len(LOOP_ORDERS)) > 0))
+
+    # stage 1b: among the ties (flattened), the least buffer-array bits
+    row, cand, outer = np.nonzero(tied)
+    s1 = shapes.take(row)
+    u1 = {d: u[d][row] for d in DIMS}
+    T1c = {d: t1[d][row, cand] for d in DIMS}
+    n2c = {d: -(-s1.dim(d) // T1c[d]) for d in DIMS}
+    sub = {d: -(-T1c[d] // u1[d]) for d in DIMS}
+    best = np.full(len(row), np.inf)
+    for t0 in ({d: np.ones_like(sub[d]) for d in DIMS}, _largest_fit(sub, s1, group)):
+        n1 = {d: -(-sub[d] // t0[d]) for d in DIMS}
+        i_array = input_pass(s1, np.minimum(t0["Y"] * u1["Y"], s1.Y), np.minimum(t0["X"] * u1["X"], s1.X))
+        for a in np.unique(outer):
+            at = np.flatnonzero(outer == a)
+            sa = s1.take(at)
+            top = [(d, n2c[d][at]) for d in LOOP_ORDERS[a]]
+            for inner in LOOP_ORDERS:
+                moves = _moves(sa, top + [(d, n1[d][at]) for d in inner], i_array[at])
+                best[at] = np.minimum(best[at], _bits(sa, group, moves, weight_scale[row[at]]))
+    key = np.full((L, tied[0].size), np.inf)  # per row: the best of its tied candidates
+    key[row, cand * n_orders + outer] = best
+    pick = np.argmin(key, axis=1)
+    m_pick, dram_order = np.divmod(pick, n_orders)
+    rows = np.arange(L)
     T1 = {d: t1[d][rows, m_pick] for d in DIMS}
 
-    # stage 2: the PE tile T0 and the buffer order, for the chosen T1 and DRAM order
+    # stage 2: every PE tile T0 within the local capacity and every buffer order, for the chosen T1
     sub = {d: -(-T1[d] // u[d]) for d in DIMS}
     grid = np.array(list(itertools.product(LOCAL_FACTORS, repeat=len(DIMS))), np.int64)
     t0 = {d: np.minimum(grid[None, :, j], sub[d][:, None]) for j, d in enumerate(DIMS)}  # (L, Q)
@@ -349,36 +422,41 @@ def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Ma
         bad = int(np.flatnonzero(~local_fits.any(axis=1))[0])
         ones = {d: np.ones((L, 1), np.int64) for d in DIMS}
         raise _infeasible("local", group, shapes, bad, int(footprint_bits(ones, shapes, group, extra=1)[bad, 0]))
-    n2p = {d: (-(-full[d] // T1[d]))[:, None] for d in DIMS}
-    n1q = {d: -(-sub[d][:, None] // t0[d]) for d in DIMS}
-    ty = np.minimum(t0["Y"] * u["Y"][:, None], full["Y"][:, None])
-    tx = np.minimum(t0["X"] * u["X"][:, None], full["X"][:, None])
-    i_array = input_pass(shapes, ty, tx, extra=1)
-    buffer_bits = np.empty((L, grid.shape[0], n_orders))
-    for b, inner in enumerate(LOOP_ORDERS):
-        for a, outer in enumerate(LOOP_ORDERS):
-            mine = dram_order == a
-            if mine.any():
-                loops = [(d, n2p[d]) for d in outer] + [(d, n1q[d]) for d in inner]
-                bits = _traffic_bits(shapes, group, loops, i_array, ws, 1)
-                buffer_bits[:, :, b] = np.where(mine[:, None], bits, buffer_bits[:, :, b])
-    # local bits per MAC of each T0 under its best PE order (the partial sum: a read and a write per MAC)
+    row, q = np.nonzero(local_fits)  # flattened: only the tiles that fit
+    s2 = shapes.take(row)
+    u2 = {d: u[d][row] for d in DIMS}
+    t0 = {d: t0[d][row, q] for d in DIMS}
+    n2 = {d: -(-s2.dim(d) // T1[d][row]) for d in DIMS}
+    n1 = {d: -(-sub[d][row] // t0[d]) for d in DIMS}
+    i_array = input_pass(s2, np.minimum(t0["Y"] * u2["Y"], s2.Y), np.minimum(t0["X"] * u2["X"], s2.X))
+    # MAC-side local reads of each tile under its best PE order (the partial sum costs the same in every one)
     per_mac = np.stack(
-        [
-            group.weight_bits / pe_reuse(shapes, t0, order, "W", 1)
-            + group.activation_bits / pe_reuse(shapes, t0, order, "I", 1)
-            for order in PE_ORDERS
-        ],
+        [group.weight_bits / pe_reuse(s2, t0, order, "W") + group.activation_bits / pe_reuse(s2, t0, order, "I")
+         for order in PE_ORDERS],
         axis=-1,
-    )  # (L, Q, PE orders)
+    )  # fmt: skip
     pe_pick = np.argmin(per_mac, axis=-1)
-    local_bits = np.take_along_axis(per_mac, pe_pick[..., None], axis=-1)[..., 0]
-    buffer_bits = np.where(local_fits[:, :, None], buffer_bits, np.inf)
-    tied = buffer_bits <= buffer_bits.min(axis=(1, 2), keepdims=True) * (1 + EPS)
-    pick = np.argmin(np.where(tied, local_bits[:, :, None], np.inf).reshape(L, -1), axis=1)
-    q_pick, buffer_order = np.divmod(pick, n_orders)
-    T0 = {d: t0[d][rows, q_pick] for d in DIMS}
-    return Mapping(u, T1, T0, dram_order, buffer_order, pe_pick[rows, q_pick])
+    reads = np.take_along_axis(per_mac, pe_pick[:, None], axis=-1)[:, 0] * s2.macs
+    glb = np.full((len(row), n_orders), np.inf)
+    local = np.full((len(row), n_orders), np.inf)
+    for a in np.unique(dram_order):
+        at = np.flatnonzero(dram_order[row] == a)
+        sa, ua, ta = s2.take(at), {d: u2[d][at] for d in DIMS}, {d: t0[d][at] for d in DIMS}
+        top = [(d, n2[d][at]) for d in LOOP_ORDERS[a]]
+        for b, inner in enumerate(LOOP_ORDERS):
+            moves = _moves(sa, top + [(d, n1[d][at]) for d in inner], i_array[at])
+            fill_w, fill_i = _pe_fills(sa, ua, ta, moves)
+            glb[at, b] = _bits(sa, group, moves, weight_scale[row[at]])
+            local[at, b] = fill_w * group.weight_bits + fill_i * group.activation_bits + reads[at]
+    # per row, lexicographic over its (tile, order) candidates: the least buffer bits, then local bits
+    lowest = np.full(L, np.inf)
+    np.minimum.at(lowest, row, glb.min(axis=1))
+    local = np.where(glb <= lowest[row, None] * (1 + EPS), local, np.inf)
+    by_row = np.lexsort((local.min(axis=1), row))  # rows in order, each row's best candidate first
+    chosen = by_row[np.searchsorted(row[by_row], np.arange(L))]
+    buffer_order = np.argmin(local[chosen], axis=1)
+    T0 = {d: t0[d][chosen] for d in DIMS}
+    return Mapping(u, T1, T0, dram_order, buffer_order, pe_pick[chosen])
 
 
 @dataclass(frozen=True)
@@ -467,6 +545,22 @@ def count_traffic(shapes: Shapes, mapping: Mapping) -> Traffic:
 
 
 TRAFFIC_FIELDS = tuple(f.name for f in fields(Traffic))
+_MAPPED: OrderedDict = OrderedDict()  # (group, rows, weight scale) -> Traffic: a sweep's chunks share groups
+_MAPPED_SIZE = 1024
+
+
+def mapped_traffic(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Traffic:
+    """:func:`count_traffic` of :func:`choose_mapping`, memoised (a pure function of its inputs): every
+    chunk of a sweep, every model costed again on the same hardware, reuses the search."""
+    key = (group, tuple(getattr(shapes, f.name).tobytes() for f in fields(shapes)), weight_scale.tobytes())
+    if key in _MAPPED:
+        _MAPPED.move_to_end(key)
+        return _MAPPED[key]
+    traffic = count_traffic(shapes, choose_mapping(shapes, group, weight_scale))
+    _MAPPED[key] = traffic
+    if len(_MAPPED) > _MAPPED_SIZE:
+        _MAPPED.popitem(last=False)
+    return traffic
 
 
 @dataclass(frozen=True)
@@ -485,66 +579,115 @@ class Extras:
     film_values: np.ndarray
 
 
+BITS = (
+    *(f"{level}_{k}" for level in ("dram", "glb", "local") for k in ("read", "write", "port", "shared")),
+    "macs_run", "noise", "compute_cycles",
+)  # fmt: skip
+# A level that moves at least PORTS words per cycle has PORTS ports of an equal share of its bandwidth, one
+# each for weights read, inputs read, partial sums / outputs read and all writes (what hwsim.export.zigzag
+# writes for ZigZag); a narrower level one port that every transfer shares.
+PORTS = 4
+
+
+def split_ports(bandwidth_bits, word_bits):
+    """Whether a level of ``bandwidth_bits`` per cycle in ``word_bits`` accesses has :data:`PORTS` ports."""
+    return np.asarray(bandwidth_bits) >= PORTS * np.asarray(word_bits)
+
+
 PRICED = (
     "latency_ns", "energy_pj", "dram_pj", "glb_pj", "local_pj", "compute_pj", "dram_bits", "glb_bits", "local_bits",
     "compute_cycles", "dram_cycles", "glb_cycles", "local_cycles",
 )  # fmt: skip
+LINEAR = tuple(k for k in PRICED if k != "latency_ns")  # sums of per-row values: a total prices summed bits
 
 
-def price(traffic: dict[str, np.ndarray], hw: dict[str, np.ndarray], extras: Extras) -> dict[str, np.ndarray]:
-    """Bits, energies and cycles per (row, point) from the element counts of :class:`Traffic`
-    (``traffic``: its fields as (L, H) arrays, each point's group gathered) and the design points'
-    values ``hw`` ((1, H) arrays under :data:`hwsim.config.HIERARCHY_FIELDS`, plus ``weight_bits``).
+def level_bits(traffic: dict[str, np.ndarray], widths: dict[str, np.ndarray], extras: Extras) -> dict[str, np.ndarray]:
+    """The bits each level reads and writes per (row, group) from the element counts of :class:`Traffic`
+    (``traffic``: its fields as (L, G) arrays) and each group's ``widths`` ((1, G): weight_bits,
+    activation_bits, psum_bits, pe_rows, pe_cols): everything of the model that does not depend on a
+    design point's bandwidths, energies or clock (:data:`BITS`).
 
-    Bits: DRAM reads W I and partial sums back, writes outputs (``v - 1`` psums and the final value);
-    the buffer writes what DRAM sends and what the array sends up, reads what it sends either way;
-    local storage writes its fills and each partial-sum update, reads W, I and the partial sum per
-    MAC (over their reuse) and the outputs it sends up. Energy: bits / word_bits x pJ per access, per
-    level, plus MACs (x ``skip``), modulation MACs, and noise. Latency: the roofline of the module
-    docstring."""
+    DRAM reads W, I and partial sums back, writes outputs (``v - 1`` psums and the final value); the
+    buffer writes what DRAM sends and what the array sends up, reads what it sends either way (and
+    OAT's mu, sigma); local storage writes its fills, the partial sums back and each partial-sum
+    update, reads W, I and the partial sum per MAC (over their reuse) and the outputs it sends up.
+    ``macs_run``: MACs (x ``skip``) and modulation MACs; ``noise``: weights given FLOAT's noise;
+    ``compute_cycles``: the array's cycles with the noise and modulation passes."""
     t = traffic
     col = lambda a: np.asarray(a, np.float64)[:, None] if np.ndim(a) == 1 else np.asarray(a, np.float64)  # noqa: E731
-    wb = hw["weight_bits"].astype(np.float64) * col(extras.weight_scale)
-    ab, pb = hw["activation_bits"].astype(np.float64), hw["psum_bits"].astype(np.float64)
+    dense_wb = widths["weight_bits"].astype(np.float64)
+    wb = dense_wb * col(extras.weight_scale)
+    ab, pb = widths["activation_bits"].astype(np.float64), widths["psum_bits"].astype(np.float64)
     skip = col(extras.skip)
     psum_up = lambda visits: t["outputs"] * ((visits - 1) * pb + ab)  # noqa: E731
     psum_back = lambda visits: t["outputs"] * (visits - 1) * pb  # noqa: E731
-    from_dram = t["dram_w"] * wb + t["dram_i"] * ab + psum_back(t["dram_visits"])
-    to_dram = psum_up(t["dram_visits"])
-    to_array = t["array_w"] * wb + t["array_i"] * ab + psum_back(t["array_visits"]) + col(extras.film_values) * ab
-    from_array = psum_up(t["array_visits"])
-    dense_wb = hw["weight_bits"].astype(np.float64)
-    local_write = (
-        t["pe_fill_w"] * dense_wb + t["pe_fill_i"] * ab + psum_back(t["array_visits"]) + t["pe_psum"] * skip * pb
-    )
-    local_read = (t["pe_read_w"] * dense_wb + t["pe_read_i"] * ab + t["pe_psum"] * pb) * skip + from_array
-    energy = lambda level, read, write: (  # noqa: E731
-        (read * hw[f"{level}_read_pj"] + write * hw[f"{level}_write_pj"]) / hw[f"{level}_word_bits"]
-    )
-    out = {
-        "dram_bits": from_dram + to_dram,
-        "glb_bits": from_dram + to_dram + to_array + from_array,
-        "local_bits": local_write + local_read,
-        "dram_pj": energy("dram", from_dram, to_dram),
-        "glb_pj": energy("glb", to_array + to_dram, from_dram + from_array),
-        "local_pj": energy("local", local_read, local_write),
+    # per level, the four port streams (weights read, inputs read, psums / outputs read, writes)
+    streams = {
+        "dram": (t["dram_w"] * wb, t["dram_i"] * ab, psum_back(t["dram_visits"]), psum_up(t["dram_visits"])),
+        "glb": (
+            t["array_w"] * wb,
+            t["array_i"] * ab + col(extras.film_values) * ab,
+            psum_back(t["array_visits"]) + psum_up(t["dram_visits"]),
+            t["dram_w"] * wb + t["dram_i"] * ab + psum_back(t["dram_visits"]) + psum_up(t["array_visits"]),
+        ),
+        "local": tuple(
+            v / t["pes"]  # per busy PE: each has its own storage
+            for v in (
+                t["pe_read_w"] * dense_wb * skip,
+                t["pe_read_i"] * ab * skip,
+                t["pe_psum"] * pb * skip + psum_up(t["array_visits"]),
+                t["pe_fill_w"] * dense_wb
+                + t["pe_fill_i"] * ab
+                + psum_back(t["array_visits"])
+                + t["pe_psum"] * skip * pb,
+            )
+        ),
     }
-    pes = hw["pe_rows"].astype(np.float64) * hw["pe_cols"]
-    noise = np.where(col(extras.noise) > 0, t["array_w"], 0.0)
+    out = {}
+    for level, (w_read, i_read, o_read, write) in streams.items():
+        scale = t["pes"] if level == "local" else 1.0  # local energies count every PE's accesses
+        out[f"{level}_read"] = (w_read + i_read + o_read) * scale
+        out[f"{level}_write"] = write * scale
+        out[f"{level}_port"] = np.maximum.reduce([w_read, i_read, o_read, write])  # the busiest port's bits
+        out[f"{level}_shared"] = w_read + i_read + o_read + write  # all of them, through one port
+    pes = widths["pe_rows"].astype(np.float64) * widths["pe_cols"]
+    noise = t["array_w"] * col(extras.noise)
     film_mod = col(extras.film_mod)
-    out["compute_pj"] = (t["macs"] * skip + film_mod) * hw["mac_pj"] + noise * hw["hier_noise_pj"]
-    out["energy_pj"] = out["dram_pj"] + out["glb_pj"] + out["local_pj"] + out["compute_pj"]
+    out["macs_run"] = t["macs"] * skip + film_mod
+    out["noise"] = noise
     out["compute_cycles"] = np.ceil(t["compute"] * skip) + np.ceil(noise / pes) + np.ceil(film_mod / pes)
-    out["dram_cycles"] = out["dram_bits"] / hw["dram_bandwidth_bits"]
-    out["glb_cycles"] = out["glb_bits"] / hw["glb_bandwidth_bits"]
-    out["local_cycles"] = out["local_bits"] / (t["pes"] * hw["local_bandwidth_bits"])
-    cycles = np.maximum.reduce([out[f"{k}_cycles"] for k in ("compute", "dram", "glb", "local")])
-    out["latency_ns"] = cycles * 1e3 / hw["clock_mhz"]
+    return out
+
+
+def price(bits: dict[str, np.ndarray], hw: dict[str, np.ndarray], keys=PRICED) -> dict[str, np.ndarray]:
+    """Energies, bits and cycles (:data:`PRICED`) from :func:`level_bits` (per (row, point), or summed
+    over rows for the :data:`LINEAR` totals) at the design points' values ``hw`` ((1, H) arrays under
+    :data:`hwsim.config.HIERARCHY_FIELDS`): each level's bits / word_bits x pJ per access, MACs x mac_pj,
+    noise x noise_pj; cycles = bits / bandwidth (local: per busy PE); latency the roofline max at
+    ``clock_mhz``."""
+    b = bits
+    energy = lambda level: (  # noqa: E731
+        (b[f"{level}_read"] * hw[f"{level}_read_pj"] + b[f"{level}_write"] * hw[f"{level}_write_pj"])
+        / hw[f"{level}_word_bits"]
+    )
+    out = {f"{level}_pj": energy(level) for level in ("dram", "glb", "local")}
+    out["compute_pj"] = b["macs_run"] * hw["mac_pj"] + b["noise"] * hw["hier_noise_pj"]
+    out["energy_pj"] = out["dram_pj"] + out["glb_pj"] + out["local_pj"] + out["compute_pj"]
+    out.update({f"{level}_bits": b[f"{level}_read"] + b[f"{level}_write"] for level in ("dram", "glb", "local")})
+    out["compute_cycles"] = b["compute_cycles"] + 0 * hw["clock_mhz"]
+    for level in ("dram", "glb", "local"):
+        bandwidth, word = hw[f"{level}_bandwidth_bits"], hw[f"{level}_word_bits"]
+        out[f"{level}_cycles"] = np.where(
+            split_ports(bandwidth, word), b[f"{level}_port"] * PORTS / bandwidth, b[f"{level}_shared"] / bandwidth
+        )
+    if "latency_ns" in keys:
+        cycles = np.maximum.reduce([out[f"{k}_cycles"] for k in ("compute", "dram", "glb", "local")])
+        out["latency_ns"] = cycles * 1e3 / hw["clock_mhz"]
     return out
 
 
 __all__ = [
-    "DIMS", "GROUP_FIELDS", "PRICED", "TRAFFIC_FIELDS", "Extras", "price", "LOOP_ORDERS", "ORDERS", "SPATIAL", "Group", "Mapping", "Shapes",
-    "Traffic", "choose_mapping", "count_traffic", "fetched", "footprint_bits", "input_pass", "multiplier",
+    "BITS", "DIMS", "GROUP_FIELDS", "LINEAR", "PRICED", "TRAFFIC_FIELDS", "Extras", "level_bits", "price", "LOOP_ORDERS", "ORDERS", "SPATIAL", "Group", "Mapping", "Shapes",
+    "Traffic", "choose_mapping", "count_traffic", "mapped_traffic", "fetched", "footprint_bits", "input_pass", "multiplier",
     "pe_reuse", "unroll", "window",
 ]  # fmt: skip

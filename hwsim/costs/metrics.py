@@ -150,12 +150,51 @@ class CostInputs:
 
     def hierarchy(self) -> dict[str, np.ndarray]:
         """The hierarchy model's per-row quantities (:data:`hwsim.costs.hierarchy.PRICED`), (rows, H)."""
-        return self.memo("hierarchy", self._hierarchy)
-
-    def _hierarchy(self) -> dict[str, np.ndarray]:
         from . import hierarchy as H
 
-        groups, group_of = self.specs.hierarchy_groups()
+        def make():
+            _, group_of = self.specs.hierarchy_groups()
+            return H.price({k: v[:, group_of] for k, v in self.hierarchy_bits().items()}, self.hw)
+
+        return self.memo("hierarchy", make)
+
+    def hierarchy_total(self, key: str, weights: np.ndarray) -> np.ndarray:
+        """A hierarchy total per point, (H,): the :data:`~hwsim.costs.hierarchy.LINEAR` ones price the
+        bits summed over rows per group (work G x rows + H, not rows x H: what makes a sweep fast); the
+        latency, a per-row maximum, sums the rows' latencies. Rows are added one at a time in row order,
+        so a total is the same whatever the grid's width."""
+        from . import hierarchy as H
+
+        weights = weights.astype(np.float64)
+        if key == "latency_ns":
+            values, acc = self.hierarchy()[key], np.zeros(len(self.specs))
+            for row, count in enumerate(weights):
+                if count:
+                    acc = acc + values[row] * count
+            return acc
+
+        def summed():
+            bits, out = self.hierarchy_bits(), {}
+            for name, values in bits.items():
+                acc = np.zeros(values.shape[1])
+                for row, count in enumerate(weights):
+                    if count:
+                        acc = acc + values[row] * count
+                out[name] = acc[None, :]
+            _, group_of = self.specs.hierarchy_groups()
+            return H.price({k: v[:, group_of] for k, v in out.items()}, self.hw, keys=H.LINEAR)
+
+        return self.memo(f"hierarchy_totals:{weights.tobytes().hex()}", summed)[key][0]
+
+    def hierarchy_bits(self) -> dict[str, np.ndarray]:
+        """:func:`hwsim.costs.hierarchy.level_bits` per (row, capacity group), (rows, G): the mapping is
+        chosen and its traffic counted once per group (:meth:`SpecGrid.hierarchy_groups`)."""
+        return self.memo("hierarchy_bits", self._hierarchy_bits)
+
+    def _hierarchy_bits(self) -> dict[str, np.ndarray]:
+        from . import hierarchy as H
+
+        groups, _ = self.specs.hierarchy_groups()
         shapes = H.Shapes.of(self.rows)
         terms, storage = self.terms, self.storage
         weights = terms.weights[:, 0]
@@ -169,8 +208,7 @@ class CostInputs:
                 )
                 scale = np.where(weights > 0, bits / np.maximum(weights * group.weight_bits, 1), 1.0)
             scales.append(scale)
-            traffic.append(H.count_traffic(shapes, H.choose_mapping(shapes, group, scale)))
-        per_point = {f: np.stack([getattr(t, f) for t in traffic], axis=1)[:, group_of] for f in H.TRAFFIC_FIELDS}
+            traffic.append(H.mapped_traffic(shapes, group, scale))
         noisy = terms.noisy[:, 0] & bool(self.method.noisy_convs and self.noise_active)
         density = np.asarray(self.rows["density"], np.float64)
         skip = np.ones(len(weights))
@@ -178,13 +216,14 @@ class CostInputs:
             skip = np.where(noisy & self.noise_on_pruned, 1.0, density)
         film = self.method.film
         extras = H.Extras(
-            weight_scale=np.stack(scales, axis=1)[:, group_of],
+            weight_scale=np.stack(scales, axis=1),
             skip=skip,
             noise=np.where(noisy, 1.0 if self.noise_on_pruned else density, 0.0),
             film_mod=compute.film_modulation_ops(self.rows) / 2 if film else np.zeros(len(weights)),
             film_values=2.0 * np.asarray(self.rows["film_channels"], np.float64) if film else np.zeros(len(weights)),
         )
-        return H.price(per_point, self.hw, extras)
+        per_group = {f: np.stack([getattr(t, f) for t in traffic], axis=1) for f in H.TRAFFIC_FIELDS}
+        return H.level_bits(per_group, groups, extras)
 
 
 def _read_pj(inputs: CostInputs) -> np.ndarray:
@@ -343,16 +382,7 @@ _HIERARCHY_METRICS = (
 
 
 def _hier_total(key: str):
-    def total(inputs: CostInputs, weights: np.ndarray) -> np.ndarray:
-        # one row at a time, in row order: the same sum whatever the grid's width (a matmul, or numpy's
-        # pairwise sum of a one-column grid, adds in another order); rows are the few distinct shapes
-        values, acc = inputs.hierarchy()[key], np.zeros(inputs.hierarchy()[key].shape[1])
-        for row, count in enumerate(weights.astype(np.float64)):
-            if count:
-                acc = acc + values[row] * count
-        return acc
-
-    return total
+    return lambda inputs, weights: inputs.hierarchy_total(key, weights)
 
 
 for _key, _unit, _text in _HIERARCHY_METRICS:

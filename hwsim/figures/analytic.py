@@ -231,6 +231,72 @@ def fig1_memory_plot(data: pd.DataFrame):
     return fig
 
 
+# -- the memory-hierarchy model (hwsim.costs.hierarchy; not in the paper) ---------------------
+
+HIER_LEVELS = [("dram", "DRAM"), ("glb", "global buffer"), ("local", "PE-local"), ("compute", "MACs / noise / FiLM")]
+
+
+def fig8_hierarchy_data(ctx: Context) -> pd.DataFrame:
+    spec = ctx.hierarchy_spec()
+    rows = []
+    for model, dataset, prefix in FIG8_MODELS:
+        ests = {m: ctx.estimate(f"{prefix}-{m}", spec=spec) for m, _ in FIG8_METHODS}
+        ref = ests["float"].totals
+        for m, label in FIG8_METHODS:
+            t = ests[m].totals
+            row = {"model": model, "dataset": dataset, "method": m, "label": label, "spec": ests[m].spec.name,
+                   "latency_ms": t.hier_latency_ns / 1e6, "latency_ratio_to_float": t.hier_latency_ns / ref.hier_latency_ns,
+                   "energy_uj": t.hier_energy_pj / 1e6, "energy_ratio_to_float": t.hier_energy_pj / ref.hier_energy_pj}  # fmt: skip
+            for key, _ in HIER_LEVELS:
+                row[f"{key}_uj"] = getattr(t, f"hier_{key}_pj") / 1e6
+                row[f"{key}_share_of_float"] = getattr(t, f"hier_{key}_pj") / ref.hier_energy_pj
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@plot_function
+def fig8_hierarchy_plot(data: pd.DataFrame):
+    fig, (lat, energy) = new_figure(ncols=2, width=9.0, height=3.4)
+    groups = [f"{m}\n{d}" for m, d, _ in FIG8_MODELS]
+    series = [
+        (label, method_color(m), [float(data[(data.model == mo) & (data.method == m)]["latency_ratio_to_float"].iloc[0])
+                                  for mo, _, _ in FIG8_MODELS])
+        for m, label in FIG8_METHODS
+    ]  # fmt: skip
+    _grouped_bars(lat, groups, series)
+    lat.set_ylabel("Latency (normalised to FLOAT)")
+    lat.set_title("Roofline latency")
+    lat.legend(loc="upper center", ncol=3)
+    # energy: one stacked bar per method and model, split by level, normalised to FLOAT's total
+    width = 0.8 / len(FIG8_METHODS)
+    shades = {"dram": 1.0, "glb": 0.75, "local": 0.5, "compute": 0.25}
+    for i, (m, label) in enumerate(FIG8_METHODS):
+        xs = [g + (i - (len(FIG8_METHODS) - 1) / 2) * width for g in range(len(FIG8_MODELS))]
+        part = data[data.method == m].set_index("model").loc[[mo for mo, _, _ in FIG8_MODELS]]
+        bottom = [0.0] * len(xs)
+        for key, level in HIER_LEVELS:
+            values = part[f"{key}_share_of_float"].tolist()
+            energy.bar(xs, values, width, bottom=bottom, color=method_color(m), alpha=shades[key],
+                       edgecolor="black", linewidth=0.3)  # fmt: skip
+            bottom = [b + v for b, v in zip(bottom, values)]
+        label_bars(energy, energy.containers[-1], [f"{v:.2f}" for v in bottom], fontsize=5)
+    energy.grid(False, axis="x")
+    energy.set_xticks(range(len(FIG8_MODELS)), groups)
+    energy.set_ylim(0, max(data["energy_ratio_to_float"]) * 1.22)
+    energy.set_ylabel("Energy per inference (normalised to FLOAT)")
+    energy.set_title("Energy by level (bars: FLOAT, OAT, PGD-AT)")
+    from matplotlib.patches import Patch
+
+    levels = [Patch(facecolor="0.35", alpha=shades[key], edgecolor="black", linewidth=0.3, label=level)
+              for key, level in HIER_LEVELS]  # fmt: skip
+    energy.legend(handles=levels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=6,
+                  title="level (darkest: DRAM)", title_fontsize=6)  # fmt: skip
+    spec = data["spec"].iloc[0]
+    fig.suptitle(f"FLOAT / OAT / PGD-AT on a memory hierarchy (hwsim's hierarchy model, spec {spec}; "
+                 "not a paper figure)", fontsize=9, y=1.04)  # fmt: skip
+    return fig
+
+
 ANALYTIC_SOURCE = "analytic: hwsim estimates of models/{}"
 
 register(FigureDef(
@@ -252,4 +318,9 @@ register(FigureDef(
     "fig1-memory", "normalised memory per method, ResNet34 / CIFAR-10 (Fig. 1's memory axis)",
     fig1_memory_data, fig1_memory_plot,
     "analytic: totals weight_bytes of models/resnet34-cifar10-{float,floats-i,oat,pgdat}.yaml",
+))  # fmt: skip
+register(FigureDef(
+    "fig8-hierarchy", "FLOAT / OAT / PGD-AT latency and energy by level under the memory-hierarchy model "
+    "(--spec with a hierarchy section, default eyeriss-65nm; not in the paper)", fig8_hierarchy_data,
+    fig8_hierarchy_plot, "analytic: hier_latency_ns / hier_*_pj totals of the Fig. 8(b) models on the hierarchy spec",
 ))  # fmt: skip

@@ -100,20 +100,31 @@ class Context:
             raise HwsimError(f"{path}: shipped model missing")
         return path
 
-    def estimate(self, stem: str, attribution: str = "paper", **update):
-        """The estimate of ``models/<stem>.yaml`` (``update``: fields of the model config changed)."""
-        key = (stem, attribution, tuple(sorted(update.items())))
+    def estimate(self, stem: str, attribution: str = "paper", spec: Path | str | None = None, **update):
+        """The estimate of ``models/<stem>.yaml`` on ``spec`` (default: the context's, else the model's own;
+        ``update``: fields of the model config changed)."""
+        spec = self.spec if spec is None else spec
+        key = (stem, attribution, str(spec), tuple(sorted(update.items())))
         if key not in self._estimates:
             from ..config import load_spec
             from ..estimate import estimate_file, estimate_model, resolve_model
 
             if update:
-                config, source = resolve_model(self.model_path(stem), self.spec)
+                config, source = resolve_model(self.model_path(stem), spec)
                 est = estimate_model(config.model_copy(update=update), load_spec(source), attribution=attribution)
             else:
-                est = estimate_file(self.model_path(stem), self.spec, attribution=attribution)
+                est = estimate_file(self.model_path(stem), spec, attribution=attribution)
             self._estimates[key] = est
         return self._estimates[key]
+
+    def hierarchy_spec(self) -> Path | str:
+        """The spec of the hierarchy-model figures: the context's when it has a hierarchy section,
+        else the built-in eyeriss-65nm."""
+        from ..config import load_spec
+
+        if self.spec is not None and load_spec(self.spec).hierarchy is not None:
+            return self.spec
+        return "eyeriss-65nm"
 
     def frame(self):
         """The report frame of the runs (seed-aggregated when runs form seed groups), or None."""
