@@ -270,11 +270,11 @@ def fig8_hierarchy_plot(data: pd.DataFrame):
     # energy: one stacked bar per method and model, split by level, normalised to FLOAT's total
     width = 0.8 / len(FIG8_METHODS)
     shades = {"dram": 1.0, "glb": 0.75, "local": 0.5, "compute": 0.25}
-    for i, (m, label) in enumerate(FIG8_METHODS):
+    for i, (m, _) in enumerate(FIG8_METHODS):
         xs = [g + (i - (len(FIG8_METHODS) - 1) / 2) * width for g in range(len(FIG8_MODELS))]
         part = data[data.method == m].set_index("model").loc[[mo for mo, _, _ in FIG8_MODELS]]
         bottom = [0.0] * len(xs)
-        for key, level in HIER_LEVELS:
+        for key, _ in HIER_LEVELS:
             values = part[f"{key}_share_of_float"].tolist()
             energy.bar(xs, values, width, bottom=bottom, color=method_color(m), alpha=shades[key],
                        edgecolor="black", linewidth=0.3)  # fmt: skip
