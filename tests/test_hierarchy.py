@@ -84,6 +84,13 @@ def test_one_small_layer_at_every_level_by_hand():
     # latency: the largest of 288 compute cycles and each level's bits over its 16 bits per cycle
     cycles = max(288, value["dram_bits"] / 16, value["glb_bits"] / 16, value["local_bits"] / 4 / 16)
     assert value["latency_ns"] == pytest.approx(cycles * 10)  # 100 MHz: 10 ns a cycle
+    # per busy PE (4), the four port streams: W reads 1152 x 16 / 4 = 4608 bits, I reads 4608, partial
+    # sums read + outputs up (1152 + 64) x 16 / 4 = 4864, writes (72 + 800 + 1152) x 16 / 4 = 8096. One
+    # 16-bit port moves them all: 22176 / 16 = 1386 cycles; at 64 bits (four 16-bit ports) the busiest
+    # port, the writes, sets it: 8096 / 16 = 506 cycles
+    assert value["local_cycles"] == (4608 + 4608 + 4864 + 8096) / 16
+    wide = H.price(bits, {**hw, "local_bandwidth_bits": np.array([[64.0]])})
+    assert wide["local_cycles"][0, 0] == 8096 / 16 and H.split_ports(64, 16) and not H.split_ports(48, 16)
 
 
 def test_the_refetch_rule_by_hand():
