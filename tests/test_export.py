@@ -199,8 +199,7 @@ ZIGZAG_VALIDATED = ["resnet34-cifar10-pgdat", "resnet20-digits-float", "resnet20
 def test_zigzag_own_validator_and_factory_accept_the_workload(stem):
     """ZigZag's own schema (zigzag.parser.workload_validator) and LayerNode factory, on the exported
     workload: valid, and every node's total_mac_count is hwsim's MACs (an Add's, hwsim's noise adds).
-    No mapping search (fast). zigzag-dse is only in the ``peers`` extra, not ``test``: without it
-    (as in CI) this test skips."""
+    No mapping search (fast). zigzag-dse comes with the test extra; without it this test skips."""
     pytest.importorskip("six")
     zigzag = pytest.importorskip("zigzag")
     import logging

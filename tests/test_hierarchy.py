@@ -227,6 +227,8 @@ def test_float_noise_and_oat_modulation_cost_extra():
     film = totals["oat"]["hier_compute_pj"] - totals["oat"]["macs"] * h.mac_pj.value
     assert film == pytest.approx(totals["oat"]["film_mod_ops"] / 2 * h.mac_pj.value)
     assert totals["oat"]["hier_dram_pj"] > totals["pgdat"]["hier_dram_pj"]  # its FiLM MLP weights come from DRAM
+    # FLOAT moves what PGD-AT moves (the same convs, the same mapping) plus its 36 alphas, 16 bits each
+    assert totals["float"]["hier_dram_bits"] - totals["pgdat"]["hier_dram_bits"] == 36 * 16
 
 
 @pytest.mark.parametrize(
@@ -304,7 +306,7 @@ def test_zigzag_export_carries_the_hierarchy():
 
 def test_zigzag_own_accelerator_and_mapping_parsers_accept_the_export():
     """ZigZag's AcceleratorValidator and AcceleratorFactory, and its mapping parser, on the exported files
-    (zigzag-dse is in the peers extra: without it, as in CI, this skips)."""
+    (zigzag-dse comes with the test extra; where it is not installed, this skips)."""
     pytest.importorskip("six")
     pytest.importorskip("zigzag")
     from zigzag.parser.accelerator_factory import AcceleratorFactory

@@ -570,13 +570,15 @@ class Extras:
     ``weight_scale``: bits a weight moves above the PEs over ``weight_bits`` (sparse formats; else 1),
     per (row, point); ``skip``: the fraction of MACs run (zero skipping; else 1); ``noise``: whether the
     row's weights get FLOAT's noise as they enter the array; ``film_mod``: OAT modulated elements
-    (one MAC each); ``film_values``: mu and sigma read from the buffer (2 C per modulated row)."""
+    (one MAC each); ``film_values``: mu and sigma read from the buffer (2 C per modulated row);
+    ``alpha``: FLOAT's trainable noise scales, read from DRAM into the buffer and once to the array."""
 
     weight_scale: np.ndarray
     skip: np.ndarray
     noise: np.ndarray
     film_mod: np.ndarray
     film_values: np.ndarray
+    alpha: np.ndarray | float = 0.0  # FLOAT's alpha per noisy row: one weight-wide value from DRAM, once
 
 
 BITS = (
@@ -611,6 +613,7 @@ def level_bits(traffic: dict[str, np.ndarray], widths: dict[str, np.ndarray], ex
     buffer writes what DRAM sends and what the array sends up, reads what it sends either way (and
     OAT's mu, sigma); local storage writes its fills, the partial sums back and each partial-sum
     update, reads W, I and the partial sum per MAC (over their reuse) and the outputs it sends up.
+    FLOAT's alphas: one weight-wide value per noisy row, DRAM -> buffer -> array once.
     ``macs_run``: MACs (x ``skip``) and modulation MACs; ``noise``: weights given FLOAT's noise;
     ``compute_cycles``: the array's cycles with the noise and modulation passes."""
     t = traffic
@@ -622,13 +625,14 @@ def level_bits(traffic: dict[str, np.ndarray], widths: dict[str, np.ndarray], ex
     psum_up = lambda visits: t["outputs"] * ((visits - 1) * pb + ab)  # noqa: E731
     psum_back = lambda visits: t["outputs"] * (visits - 1) * pb  # noqa: E731
     # per level, the four port streams (weights read, inputs read, psums / outputs read, writes)
+    alpha = col(extras.alpha) * dense_wb
     streams = {
-        "dram": (t["dram_w"] * wb, t["dram_i"] * ab, psum_back(t["dram_visits"]), psum_up(t["dram_visits"])),
+        "dram": (t["dram_w"] * wb + alpha, t["dram_i"] * ab, psum_back(t["dram_visits"]), psum_up(t["dram_visits"])),
         "glb": (
-            t["array_w"] * wb,
+            t["array_w"] * wb + alpha,
             t["array_i"] * ab + col(extras.film_values) * ab,
             psum_back(t["array_visits"]) + psum_up(t["dram_visits"]),
-            t["dram_w"] * wb + t["dram_i"] * ab + psum_back(t["dram_visits"]) + psum_up(t["array_visits"]),
+            t["dram_w"] * wb + alpha + t["dram_i"] * ab + psum_back(t["dram_visits"]) + psum_up(t["array_visits"]),
         ),
         "local": tuple(
             v / t["pes"]  # per busy PE: each has its own storage

@@ -221,6 +221,7 @@ class CostInputs:
             noise=np.where(noisy, 1.0 if self.noise_on_pruned else density, 0.0),
             film_mod=compute.film_modulation_ops(self.rows) / 2 if film else np.zeros(len(weights)),
             film_values=2.0 * np.asarray(self.rows["film_channels"], np.float64) if film else np.zeros(len(weights)),
+            alpha=np.asarray(self.rows["alpha_params"], np.float64),
         )
         per_group = {f: np.stack([getattr(t, f) for t in traffic], axis=1) for f in H.TRAFFIC_FIELDS}
         return H.level_bits(per_group, groups, extras)
