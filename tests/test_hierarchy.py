@@ -98,12 +98,12 @@ def test_the_refetch_rule_by_hand():
     inside it: fetched once. Under (Y 3, K 2): Y is outside, three times. I ignores K: under (C 4, K 2)
     it stays over K (once), under (K 2, C 4) twice. A loop of one trip is transparent."""
     one = lambda n: np.array([n])  # noqa: E731
-    assert H.multiplier([("K", one(2)), ("Y", one(3)), ("X", one(1))], "W")[0] == 1
-    assert H.multiplier([("Y", one(3)), ("K", one(2))], "W")[0] == 3
-    assert H.multiplier([("C", one(4)), ("K", one(2))], "I")[0] == 1
-    assert H.multiplier([("K", one(2)), ("C", one(4))], "I")[0] == 2
-    assert H.multiplier([("K", one(2)), ("C", one(1))], "I")[0] == 1  # C has one trip: K is innermost
-    assert H.multiplier([("C", one(5)), ("K", one(2)), ("Y", one(3))], "O")[0] == 5  # psums revisited over C
+    assert H.multipliers([("K", one(2)), ("Y", one(3)), ("X", one(1))])["W"][0] == 1
+    assert H.multipliers([("Y", one(3)), ("K", one(2))])["W"][0] == 3
+    assert H.multipliers([("C", one(4)), ("K", one(2))])["I"][0] == 1
+    assert H.multipliers([("K", one(2)), ("C", one(4))])["I"][0] == 2
+    assert H.multipliers([("K", one(2)), ("C", one(1))])["I"][0] == 1  # C has one trip: K is innermost
+    assert H.multipliers([("C", one(5)), ("K", one(2)), ("Y", one(3))])["O"][0] == 5  # psums revisited over C
 
 
 @pytest.mark.parametrize("dataflow", ["weight-stationary", "output-stationary", "input-stationary"])

@@ -5,7 +5,7 @@ the default ``paper`` model and are computed on every spec). It prices what Eq. 
 weight read from DRAM costs far more than one from an 8 KB SRAM, buffers have a capacity, and
 activations and partial sums move too. The paper has no such model: every rule below is hwsim's
 choice, in the loop-nest reuse style of ZigZag (Mei et al. 2021) and Timeloop (Parashar et al.
-2019).
+2019); benchmarks/crossval.py measures it against ZigZag on the same hardware.
 
 The layer as a loop nest
     A conv row is the loop nest over K (C_o), C (C_i / groups), Y, X (output rows / columns) and R, S
@@ -19,18 +19,19 @@ The mapping (chosen per distinct layer shape and capacity configuration, :func:`
       input-stationary C x X. A loop shorter than its array side leaves PEs idle.
     * temporal, three levels, outer to inner: loops over the layer's tiles ``T1`` (from DRAM into the
       global buffer), loops over the sub-tiles of ``T1`` that the array takes from the buffer, and
-      inside each PE a small tile ``T0`` of K C Y X with R, S innermost. The order of the DRAM loops
-      and of the buffer loops (the PE loops follow the buffer's) is one of the six orders of K, C and
-      P = (Y, X), X inside Y (:data:`ORDERS`).
-    * the tiles that minimise traffic, by a small vectorised enumeration: every ``T1`` (per loop a
-      power of two, or the whole loop, times the unroll) whose W + I + O footprint fits the global
-      buffer, with every pair of orders: the least DRAM bits, ties broken by the least buffer-array
-      bits (with ``T0 = 1``); then ``T0`` (per loop 1..32, footprint within the local capacity) and
-      the buffer order again, for the least buffer-array bits, ties by the least local bits per MAC.
-      Not a search over every mapping (ZigZag's LOMA is one): one tile per level serves all three
-      operands, and input halos are refetched.
+      inside each PE a small tile ``T0`` of K C Y X and the kernel loops R S. The DRAM loops and the
+      buffer loops each run in one of the six orders of K, C and P = (Y, X), X inside Y
+      (:data:`ORDERS`); the PE loops in one of :data:`PE_ORDERS` (R S inside or outside the T0 loops).
+    * the tiles that minimise traffic, by a small vectorised enumeration (:func:`choose_mapping`):
+      every ``T1`` (per loop a power of two, or the whole loop, times the unroll) whose W + I + O
+      footprint fits the global buffer, with every DRAM order, for the least DRAM bits; among the
+      ties the least buffer-array bits (judged with two PE tiles: none, and the largest that fits);
+      then every ``T0`` (per loop 1..32) within the local capacity with every buffer order, for the
+      least buffer-array bits, ties broken by the least local bits (fills + MAC-side reads under the
+      best PE order). Not a search over every mapping (ZigZag's LOMA is one): one tile per level
+      serves all three operands, and input halos are refetched.
 
-Traffic: the refetch rule of ZigZag / Timeloop (:func:`multiplier`)
+Traffic: the refetch rule of ZigZag / Timeloop (:func:`multipliers`)
     A tile of an operand at a level is brought in again whenever a loop above it moves, except over
     the innermost run of loops irrelevant to it (it is still there: the stationary reuse); loops of
     one trip are transparent. Across the buffer boundary the rule runs over the DRAM loops; across the
@@ -38,27 +39,32 @@ Traffic: the refetch rule of ZigZag / Timeloop (:func:`multiplier`)
     An output visited ``v`` times crosses a boundary as ``v - 1`` partial sums (``psum_bits``) and one
     final value (``activation_bits``), and ``v - 1`` partial sums come back. Inputs and weights
     broadcast to several PEs are read once from the buffer and written into each PE; partial sums are
-    reduced across the array before they reach the buffer. Local storage serves every MAC: W and I
-    once per MAC, the partial sum read and written once per MAC, each divided by the reuse of the
-    innermost PE loops that ignore the operand (R, S for the partial sum).
+    reduced across the array before they reach the buffer. Local storage serves every MAC: its weight
+    and input once per MAC unless the innermost PE loops reuse them (the value stays at the
+    multiplier), and its partial sum read and written once per MAC, as ZigZag counts the lowest level.
 
-Energy: each level's read and write bits, at its ``read_pj`` / ``write_pj`` per access of its
-``word_bits``, plus ``mac_pj`` per MAC. Latency: the roofline ``max(compute, DRAM bits / DRAM
-bandwidth, buffer bits / buffer bandwidth, local bits per active PE / local bandwidth)`` cycles at
-``clock_mhz``, with compute ``prod(ceil(loop / unroll)) x R x S`` cycles per group.
+Energy and latency (:func:`level_bits`, :func:`price`)
+    Energy: each level's read and write bits, at its ``read_pj`` / ``write_pj`` per access of its
+    ``word_bits``, plus ``mac_pj`` per MAC. Latency: the roofline ``max(compute, each level's
+    transfer time)`` cycles at ``clock_mhz``, compute ``prod(ceil(loop / unroll)) x R x S`` cycles per
+    group. A level's transfer time is its bits over its ``bandwidth_bits``; one that moves at least
+    :data:`PORTS` words a cycle has that many ports of an equal share (weights read, inputs read,
+    partial sums / outputs read, all writes: the ZigZag export's ports), and its busiest port sets
+    the time. Local storage is per PE: its bits per busy PE.
 
-Method extras (costed in :func:`layer_costs`): FLOATS with ``memory.sparse_reads`` move the weights
-above the PEs in the spec's sparse format (kept values + index words); ``compute.zero_skipping``
-scales the MACs, their local accesses and the compute cycles by the density (a FLOAT noisy layer
-with dense noise is dense again). FLOAT, when the condition adds noise: every weight entering the
-array gets its noise, ``noise_pj`` each and one pass over the PEs (``ceil(noise / PEs)`` cycles, the
-``1 +`` of Eq. 8); drawing eta is not counted. OAT: the FiLM MLPs are their own ``film_linear`` rows;
-the modulation ``x * mu + sigma`` is one MAC per modulated element (``ceil(. / PEs)`` cycles) and
-mu, sigma are read from the buffer: the network's real structure (Eq. 9's ``attribution`` is not
-used here).
+Method extras (:class:`Extras`, filled in by :meth:`hwsim.costs.metrics.CostInputs.hierarchy_bits`):
+FLOATS with ``memory.sparse_reads`` move the weights above the PEs in the spec's sparse format (kept
+values + index words); ``compute.zero_skipping`` scales the MACs, their local accesses and the
+compute cycles by the density (a FLOAT noisy layer with dense noise is dense again). FLOAT, when the
+condition adds noise: every weight entering the array gets its noise, ``noise_pj`` each and one
+pass over the PEs (``ceil(noise / PEs)`` cycles, the ``1 +`` of Eq. 8; drawing eta is not counted),
+and its alphas come from DRAM once. OAT: the FiLM MLPs are their own ``film_linear`` rows; the
+modulation ``x * mu + sigma`` is one MAC per modulated element (``ceil(. / PEs)`` cycles) and mu,
+sigma are read from the buffer: the network's real structure (Eq. 9's ``attribution`` is not used).
 
-Pure numpy: the enumeration runs once per (distinct row, capacity group); what varies per design
-point (bandwidths, energies, clock) broadcasts over (rows, points).
+Pure numpy: the enumeration runs once per (distinct row, capacity group) and is memoised
+(:func:`mapped_traffic`); what varies per design point (bandwidths, energies, clock) broadcasts over
+(rows, points), and the totals price bits summed per group (work G x rows + H, not rows x H).
 """
 
 from __future__ import annotations
@@ -206,11 +212,6 @@ def multipliers(loops: list[tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
                 out[op] = factor if out[op] is None else out[op] * factor
     shape = np.broadcast_shapes(*(np.shape(t) for _, t in loops))
     return {op: np.broadcast_to(np.ones(shape) if v is None else v.astype(np.float64), shape) for op, v in out.items()}
-
-
-def multiplier(loops: list[tuple[str, np.ndarray]], operand: str) -> np.ndarray:
-    """:func:`multipliers` of one operand."""
-    return multipliers(loops)[operand]
 
 
 def pe_reuse(shapes: Shapes, t0: dict[str, np.ndarray], order: tuple[str, ...], operand: str, extra: int = 0):
@@ -487,55 +488,48 @@ class Traffic:
     pes: np.ndarray
 
 
-def _per_order(index: np.ndarray, make) -> np.ndarray:
-    """``make(order)`` for each order used, gathered per row by ``index``."""
-    out = np.zeros(len(index))
+def _per_order(index: np.ndarray, make) -> dict[str, np.ndarray]:
+    """``make(order)`` (a dict of (L,) arrays) for each order used, gathered per row by ``index``."""
+    out: dict[str, np.ndarray] = {}
     for k in np.unique(index):
-        out = np.where(index == k, make(int(k)), out)
+        for key, values in make(int(k)).items():
+            out[key] = np.where(index == k, values, out.get(key, np.zeros(len(index))))
     return out
 
 
 def count_traffic(shapes: Shapes, mapping: Mapping) -> Traffic:
-    """The elements of :class:`Traffic` under ``mapping`` (the refetch rule, module docstring)."""
+    """The elements of :class:`Traffic` under ``mapping`` (the refetch rule, module docstring): the same
+    :func:`_moves` and :func:`_pe_fills` the search priced, per group of the row."""
     u, T1, T0 = mapping.unroll, mapping.buffer_tile, mapping.pe_tile
     dram, buffer = mapping.loops(shapes)
     full = {d: shapes.dim(d) for d in DIMS}
-
-    def top(k: int):
-        return [(d, dram[d]) for d in LOOP_ORDERS[k]]
-
-    def both(k: int, j: int):
-        return top(k) + [(d, buffer[d]) for d in LOOP_ORDERS[j]]
-
-    pair = mapping.dram_order * len(LOOP_ORDERS) + mapping.buffer_order
-    split = lambda k: divmod(k, len(LOOP_ORDERS))  # noqa: E731
-    dram_mult = {op: _per_order(mapping.dram_order, lambda k, op=op: multiplier(top(k), op)) for op in "WIO"}
-    array_mult = {op: _per_order(pair, lambda k, op=op: multiplier(both(*split(k)), op)) for op in "WIO"}
-    pe = {op: _per_order(mapping.pe_order, lambda j, op=op: pe_reuse(shapes, T0, PE_ORDERS[j], op)) for op in "WI"}
-    ay, ax = np.minimum(T0["Y"] * u["Y"], full["Y"]), np.minimum(T0["X"] * u["X"], full["X"])
-    g = shapes.groups.astype(np.float64)
-    weights, macs = shapes.weights.astype(np.float64), shapes.macs.astype(np.float64)
-    array_w = g * weights * array_mult["W"]
-    array_i = g * input_pass(shapes, ay, ax) * array_mult["I"]
-    # each PE writes its own copy of what is broadcast to it: W over the unrolled output loops, I over
-    # K, and over X each PE's own window (the halo shared with a neighbour is written twice)
-    own = window(T0["X"], shapes.sx, shapes.dx, shapes.S)
-    shared = window(ax, shapes.sx, shapes.dx, shapes.S)
+    n = len(LOOP_ORDERS)
+    top = lambda k: [(d, dram[d]) for d in LOOP_ORDERS[k]]  # noqa: E731
+    i_dram = input_pass(shapes, T1["Y"], T1["X"])
+    i_array = input_pass(shapes, np.minimum(T0["Y"] * u["Y"], full["Y"]), np.minimum(T0["X"] * u["X"], full["X"]))
+    up = _per_order(mapping.dram_order, lambda k: _moves(shapes, top(k), i_dram))
+    down = _per_order(
+        mapping.dram_order * n + mapping.buffer_order,
+        lambda k: _moves(shapes, top(k // n) + [(d, buffer[d]) for d in LOOP_ORDERS[k % n]], i_array),
+    )
+    reuse = _per_order(mapping.pe_order, lambda j: {op: pe_reuse(shapes, T0, PE_ORDERS[j], op) for op in "WI"})
+    fill_w, fill_i = _pe_fills(shapes, u, T0, down)
+    g, macs = shapes.groups.astype(np.float64), shapes.macs.astype(np.float64)
     compute = np.ones(len(shapes), np.int64)
     pes = np.ones(len(shapes), np.int64)
     for d in DIMS:
         compute, pes = compute * (-(-full[d] // u[d])), pes * u[d]
     return Traffic(
-        dram_w=g * weights * dram_mult["W"],
-        dram_i=g * input_pass(shapes, T1["Y"], T1["X"]) * dram_mult["I"],
-        dram_visits=dram_mult["O"],
-        array_w=array_w,
-        array_i=array_i,
-        array_visits=array_mult["O"],
-        pe_fill_w=array_w * u["Y"] * u["X"],
-        pe_fill_i=array_i * u["K"] * u["X"] * own / shared,
-        pe_read_w=g * macs / pe["W"],
-        pe_read_i=g * macs / pe["I"],
+        dram_w=g * up["W"],
+        dram_i=g * up["I"],
+        dram_visits=up["O"],
+        array_w=g * down["W"],
+        array_i=g * down["I"],
+        array_visits=down["O"],
+        pe_fill_w=g * fill_w,
+        pe_fill_i=g * fill_i,
+        pe_read_w=g * macs / reuse["W"],
+        pe_read_i=g * macs / reuse["I"],
         pe_psum=g * macs,
         outputs=g * shapes.outputs.astype(np.float64),
         macs=g * macs,
@@ -692,6 +686,6 @@ def price(bits: dict[str, np.ndarray], hw: dict[str, np.ndarray], keys=PRICED) -
 
 __all__ = [
     "BITS", "DIMS", "GROUP_FIELDS", "LINEAR", "PRICED", "TRAFFIC_FIELDS", "Extras", "level_bits", "price", "LOOP_ORDERS", "ORDERS", "SPATIAL", "Group", "Mapping", "Shapes",
-    "Traffic", "choose_mapping", "count_traffic", "mapped_traffic", "fetched", "footprint_bits", "input_pass", "multiplier",
+    "Traffic", "choose_mapping", "count_traffic", "mapped_traffic", "fetched", "footprint_bits", "input_pass", "multipliers",
     "pe_reuse", "unroll", "window",
 ]  # fmt: skip
