@@ -10,6 +10,11 @@ against the metric registry, model paths on disk) is checked when the sweep is p
 ...   n_multipliers: {log2: [4, 4096]}        # 4, 8, ..., 4096
 ...   n_banks: {range: [1, 16, 1]}            # 1, 2, ..., 16 (stop included when it lands)
 ...   weight_bits: [4, 8]                     # a list
+
+A base spec with a ``hierarchy`` section (the memory-hierarchy model, :mod:`hwsim.costs.hierarchy`)
+also sweeps its flat fields (:data:`hwsim.config.HIERARCHY_FIELDS`: ``glb_capacity_bytes``,
+``pe_rows``, ``dram_bandwidth_bits``, ``dram_read_pj``, ...), as axes, ``{min/max: {FIELD: V}}``
+constraints and objectives; a base without one refuses them in one line.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, StrictFloat, StrictInt, field_validator
 
-from ..config import DEFAULT_SPEC, Strict, clip, parse, read_yaml
+from ..config import DEFAULT_SPEC, HIERARCHY_FIELDS, HIERARCHY_INTS, HardwareSpec, Strict, clip, parse, read_yaml
 from ..costs.specgrid import COUNTS, FIELDS
 from ..errors import HwsimError
 
@@ -32,6 +37,21 @@ Lambda = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 MAX_AXIS_VALUES = 1 << 20  # one axis never lists more values than this (the product is what is bounded)
 DERIVED = ("io_bits", "weights_per_read")  # per-point columns computed from the spec fields
 ACCURACY = re.compile(r"^(clean_acc|robust_acc)@lam=([0-9.eE+-]+)$")
+WHOLE = (*COUNTS, *HIERARCHY_INTS)  # fields swept as whole numbers (int64); the rest are float64
+
+
+def spec_fields(base: HardwareSpec | None) -> tuple[str, ...]:
+    """The fields a sweep around ``base`` may name: :data:`FIELDS`, and the hierarchy's flat fields
+    when ``base`` has a hierarchy section (or when no base is given: types only)."""
+    return (*FIELDS, *HIERARCHY_FIELDS) if base is None or base.hierarchy is not None else FIELDS
+
+
+def no_hierarchy(where: str, what: str, base: HardwareSpec) -> HwsimError:
+    """The one line for a hierarchy field or total on a base spec without a hierarchy section."""
+    return HwsimError(
+        f"{where}: {what} belongs to the memory-hierarchy model, but the base spec {base.name!r} has no hierarchy "
+        "section (use a spec with one, e.g. eyeriss-65nm)"
+    )
 
 
 class RangeAxis(Strict):
@@ -60,14 +80,26 @@ class Objective(Strict):
         return self.max is not None
 
 
+#: The objectives of a sweep file that gives none, per the base spec's ``cost_model``.
+DEFAULT_OBJECTIVES: dict[str, tuple[tuple[str, bool], ...]] = {
+    "paper": (("delay_ns", False), ("weight_bytes", False)),
+    "hierarchy": (("hier_latency_ns", False), ("hier_energy_pj", False)),
+}
+#: The latency total a sweep always carries (and the OAT / FLOAT heat map divides), per ``cost_model``.
+LEAD_LATENCY: dict[str, str] = {"paper": "delay_ns", "hierarchy": "hier_latency_ns"}
+
+
 class SweepConfig(Strict):
     """A sweep file. ``models``: model YAMLs and/or evaluated run directories (relative to the file);
     ``spec``: the base spec (path relative to the file, or a built-in name); ``axes``: spec field ->
     values; ``constraints``: from a fixed vocabulary (:func:`parse_constraint`); ``conditions``: the
     lambdas to cost at (default each model's eval condition; FLOAT reads lambda_n, the others lambda);
     ``objectives``: ``min:`` / ``max:`` a total of the metric registry, a spec field, ``io_bits`` /
-    ``weights_per_read``, or (runs only) ``clean_acc@lam=X`` / ``robust_acc@lam=X``; ``outputs``:
-    further totals to carry; ``checkpoint`` / ``attack``: which accuracy points of a run are used."""
+    ``weights_per_read``, or (runs only) ``clean_acc@lam=X`` / ``robust_acc@lam=X``; left out, the
+    lead cost model's (:data:`DEFAULT_OBJECTIVES`: ``delay_ns`` and ``weight_bytes``, or
+    ``hier_latency_ns`` and ``hier_energy_pj`` when the base spec's ``cost_model`` is ``hierarchy``);
+    ``outputs``: further totals to carry; ``checkpoint`` / ``attack``: which accuracy points of a run
+    are used."""
 
     models: list[str] = Field(min_length=1, max_length=256)
     spec: str = DEFAULT_SPEC
@@ -121,13 +153,17 @@ def parse_sweep(data: SweepConfig | dict | Path | str) -> tuple[SweepConfig, Pat
 # axes
 
 
-def axis_values(name: str, axis: Any, source: str = "sweep") -> np.ndarray:
+def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec | None = None) -> np.ndarray:
     """The values of one axis, in order, duplicates dropped: a list as given, ``range`` from start
     by step while <= stop (stop included when it lands, to a relative 1e-9), ``log2`` every power
-    of two in [lo, hi]. Integer fields give int64 arrays, times float64."""
+    of two in [lo, hi]. Integer fields give int64 arrays, times, energies, clock float64. ``base``:
+    the sweep's base spec (hierarchy fields only when it has a hierarchy section)."""
     where = f"{source}: axes.{clip(name, 40)}"
-    if name not in FIELDS:
-        raise HwsimError(f"{where}: unknown spec field; sweepable: {', '.join(FIELDS)}")
+    known = spec_fields(base)
+    if name not in known:
+        if name in HIERARCHY_FIELDS:
+            raise no_hierarchy(where, f"{name} (a hierarchy field)", base)
+        raise HwsimError(f"{where}: unknown spec field; sweepable: {', '.join(known)}")
     if isinstance(axis, RangeAxis):
         start, stop, step = axis.range
         if not all(math.isfinite(v) for v in axis.range):
@@ -165,7 +201,7 @@ def axis_values(name: str, axis: Any, source: str = "sweep") -> np.ndarray:
                 f"{where}: value {clip(repr(next(v for v in values if abs(v) >= 1 << 62)))} is out of range"
             )
         values = np.array(values, dtype=kind)
-    if name in COUNTS:
+    if name in WHOLE:
         if values.dtype.kind == "f":
             if not np.all(np.mod(values, 1) == 0):
                 bad = values[np.mod(values, 1) != 0][0]
@@ -222,7 +258,11 @@ _EXPRESSIONS = {
 }
 
 
-def parse_constraint(item: str | dict, index: int, source: str = "sweep") -> Constraint:
+def parse_constraint(
+    item: str | dict, index: int, source: str = "sweep", base: HardwareSpec | None = None
+) -> Constraint:
+    """One constraint of the sweep file; ``{min/max: {FIELD: V}}`` takes any field of
+    :func:`spec_fields` (``base``: the sweep's base spec)."""
     where = f"{source}: constraints[{index}]"
     if isinstance(item, str):
         kind = _EXPRESSIONS.get("".join(item.split()))
@@ -246,8 +286,11 @@ def parse_constraint(item: str | dict, index: int, source: str = "sweep") -> Con
         if not isinstance(value, dict) or len(value) != 1:
             raise HwsimError(f"{where}: {key}: give one field and its bound, e.g. {{{key}: {{n_banks: 4}}}}")
         ((field, bound),) = value.items()
-        if field not in FIELDS:
-            raise HwsimError(f"{where}: {key}: unknown spec field {clip(str(field))!r}; known: {', '.join(FIELDS)}")
+        known = spec_fields(base)
+        if field not in known:
+            if field in HIERARCHY_FIELDS:
+                raise no_hierarchy(f"{where}: {key}", f"{field} (a hierarchy field)", base)
+            raise HwsimError(f"{where}: {key}: unknown spec field {clip(str(field))!r}; known: {', '.join(known)}")
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
             raise HwsimError(f"{where}: {key}.{field}: must be a number (got {clip(repr(bound))})")
         return Constraint(key, float(bound), field, f"{field} {'>=' if key == 'min' else '<='} {bound:g}")
@@ -270,6 +313,6 @@ def accuracy_column(kind: str, lam: float) -> str:
 
 
 __all__ = [
-    "Constraint", "Log2Axis", "Objective", "RangeAxis", "SweepConfig", "accuracy_column", "accuracy_name",
-    "axis_values", "load_sweep_config", "parse_constraint", "parse_sweep",
+    "DEFAULT_OBJECTIVES", "LEAD_LATENCY", "Constraint", "Log2Axis", "Objective", "RangeAxis", "SweepConfig", "accuracy_column", "accuracy_name",
+    "axis_values", "load_sweep_config", "no_hierarchy", "parse_constraint", "parse_sweep", "spec_fields",
 ]  # fmt: skip

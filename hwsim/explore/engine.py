@@ -26,10 +26,22 @@ import pandas as pd
 
 from ..config import HardwareSpec, ModelConfig, clip, is_file, load_model_config, load_spec
 from ..costs.metrics import METRICS, costs, total_rules
-from ..costs.specgrid import FIELDS, SpecGrid
+from ..costs.specgrid import HIER_FIELDS, HIER_GROUP, SpecGrid
 from ..costs.specgrid import field_values as spec_field_values
 from ..errors import HwsimError
-from .config import DERIVED, SweepConfig, accuracy_column, accuracy_name, axis_values, parse_constraint, parse_sweep
+from .config import (
+    DEFAULT_OBJECTIVES,
+    DERIVED,
+    LEAD_LATENCY,
+    SweepConfig,
+    accuracy_column,
+    accuracy_name,
+    axis_values,
+    no_hierarchy,
+    parse_constraint,
+    parse_sweep,
+    spec_fields,
+)
 
 DEFAULT_CHUNK = 1 << 18  # design points per chunk
 KEEP_POINTS_ROWS = 2_000_000  # rows (points x jobs) kept in memory for points.parquet when not told
@@ -66,6 +78,8 @@ class SweepPlan:
     keep_points: bool = False
     heatmap: tuple[int, int, str, str] | None = None  # (OAT job, FLOAT job, x axis, y axis)
     source: str = "sweep"  # the sweep file, for messages
+    latency: str = "delay_ns"  # the lead cost model's latency total: always carried, the heat map's ratio
+    default_objectives: bool = False  # the sweep file gives no objectives: the lead model's defaults
 
     @property
     def size(self) -> int:
@@ -290,7 +304,7 @@ def _heat(plan: SweepPlan, swept, totals) -> tuple[np.ndarray, np.ndarray] | Non
         return None
     oat, flt, xname, yname = plan.heatmap
     xs, ys = plan.axes[xname], plan.axes[yname]
-    ratio = totals[oat]["delay_ns"] / totals[flt]["delay_ns"]
+    ratio = totals[oat][plan.latency] / totals[flt][plan.latency]
     cell = _index_of(ys, swept[yname]) * len(xs) + _index_of(xs, swept[xname])
     lo = np.full(len(xs) * len(ys), np.inf)
     hi = np.full(len(xs) * len(ys), -np.inf)
@@ -318,13 +332,17 @@ def evaluate_chunk(plan: SweepPlan, start: int, stop: int) -> ChunkResult:
     if n == 0:
         return empty
     grid = SpecGrid.from_base(plan.base, **swept)
-    totals = [
-        costs(
-            job.table, grid, job.method, attribution=plan.attribution, noise_active=job.noise_active,
-            metrics=plan.metrics,
-        ).totals
-        for job in plan.jobs
-    ]  # fmt: skip
+    totals = []
+    for job in plan.jobs:
+        try:
+            totals.append(
+                costs(
+                    job.table, grid, job.method, attribution=plan.attribution, noise_active=job.noise_active,
+                    metrics=plan.metrics,
+                ).totals
+            )  # fmt: skip
+        except HwsimError as exc:  # e.g. a capacity too small for a layer's smallest tile: name the sweep
+            raise HwsimError(f"{plan.source}: {job.model}: {exc}") from None
     cols = _rows(plan, swept, point, totals)
     matrix = objective_matrix(cols, plan.objectives)
     on_front = np.zeros(len(matrix), bool)
@@ -354,7 +372,8 @@ class SweepResult:
     ``model_fronts``: each model's own front; ``points``: every feasible row (None unless kept);
     ``aggregates``: per column min / max over every feasible row; ``counts``: points (the axes'
     product), feasible points, rows (feasible points x jobs), front sizes; ``heatmap``: the OAT / FLOAT
-    delay ratio over two axes (min and max over the other axes), when the sweep has both."""
+    delay ratio over two axes (min and max over the other axes), when the sweep has both (the
+    hierarchy model's ``hier_latency_ns`` ratio when the base spec's ``cost_model`` is ``hierarchy``)."""
 
     plan: SweepPlan
     front: pd.DataFrame
@@ -424,6 +443,8 @@ def combine(plan: SweepPlan, results: list[ChunkResult], seconds: float = 0.0) -
             "oat_condition": plan.jobs[oat].condition, "float_condition": plan.jobs[flt].condition,
             "others": [a for a in plan.axes if a not in (xname, yname)],
         }  # fmt: skip
+        if plan.latency != "delay_ns":  # which total the ratio divides (a paper sweep's is delay_ns)
+            heatmap["column"] = plan.latency
     counts = {
         "points": plan.size,
         "feasible": whole.feasible,
@@ -610,8 +631,8 @@ def plan_sweep(
     one :class:`HwsimError` line naming the file and the key."""
 
     config, folder, source = parse_sweep(sweep)
-    axes = {name: axis_values(name, axis, source) for name, axis in config.axes.items()}
     base = load_spec(_relative(config.spec, folder))
+    axes = {name: axis_values(name, axis, source, base) for name, axis in config.axes.items()}
     for name, values in axes.items():  # the hardware ranges, SpecGrid's own check and message
         try:
             SpecGrid.from_base(base, **{name: values})
@@ -624,27 +645,45 @@ def plan_sweep(
             f"{source}: the axes make {size:,} design points, more than the limit {limit:,}; raise it with "
             f"--max-points {size} (or max_points: {size} in the sweep file), or narrow the axes"
         )
-    constraints = [parse_constraint(item, i, source) for i, item in enumerate(config.constraints)]
+    constraints = [parse_constraint(item, i, source, base) for i, item in enumerate(config.constraints)]
+    corner = _corner(axes, constraints) if base.hierarchy is not None else None
+    if corner:  # the capacities that must hold a weight, an activation and a psum at every point
+        try:
+            SpecGrid.from_base(base, **corner)
+        except HwsimError as exc:
+            raise HwsimError(f"{source}: axes: {str(exc).removeprefix('spec grid: ')}") from None
 
     known_totals = [t.name for t in total_rules()]
-    objectives = [(o.column, o.maximise) for o in config.objectives]
+    hier_totals = {t.name for m in METRICS.values() if m.requires == "hierarchy" for t in m.totals}
+    fields = spec_fields(base)
+    default = "objectives" not in config.model_fields_set
+    if default:
+        objectives = list(DEFAULT_OBJECTIVES[base.cost_model])
+    else:
+        objectives = [(o.column, o.maximise) for o in config.objectives]
     for i, (column, _) in enumerate(objectives):
-        if column in known_totals or column in FIELDS or column in DERIVED or accuracy_name(column):
+        if base.hierarchy is None and (column in hier_totals or column in HIER_FIELDS):
+            kind = "total" if column in hier_totals else "field"
+            raise no_hierarchy(f"{source}: objectives[{i}]", f"{column} (a hierarchy {kind})", base)
+        if column in known_totals or column in fields or column in DERIVED or accuracy_name(column):
             continue
         raise HwsimError(
             f"{source}: objectives[{i}]: unknown {clip(column)!r}; use a total ({', '.join(known_totals)}), "
             f"a spec field, {' / '.join(DERIVED)}, or clean_acc@lam=X / robust_acc@lam=X (runs only)"
         )
     for i, name in enumerate(config.outputs):
+        if base.hierarchy is None and name in hier_totals:
+            raise no_hierarchy(f"{source}: outputs[{i}]", f"{name} (a hierarchy total)", base)
         if name not in known_totals:
             raise HwsimError(f"{source}: outputs[{i}]: unknown total {clip(name)!r}; known: {', '.join(known_totals)}")
     for column, _ in objectives:  # an objective on a field: the field must be a column (swept)
-        if column in FIELDS and column not in axes:
+        if column in fields and column not in axes:
             raise HwsimError(
                 f"{source}: objectives: {column} is not swept (add it to axes:), so it is the same at every point"
             )
 
-    totals = list(dict.fromkeys([*(c for c, _ in objectives if c in known_totals), "delay_ns", *config.outputs]))
+    latency = LEAD_LATENCY[base.cost_model]  # delay_ns (Eq. 7-9), or hier_latency_ns (cost_model: hierarchy)
+    totals = list(dict.fromkeys([*(c for c, _ in objectives if c in known_totals), latency, *config.outputs]))
     accuracy_objectives = [accuracy_name(c) for c, _ in objectives if accuracy_name(c)]
 
     jobs: list[Job] = []
@@ -684,11 +723,56 @@ def plan_sweep(
     two = [a for a in axes if len(axes[a]) > 1][:2]
     if oat is not None and flt is not None and len(two) == 2:
         heatmap = (oat, flt, two[0], two[1])
+    metrics = _needed_metrics(totals)
+    if corner is not None and any(METRICS[m].requires == "hierarchy" for m in metrics):
+        _check_mappings(base, corner, jobs, config.attribution, source)
     plan = SweepPlan(
-        base=base, axes=axes, constraints=constraints, jobs=jobs, metrics=_needed_metrics(totals), totals=totals,
+        base=base, axes=axes, constraints=constraints, jobs=jobs, metrics=metrics, totals=totals,
         objectives=objectives, attribution=config.attribution, keep_points=keep, heatmap=heatmap, source=source,
+        latency=latency, default_objectives=default,
     )  # fmt: skip
     return plan
+
+
+def _corner(axes: dict[str, np.ndarray], constraints: list) -> dict[str, Any] | None:
+    """The swept values most demanding of the on-chip capacities (:data:`HIER_GROUP`): the smallest
+    capacities with the largest array and bit widths (a larger array unrolls more, so the smallest
+    tile grows; wider values take more bits), each axis narrowed by its ``{min/max: {FIELD: V}}``
+    constraints. If that corner fits, every point fits. None when it is not known exactly (another
+    constraint may exclude the widest ``weight_bits``) or no value passes; {} when no such field is
+    swept (the base spec itself is the corner)."""
+    if "weight_bits" in axes and any(c.kind not in ("min", "max") for c in constraints):
+        return None
+    corner = {}
+    for name in HIER_GROUP:
+        if name not in axes:
+            continue
+        values = axes[name]
+        for c in constraints:
+            if c.field == name:
+                values = values[values >= c.value] if c.kind == "min" else values[values <= c.value]
+        if len(values) == 0:
+            return None  # nothing passes: run_plan says which constraint
+        corner[name] = values.min() if name.endswith("_capacity_bytes") else values.max()
+    return corner
+
+
+def _check_mappings(base: HardwareSpec, corner: dict[str, Any], jobs: list[Job], attribution: str, source: str) -> None:
+    """Every model's layers map onto the hierarchy at the :func:`_corner` point (its smallest tile fits
+    the buffer, one kernel with its window the PE store): a sweep that would fail in a later chunk
+    is one line now, naming the axes. One mapping per model (conditions and masks keep the shapes)."""
+    grid = SpecGrid.from_base(base, **corner)
+    first: dict[str, Job] = {}
+    for job in jobs:
+        first.setdefault(job.model, job)
+    for job in first.values():
+        try:
+            costs(job.table, grid, job.method, attribution=attribution, noise_active=job.noise_active,
+                  metrics=["hier_latency_ns"])  # fmt: skip
+        except HwsimError as exc:
+            at = ", ".join(f"{k}={v}" for k, v in corner.items())
+            where = f"axes: at {at} (the axes' tightest corner)" if corner else f"spec: {base.name}"
+            raise HwsimError(f"{source}: {where}: {job.model}: {exc}") from None
 
 
 def _relative(entry: str, folder: Path) -> Path | str:

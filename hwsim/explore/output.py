@@ -59,11 +59,15 @@ def _json(data: Any) -> bytes:
 def summary(result: SweepResult) -> dict[str, Any]:
     """Counts, time, objectives, constraints, best per objective, per-column min / max, heatmap data."""
     plan = result.plan
+    model = {}
+    if plan.base.cost_model == "hierarchy":  # the lead model, and whether the objectives are its defaults
+        model = {"cost_model": "hierarchy", "default_objectives": plan.default_objectives}
     return {
         "hwsim_version": __version__,
         "source": plan.source,
         "base_spec": plan.base.name,
         "attribution": plan.attribution,
+        **model,
         "axes": {k: v.tolist() for k, v in plan.axes.items()},
         "models": plan.models,
         "conditions": {m: [j.condition for j in plan.jobs if j.model == m] for m in plan.models},
@@ -88,6 +92,14 @@ def summary_frame(result: SweepResult) -> pd.DataFrame:
         *((f"front of {m}", f"{n:,} rows") for m, n in c["model_fronts"].items()),
         ("time", f"{result.seconds:.2f} s"),
     ]
+    plan = result.plan
+    if plan.base.cost_model == "hierarchy":
+        names = ", ".join(("max " if mx else "min ") + col for col, mx in plan.objectives)
+        origin = (
+            "the hierarchy model's defaults: the sweep file gives none" if plan.default_objectives else "sweep file"
+        )
+        rows.insert(0, ("cost model", "hierarchy (hwsim.costs.hierarchy)"))
+        rows.insert(1, ("objectives", f"{names} ({origin})"))
     for column, best in result.best().items():
         where = ", ".join(f"{k}={best[k]:g}" for k in result.plan.axes)
         rows.append((f"best {best['sense']} {column}", f"{best['value']:.6g} ({best['model']}; {where})"))
@@ -173,6 +185,7 @@ def plot_projection(result: SweepResult, x: tuple[str, bool], y: tuple[str, bool
 def plot_ratio_heatmap(heat: dict[str, Any]) -> Figure:
     """The OAT / FLOAT whole-network delay ratio per cell of two axes (the min over the other axes)."""
     fig, (ax,) = new_figure(width=5.6, height=4.4)
+    column = heat.get("column", "delay_ns")  # a hierarchy sweep's is hier_latency_ns
     ax.grid(False)  # a grid would cover the cells
     values = np.asarray(heat["min"], np.float64)
     image = ax.imshow(np.ma.masked_invalid(values), origin="lower", aspect="auto", cmap="viridis")
@@ -187,17 +200,19 @@ def plot_ratio_heatmap(heat: dict[str, Any]) -> Figure:
     others = ", ".join(heat["others"])
     scope = f"min over {others}" if others else "no other axes"
     ax.set_title(
-        f"delay_ns {heat['oat']} (lambda {heat['oat_condition']:g}) / {heat['float']} "
+        f"{column} {heat['oat']} (lambda {heat['oat_condition']:g}) / {heat['float']} "
         f"(lambda_n {heat['float_condition']:g})\n{scope}; feasible points only",
         fontsize=8,
     )
-    fig.colorbar(image, ax=ax, label="OAT / FLOAT whole-network delay")
+    what = "delay" if column == "delay_ns" else f"latency ({column})"
+    fig.colorbar(image, ax=ax, label=f"OAT / FLOAT whole-network {what}")
     return fig
 
 
 def sweep_figures(result: SweepResult) -> dict[str, Figure]:
     """Stem -> figure: ``front-<x>-vs-<y>`` per pair of objectives (the first :data:`MAX_PAIRS`),
-    ``delay-ratio-oat-float`` when the sweep has an OAT and a FLOAT model and two swept axes."""
+    ``delay-ratio-oat-float`` when the sweep has an OAT and a FLOAT model and two swept axes
+    (``hier-latency-ratio-oat-float`` when the ratio is the hierarchy model's ``hier_latency_ns``)."""
     figures = {}
     objectives = result.plan.objectives
     for x, y in list(itertools.combinations(objectives, 2))[:MAX_PAIRS]:
@@ -205,7 +220,8 @@ def sweep_figures(result: SweepResult) -> dict[str, Figure]:
     if len(objectives) == 1:
         figures[f"front-{_safe(objectives[0][0])}"] = plot_projection(result, objectives[0], objectives[0])
     if result.heatmap is not None:
-        figures["delay-ratio-oat-float"] = plot_ratio_heatmap(result.heatmap)
+        stem = "delay" if result.heatmap.get("column", "delay_ns") == "delay_ns" else "hier-latency"
+        figures[f"{stem}-ratio-oat-float"] = plot_ratio_heatmap(result.heatmap)
     return figures
 
 
