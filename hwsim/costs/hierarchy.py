@@ -97,6 +97,10 @@ LOCAL_FACTORS = (1, 2, 4, 8, 16, 32)  # T0 candidates per loop: PE-local tiles a
 PE_ORDERS: tuple[tuple[str, ...], ...] = tuple(o + ("R", "S") for o in LOOP_ORDERS) + tuple(
     ("R", "S") + o for o in LOOP_ORDERS
 )
+PE_DIMS = (*DIMS, "R", "S")
+ORDER_POS = np.array([[order.index(d) for d in DIMS] for order in LOOP_ORDERS])  # (orders, dims): 0 outermost
+PE_POS = np.array([[order.index(d) for d in PE_DIMS] for order in PE_ORDERS])
+T0_GRID = np.array(list(itertools.product(LOCAL_FACTORS, repeat=len(DIMS))), np.int64)  # every PE tile
 EPS = 1e-12  # relative tolerance of "as few bits as the best"
 
 
@@ -195,41 +199,50 @@ def input_pass(shapes: Shapes, ty, tx, extra: int = 0) -> np.ndarray:
     return (ex(s.C) * rows * cols).astype(np.float64)
 
 
+def _reuse(instances, relevant: dict[str, tuple[str, ...]], inside: bool) -> dict[str, np.ndarray]:
+    """Per operand, the product of the trips of the loops irrelevant to it that lie outside (``inside``
+    False) or inside (True) its innermost relevant loop of more than one trip. ``instances``: the loops
+    as (dim, trips, position), position 0 outermost; arrays broadcast, so each element may have its own
+    loop order (its own positions)."""
+    shape = np.broadcast_shapes(*(np.shape(t) for _, t, _ in instances), *(np.shape(p) for _, _, p in instances))
+    live = [np.where(trips > 1, pos, -1) for _, trips, pos in instances]  # a position only where it loops
+    out = {}
+    for op, rel in relevant.items():
+        innermost = np.full(shape, -1)
+        for (dim, _, _), here in zip(instances, live):
+            if dim in rel:
+                np.maximum(innermost, here, out=innermost)
+        product = np.ones(shape)
+        for dim, trips, pos in instances:
+            if dim not in rel:
+                beyond = pos > innermost if inside else pos < innermost
+                product *= np.where(beyond, trips, 1)
+        out[op] = product
+    return out
+
+
 def multipliers(loops: list[tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """How often each distinct tile of W, I and O below ``loops`` (outer -> inner: (dim, trips)) is
     brought in: the trips of the loops irrelevant to the operand that lie outside its innermost
-    relevant loop of more than one trip (the run of irrelevant loops inside that one reuses the tile).
-    One pass from the innermost loop out, for the three operands at once."""
-    seen: dict[str, np.ndarray | None] = dict.fromkeys("WIO")  # passed a relevant loop of > 1 trip
-    out: dict[str, np.ndarray | None] = dict.fromkeys("WIO")
-    for dim, trips in reversed(loops):
-        big = trips > 1
-        for op, relevant in RELEVANT.items():
-            if dim in relevant:
-                seen[op] = big if seen[op] is None else seen[op] | big
-            elif seen[op] is not None:
-                factor = np.where(seen[op], trips, 1)
-                out[op] = factor if out[op] is None else out[op] * factor
-    shape = np.broadcast_shapes(*(np.shape(t) for _, t in loops))
-    return {op: np.broadcast_to(np.ones(shape) if v is None else v.astype(np.float64), shape) for op, v in out.items()}
+    relevant loop of more than one trip (the run of irrelevant loops inside that one reuses the tile)."""
+    return _reuse([(d, t, k) for k, (d, t) in enumerate(loops)], RELEVANT, inside=False)
 
 
-def pe_reuse(shapes: Shapes, t0: dict[str, np.ndarray], order: tuple[str, ...], operand: str, extra: int = 0):
-    """MACs per local read of input operand ``operand`` (W or I): the trips of the innermost PE loops
-    (``order``: one of :data:`PE_ORDERS`, outer -> inner, over the T0 loops and R S) irrelevant to it,
-    up to its first relevant loop of more than one trip (the value stays at the multiplier's input)."""
+def ordered(trips: dict[str, np.ndarray], order, offset: int = 0) -> list:
+    """The loops of :data:`DIMS` with these trips as (dim, trips, position) in the order(s) ``order``
+    (index into :data:`LOOP_ORDERS`, an array: each element its own order), positions from ``offset``."""
+    pos = ORDER_POS[np.asarray(order)]
+    return [(d, trips[d], offset + pos[..., j]) for j, d in enumerate(DIMS)]
+
+
+def pe_reuse(shapes: Shapes, t0: dict[str, np.ndarray], order, extra: int = 0) -> dict[str, np.ndarray]:
+    """MACs per local read of W and of I: the trips of the innermost PE loops (``order``: index into
+    :data:`PE_ORDERS`, an array broadcasting against ``t0``) irrelevant to it, inside its innermost
+    relevant loop of more than one trip (the value stays at the multiplier's input)."""
     ex = lambda a: a.reshape(a.shape + (1,) * extra)  # noqa: E731
-    kernel = {"R": ex(shapes.R), "S": ex(shapes.S)}
-    loops = [(d, kernel[d] if d in kernel else t0[d]) for d in order]
-    relevant = PE_RELEVANT[operand]
-    shape = np.broadcast_shapes(*(np.shape(t) for _, t in loops))
-    reuse, live = np.ones(shape, np.float64), np.ones(shape, bool)
-    for dim, trips in reversed(loops):
-        if dim in relevant:
-            live = live & (trips <= 1)
-        else:
-            reuse = np.where(live, reuse * trips, reuse)
-    return reuse
+    trips = {**t0, "R": ex(shapes.R), "S": ex(shapes.S)}
+    pos = PE_POS[np.asarray(order)]
+    return _reuse([(d, trips[d], pos[..., j]) for j, d in enumerate(PE_DIMS)], PE_RELEVANT, inside=True)
 
 
 def unroll(shapes: Shapes, group: Group) -> dict[str, np.ndarray]:
@@ -261,8 +274,9 @@ def _factors(trips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _moves(shapes: Shapes, loops, i_pass) -> dict[str, np.ndarray]:
-    """Elements crossing a boundary below ``loops``, per operand: W and I fills, O visits (per output)."""
-    m = multipliers(loops)
+    """Elements crossing a boundary below ``loops`` (as :func:`ordered` gives them: (dim, trips,
+    position)), per operand: W and I fills, O visits (per output)."""
+    m = _reuse(loops, RELEVANT, inside=False)
     return {"W": shapes.weights * m["W"], "I": i_pass * m["I"], "O": m["O"]}
 
 
@@ -367,88 +381,65 @@ def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Ma
         bad = int(np.flatnonzero(~fits.any(axis=1))[0])
         smallest = footprint_bits({d: u[d][:, None] for d in DIMS}, shapes, group, extra=1)[bad, 0]
         raise _infeasible("global_buffer", group, shapes, bad, int(smallest))
-    n2 = {d: -(-full[d][:, None] // t1[d]) for d in DIMS}
-    i_dram = input_pass(shapes, t1["Y"], t1["X"], extra=1)
-    ws = weight_scale[:, None]
-    dram_bits = np.stack(
-        [
-            _bits(
-                shapes.take((slice(None), None)),
-                group,
-                _moves(shapes.take((slice(None), None)), [(d, n2[d]) for d in outer], i_dram),
-                ws,
-            )
-            for outer in LOOP_ORDERS
-        ],
-        axis=-1,
-    )  # fmt: skip  (L, M, orders)
-    dram_bits = np.where(fits[:, :, None], dram_bits, np.inf)
-    tied = dram_bits <= dram_bits.min(axis=(1, 2), keepdims=True) * (1 + EPS)
-    # candidates that are copies of another: padded factors, and every DRAM order but the first where at
-    # most one DRAM loop has more than one trip (the order of trivial loops changes nothing)
+    every = np.arange(n_orders)
+    # (tiles that fit, DRAM order) for every row, flattened; padded factor repeats are left out
+    row, cand = np.nonzero(fits & real)
+    sh = shapes.take((row, None))
+    n2 = {d: (-(-full[d][row] // t1[d][row, cand]))[:, None] for d in DIMS}
+    i_dram = input_pass(sh, t1["Y"][row, cand][:, None], t1["X"][row, cand][:, None])
+    dram_bits = _bits(sh, group, _moves(sh, ordered(n2, every), i_dram), weight_scale[row][:, None])
+    lowest = np.full(L, np.inf)
+    np.minimum.at(lowest, row, dram_bits.min(axis=1))
+    tied = dram_bits <= lowest[row, None] * (1 + EPS)
+    # every DRAM order but the first is a copy where at most one DRAM loop has more than one trip
     one_loop = sum((n2[d] > 1).astype(np.int64) for d in DIMS) <= 1
-    tied &= real[:, :, None] & ~(one_loop[:, :, None] & (np.arange(len(LOOP_ORDERS)) > 0))
+    tied &= ~(one_loop & (every > 0))
 
-    # stage 1b: among the ties (flattened), the least buffer-array bits
-    row, cand, outer = np.nonzero(tied)
-    s1 = shapes.take(row)
+    # stage 1b: among the ties (flattened, N), the least buffer-array bits over (PE tile option, buffer order)
+    at, outer = np.nonzero(tied)
+    row, cand = row[at], cand[at]
+    s1 = shapes.take((row, None, None))
     u1 = {d: u[d][row] for d in DIMS}
     T1c = {d: t1[d][row, cand] for d in DIMS}
-    n2c = {d: -(-s1.dim(d) // T1c[d]) for d in DIMS}
+    n2c = {d: -(-shapes.dim(d)[row] // T1c[d]) for d in DIMS}
     sub = {d: -(-T1c[d] // u1[d]) for d in DIMS}
-    best = np.full(len(row), np.inf)
-    for t0 in ({d: np.ones_like(sub[d]) for d in DIMS}, _largest_fit(sub, s1, group)):
-        n1 = {d: -(-sub[d] // t0[d]) for d in DIMS}
-        i_array = input_pass(s1, np.minimum(t0["Y"] * u1["Y"], s1.Y), np.minimum(t0["X"] * u1["X"], s1.X))
-        for a in np.unique(outer):
-            at = np.flatnonzero(outer == a)
-            sa = s1.take(at)
-            top = [(d, n2c[d][at]) for d in LOOP_ORDERS[a]]
-            for inner in LOOP_ORDERS:
-                moves = _moves(sa, top + [(d, n1[d][at]) for d in inner], i_array[at])
-                best[at] = np.minimum(best[at], _bits(sa, group, moves, weight_scale[row[at]]))
-    key = np.full((L, tied[0].size), np.inf)  # per row: the best of its tied candidates
-    key[row, cand * n_orders + outer] = best
-    pick = np.argmin(key, axis=1)
-    m_pick, dram_order = np.divmod(pick, n_orders)
-    rows = np.arange(L)
-    T1 = {d: t1[d][rows, m_pick] for d in DIMS}
+    fit = _largest_fit(sub, shapes.take(row), group)
+    t0 = {d: np.stack([np.ones_like(sub[d]), fit[d]], axis=1)[:, :, None] for d in DIMS}  # (N, 2, 1)
+    n1 = {d: -(-sub[d][:, None, None] // t0[d]) for d in DIMS}
+    i_array = _input_pass_at(s1, t0, u1)
+    loops = ordered({d: v[:, None, None] for d, v in n2c.items()}, outer[:, None, None]) + ordered(n1, every, 4)
+    best = _bits(s1, group, _moves(s1, loops, i_array), weight_scale[row][:, None, None]).min(axis=(1, 2))
+    by_row = np.lexsort((best, row))  # rows in order, each row's best tied candidate first
+    first = by_row[np.searchsorted(row[by_row], np.arange(L))]
+    dram_order = outer[first]
+    T1 = {d: t1[d][np.arange(L), cand[first]] for d in DIMS}
 
     # stage 2: every PE tile T0 within the local capacity and every buffer order, for the chosen T1
     sub = {d: -(-T1[d] // u[d]) for d in DIMS}
-    grid = np.array(list(itertools.product(LOCAL_FACTORS, repeat=len(DIMS))), np.int64)
-    t0 = {d: np.minimum(grid[None, :, j], sub[d][:, None]) for j, d in enumerate(DIMS)}  # (L, Q)
+    t0 = {d: np.minimum(T0_GRID[None, :, j], sub[d][:, None]) for j, d in enumerate(DIMS)}  # (L, Q)
     local_fits = footprint_bits(t0, shapes, group, extra=1) <= group.local_capacity_bytes * 8
     if not local_fits.any(axis=1).all():
         bad = int(np.flatnonzero(~local_fits.any(axis=1))[0])
         ones = {d: np.ones((L, 1), np.int64) for d in DIMS}
         raise _infeasible("local", group, shapes, bad, int(footprint_bits(ones, shapes, group, extra=1)[bad, 0]))
-    row, q = np.nonzero(local_fits)  # flattened: only the tiles that fit
-    s2 = shapes.take(row)
-    u2 = {d: u[d][row] for d in DIMS}
-    t0 = {d: t0[d][row, q] for d in DIMS}
-    n2 = {d: -(-s2.dim(d) // T1[d][row]) for d in DIMS}
-    n1 = {d: -(-sub[d][row] // t0[d]) for d in DIMS}
+    row, q = np.nonzero(local_fits)  # flattened (F): only the distinct tiles that fit (clipping repeats some)
+    distinct = np.unique(np.column_stack([row, *(t0[d][row, q] for d in DIMS)]), axis=0)
+    row = distinct[:, 0]
+    s2 = shapes.take((row, None))
+    u2 = {d: u[d][row][:, None] for d in DIMS}
+    t0 = {d: distinct[:, 1 + j][:, None] for j, d in enumerate(DIMS)}  # (F, 1)
+    n2 = {d: (-(-shapes.dim(d)[row] // T1[d][row]))[:, None] for d in DIMS}
+    n1 = {d: -(-sub[d][row][:, None] // t0[d]) for d in DIMS}
     i_array = input_pass(s2, np.minimum(t0["Y"] * u2["Y"], s2.Y), np.minimum(t0["X"] * u2["X"], s2.X))
     # MAC-side local reads of each tile under its best PE order (the partial sum costs the same in every one)
-    per_mac = np.stack(
-        [group.weight_bits / pe_reuse(s2, t0, order, "W") + group.activation_bits / pe_reuse(s2, t0, order, "I")
-         for order in PE_ORDERS],
-        axis=-1,
-    )  # fmt: skip
-    pe_pick = np.argmin(per_mac, axis=-1)
-    reads = np.take_along_axis(per_mac, pe_pick[:, None], axis=-1)[:, 0] * s2.macs
-    glb = np.full((len(row), n_orders), np.inf)
-    local = np.full((len(row), n_orders), np.inf)
-    for a in np.unique(dram_order):
-        at = np.flatnonzero(dram_order[row] == a)
-        sa, ua, ta = s2.take(at), {d: u2[d][at] for d in DIMS}, {d: t0[d][at] for d in DIMS}
-        top = [(d, n2[d][at]) for d in LOOP_ORDERS[a]]
-        for b, inner in enumerate(LOOP_ORDERS):
-            moves = _moves(sa, top + [(d, n1[d][at]) for d in inner], i_array[at])
-            fill_w, fill_i = _pe_fills(sa, ua, ta, moves)
-            glb[at, b] = _bits(sa, group, moves, weight_scale[row[at]])
-            local[at, b] = fill_w * group.weight_bits + fill_i * group.activation_bits + reads[at]
+    reuse = pe_reuse(s2, t0, np.arange(len(PE_ORDERS))[None, :])  # (F, PE orders)
+    per_mac = group.weight_bits / reuse["W"] + group.activation_bits / reuse["I"]
+    pe_pick = np.argmin(per_mac, axis=1)
+    reads = per_mac[np.arange(len(row)), pe_pick][:, None] * s2.macs
+    moves = _moves(s2, ordered(n2, dram_order[row][:, None]) + ordered(n1, every[None, :], 4), i_array)  # (F, orders)
+    fill_w, fill_i = _pe_fills(s2, u2, t0, moves)
+    glb = _bits(s2, group, moves, weight_scale[row][:, None])
+    local = fill_w * group.weight_bits + fill_i * group.activation_bits + reads
     # per row, lexicographic over its (tile, order) candidates: the least buffer bits, then local bits
     lowest = np.full(L, np.inf)
     np.minimum.at(lowest, row, glb.min(axis=1))
@@ -456,8 +447,15 @@ def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Ma
     by_row = np.lexsort((local.min(axis=1), row))  # rows in order, each row's best candidate first
     chosen = by_row[np.searchsorted(row[by_row], np.arange(L))]
     buffer_order = np.argmin(local[chosen], axis=1)
-    T0 = {d: t0[d][chosen] for d in DIMS}
+    T0 = {d: t0[d][chosen, 0] for d in DIMS}
     return Mapping(u, T1, T0, dram_order, buffer_order, pe_pick[chosen])
+
+
+def _input_pass_at(s1: Shapes, t0: dict[str, np.ndarray], u1: dict[str, np.ndarray]) -> np.ndarray:
+    """:func:`input_pass` of the array tiles ``t0 x unroll`` (t0 (N, k, 1) per candidate row of ``s1``)."""
+    ty = np.minimum(t0["Y"] * u1["Y"][:, None, None], s1.Y)
+    tx = np.minimum(t0["X"] * u1["X"][:, None, None], s1.X)
+    return input_pass(s1, ty, tx)
 
 
 @dataclass(frozen=True)
@@ -488,31 +486,18 @@ class Traffic:
     pes: np.ndarray
 
 
-def _per_order(index: np.ndarray, make) -> dict[str, np.ndarray]:
-    """``make(order)`` (a dict of (L,) arrays) for each order used, gathered per row by ``index``."""
-    out: dict[str, np.ndarray] = {}
-    for k in np.unique(index):
-        for key, values in make(int(k)).items():
-            out[key] = np.where(index == k, values, out.get(key, np.zeros(len(index))))
-    return out
-
-
 def count_traffic(shapes: Shapes, mapping: Mapping) -> Traffic:
     """The elements of :class:`Traffic` under ``mapping`` (the refetch rule, module docstring): the same
     :func:`_moves` and :func:`_pe_fills` the search priced, per group of the row."""
     u, T1, T0 = mapping.unroll, mapping.buffer_tile, mapping.pe_tile
     dram, buffer = mapping.loops(shapes)
     full = {d: shapes.dim(d) for d in DIMS}
-    n = len(LOOP_ORDERS)
-    top = lambda k: [(d, dram[d]) for d in LOOP_ORDERS[k]]  # noqa: E731
     i_dram = input_pass(shapes, T1["Y"], T1["X"])
     i_array = input_pass(shapes, np.minimum(T0["Y"] * u["Y"], full["Y"]), np.minimum(T0["X"] * u["X"], full["X"]))
-    up = _per_order(mapping.dram_order, lambda k: _moves(shapes, top(k), i_dram))
-    down = _per_order(
-        mapping.dram_order * n + mapping.buffer_order,
-        lambda k: _moves(shapes, top(k // n) + [(d, buffer[d]) for d in LOOP_ORDERS[k % n]], i_array),
-    )
-    reuse = _per_order(mapping.pe_order, lambda j: {op: pe_reuse(shapes, T0, PE_ORDERS[j], op) for op in "WI"})
+    top = ordered(dram, mapping.dram_order)
+    up = _moves(shapes, top, i_dram)
+    down = _moves(shapes, top + ordered(buffer, mapping.buffer_order, 4), i_array)
+    reuse = pe_reuse(shapes, T0, mapping.pe_order)
     fill_w, fill_i = _pe_fills(shapes, u, T0, down)
     g, macs = shapes.groups.astype(np.float64), shapes.macs.astype(np.float64)
     compute = np.ones(len(shapes), np.int64)
@@ -595,6 +580,7 @@ PRICED = (
     "compute_cycles", "dram_cycles", "glb_cycles", "local_cycles",
 )  # fmt: skip
 LINEAR = tuple(k for k in PRICED if k != "latency_ns")  # sums of per-row values: a total prices summed bits
+CYCLE_BITS = ("compute_cycles", *(f"{level}_{k}" for level in ("dram", "glb", "local") for k in ("port", "shared")))
 
 
 def level_bits(traffic: dict[str, np.ndarray], widths: dict[str, np.ndarray], extras: Extras) -> dict[str, np.ndarray]:
@@ -658,30 +644,35 @@ def level_bits(traffic: dict[str, np.ndarray], widths: dict[str, np.ndarray], ex
 
 
 def price(bits: dict[str, np.ndarray], hw: dict[str, np.ndarray], keys=PRICED) -> dict[str, np.ndarray]:
-    """Energies, bits and cycles (:data:`PRICED`) from :func:`level_bits` (per (row, point), or summed
-    over rows for the :data:`LINEAR` totals) at the design points' values ``hw`` ((1, H) arrays under
-    :data:`hwsim.config.HIERARCHY_FIELDS`): each level's bits / word_bits x pJ per access, MACs x mac_pj,
-    noise x noise_pj; cycles = bits / bandwidth (local: per busy PE); latency the roofline max at
-    ``clock_mhz``."""
-    b = bits
-    energy = lambda level: (  # noqa: E731
-        (b[f"{level}_read"] * hw[f"{level}_read_pj"] + b[f"{level}_write"] * hw[f"{level}_write_pj"])
-        / hw[f"{level}_word_bits"]
-    )
-    out = {f"{level}_pj": energy(level) for level in ("dram", "glb", "local")}
-    out["compute_pj"] = b["macs_run"] * hw["mac_pj"] + b["noise"] * hw["hier_noise_pj"]
-    out["energy_pj"] = out["dram_pj"] + out["glb_pj"] + out["local_pj"] + out["compute_pj"]
-    out.update({f"{level}_bits": b[f"{level}_read"] + b[f"{level}_write"] for level in ("dram", "glb", "local")})
-    out["compute_cycles"] = b["compute_cycles"] + 0 * hw["clock_mhz"]
-    for level in ("dram", "glb", "local"):
-        bandwidth, word = hw[f"{level}_bandwidth_bits"], hw[f"{level}_word_bits"]
-        out[f"{level}_cycles"] = np.where(
-            split_ports(bandwidth, word), b[f"{level}_port"] * PORTS / bandwidth, b[f"{level}_shared"] / bandwidth
-        )
+    """Energies, bits and cycles (``keys``, of :data:`PRICED`) from :func:`level_bits` (per (row,
+    point), or summed over rows for the :data:`LINEAR` totals) at the design points' values ``hw``
+    ((1, H) arrays under :data:`hwsim.config.HIERARCHY_FIELDS`): each level's bits / word_bits x pJ per
+    access, MACs x mac_pj, noise x noise_pj; cycles = bits / bandwidth (local: per busy PE; the busiest
+    of :data:`PORTS` ports where the level has them); latency the roofline max at ``clock_mhz``. Only
+    what ``keys`` needs is computed (a latency total needs no energy)."""
+    b, keys, out = bits, set(keys), {}
+    levels = ("dram", "glb", "local")
+    if keys & {"energy_pj", *(f"{level}_pj" for level in (*levels, "compute"))}:
+        for level in levels:
+            out[f"{level}_pj"] = (
+                b[f"{level}_read"] * hw[f"{level}_read_pj"] + b[f"{level}_write"] * hw[f"{level}_write_pj"]
+            ) / hw[f"{level}_word_bits"]
+        out["compute_pj"] = b["macs_run"] * hw["mac_pj"] + b["noise"] * hw["hier_noise_pj"]
+        out["energy_pj"] = out["dram_pj"] + out["glb_pj"] + out["local_pj"] + out["compute_pj"]
+    for level in levels:
+        if f"{level}_bits" in keys:
+            out[f"{level}_bits"] = b[f"{level}_read"] + b[f"{level}_write"]
+    if keys & {"latency_ns", *(f"{level}_cycles" for level in (*levels, "compute"))}:
+        out["compute_cycles"] = b["compute_cycles"] + 0 * hw["clock_mhz"]
+        for level in levels:
+            bandwidth, word = hw[f"{level}_bandwidth_bits"], hw[f"{level}_word_bits"]
+            out[f"{level}_cycles"] = np.where(
+                split_ports(bandwidth, word), b[f"{level}_port"] * PORTS / bandwidth, b[f"{level}_shared"] / bandwidth
+            )
     if "latency_ns" in keys:
-        cycles = np.maximum.reduce([out[f"{k}_cycles"] for k in ("compute", "dram", "glb", "local")])
+        cycles = np.maximum.reduce([out[f"{k}_cycles"] for k in ("compute", *levels)])
         out["latency_ns"] = cycles * 1e3 / hw["clock_mhz"]
-    return out
+    return {k: v for k, v in out.items() if k in keys}
 
 
 __all__ = [

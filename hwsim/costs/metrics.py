@@ -166,8 +166,17 @@ class CostInputs:
         from . import hierarchy as H
 
         weights = weights.astype(np.float64)
-        if key == "latency_ns":
-            values, acc = self.hierarchy()[key], np.zeros(len(self.specs))
+        if key == "latency_ns":  # a maximum per row: priced per (row, point), only the cycle terms
+            _, group_of = self.specs.hierarchy_groups()
+            values = self.memo(
+                "hierarchy_latency",
+                lambda: H.price(
+                    {k: v[:, group_of] for k, v in self.hierarchy_bits().items() if k in H.CYCLE_BITS},
+                    self.hw,
+                    ("latency_ns",),
+                ),
+            )["latency_ns"]
+            acc = np.zeros(len(self.specs))
             for row, count in enumerate(weights):
                 if count:
                     acc = acc + values[row] * count
