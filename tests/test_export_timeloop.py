@@ -176,9 +176,9 @@ def test_a_word_that_is_not_whole_datawidth_words_is_rounded_and_its_energy_kept
     assert "What was changed (hardware)" not in eyeriss_export()["README.md"]
 
 
-def test_mapper_file_is_the_exercises_settings_with_energy_first():
+def test_mapper_file_is_the_exercises_settings_with_delay_first():
     mapper = load(eyeriss_export()[MAPPER_FILE])["mapper"]
-    assert mapper["optimization_metrics"] == ["energy", "delay"] and mapper["algorithm"] == "random"
+    assert mapper["optimization_metrics"] == ["delay", "energy"] and mapper["algorithm"] == "random"
 
 
 def test_a_spec_without_hierarchy_writes_problems_only_and_says_so():
@@ -194,8 +194,12 @@ def test_readme_states_what_maps_and_what_cannot_be_expressed():
     text = eyeriss_export()["README.md"]
     assert "depth 13824 rows" in text and "meshX 14 (array.cols) x meshY 12 (array.rows)" in text
     assert "`mac` `compute` = mac_pj (4.826 pJ)" in text and "latency = Timeloop's cycles x 5 ns" in text
+    maps, limits = text.split("## What this format cannot express")
     for limit in ("**hwsim's mapping**", "**Per-operand word widths**", "**Clock**", "**hwsim's method extras"):
-        assert limit in text.split("## What this format cannot express")[1]
+        assert limit in limits
+    assert "**Checked**: timeloopfe" in maps and "**Run with the real Timeloop**" in maps
+    flat = export(table_of("resnet34-cifar10-pgdat"), "timeloop", load_spec("asic-65nm"), name="r34")["README.md"]
+    assert "**Checked**: timeloopfe" in flat and "**Run with the real Timeloop**" not in flat
 
 
 def test_cli_writes_the_hardware_files(tmp_path):
