@@ -9,7 +9,8 @@ costs the same table on the same spec. Printed per layer: MACs of both (must be 
 and their ratio, cycles of both and their ratio, and each tool's energy per level.
 
 Timeloop is not on PyPI; build it (and barvinok, which Debian does not package) from source, outside the
-repository (nothing of it is committed), as was done here (Debian 12, 2 cores, about 40 minutes):
+repository (nothing of it is committed), as was done here (Debian 12, 2 cores: barvinok about 8 minutes, Timeloop
+about 45):
 
     apt-get install scons libyaml-cpp-dev libconfig++-dev libboost-iostreams-dev \\
         libboost-serialization-dev libboost-thread-dev libncurses-dev libgpm-dev libisl-dev libntl-dev \\
@@ -33,7 +34,7 @@ and timeloopfe as in benchmarks/timeloop_parse.py (``/tmp/tlp``, ``/tmp/tlvenv``
         --timeloopfe-path /tmp/tlp --timeloop-bin /tmp/tlbuild/timeloop/bin \\
         --timeloop-lib /tmp/tlbuild/timeloop/lib:/tmp/tlbuild/prefix/lib
 
-The measured table is in this script's report (README, section "Exporters").
+Measured here (2-core CPU, victory 500, mapspace uber): see the README's Exporters section.
 """
 
 from __future__ import annotations

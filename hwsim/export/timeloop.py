@@ -38,7 +38,8 @@ component, ``read`` / ``write`` / ``update`` / ``leak`` per access of ``width`` 
 ParseAccelergyERT; component names match on the last dotted part, ranges dropped).
 
 :mod:`hwsim.export.timeloop_schema` holds upstream's key sets and the strict check the tests and
-``benchmarks/timeloop_parse.py`` run (timeloopfe alone accepts invented instance and attribute keys).
+``benchmarks/timeloop_parse.py`` run (timeloopfe alone accepts invented instance and attribute keys);
+``benchmarks/timeloop_run.py`` runs NVlabs/timeloop's ``timeloop-mapper`` (built from source) on the export.
 """
 
 from __future__ import annotations
@@ -328,14 +329,14 @@ def hardware_limits(spec) -> list[str]:
     out = [
         "**hwsim's mapping**: its tiles and loop orders (hwsim.costs.hierarchy) are not written; Timeloop's mapper "
         "searches its own. Timeloop factorises each loop exactly, so a loop the array side does not divide uses "
-        "fewer PEs (C = 64 on 12 rows: 8), where hwsim's ceil tiles use all and idle the last.",
+        "fewer PEs (e.g. C = 64 on 12 rows: 8), where hwsim's ceil tiles use all and idle the last.",
         "**Per-operand word widths**: Timeloop has one datawidth per storage level; hwsim's weight / activation / "
         f"partial-sum widths are {spec.weight_bits} / {h.activation_bits} / {h.psum_bits} bits.",
         "**Clock**: Timeloop counts cycles (global_cycle_seconds is Accelergy's, for leakage); hwsim's latency is "
         "cycles at `clock_mhz`.",
         "**hwsim's method extras on this hardware** (FLOAT's noise on weights entering the array, OAT's FiLM "
         "modulation, `memory.sparse_reads`, `compute.zero_skipping`): no Timeloop component or Sparseloop "
-        "`sparse_optimizations` is written, so Timeloop models every layer dense.",
+        "`sparse_optimizations` is written, so Timeloop skips no zero MAC and compresses no tensor.",
     ]
     return out
 
