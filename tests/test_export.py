@@ -130,7 +130,10 @@ dimensions:
 - Q
 name: CNN_Layer
 """)
-TIMELOOP_REFERENCE_INSTANCE_KEYS = {"C", "Hdilation", "Hstride", "M", "N", "P", "Q", "R", "S", "Wdilation", "Wstride"}
+# ...and the input size and padding keys H W Hpad Wpad of the same repository's
+# workspace/example_designs/example_designs/_include/default_problem.yaml (see tests/test_export_timeloop.py)
+TIMELOOP_REFERENCE_INSTANCE_KEYS = {"C", "H", "Hdilation", "Hpad", "Hstride", "M", "N", "P", "Q", "R", "S", "W",
+                                    "Wdilation", "Wpad", "Wstride"}  # fmt: skip
 
 
 @pytest.mark.parametrize("path", MODEL_FILES, ids=IDS)
