@@ -163,7 +163,7 @@ def rho(a, b) -> float:
     return float(spearmanr(np.asarray(a), np.asarray(b)).statistic)
 
 
-def report_zigzag(model: str, label: str, hw: dict, zz: dict, seconds: tuple[float, float]) -> dict:
+def report_zigzag(model: str, label: str, hw: dict, zz: dict, seconds: tuple[float, float], stand_in: dict) -> dict:
     print(f"\n{label} ({model}): {len(hw)} layers; hwsim {seconds[0]:.2f} s, ZigZag {seconds[1]:.1f} s")
     print(
         f"{'layer':<24} {'MACs':>11} {'ZZ MACs':>11} {'hwsim uJ':>9} {'ZZ uJ':>9} {'E ratio':>7} "
@@ -185,6 +185,10 @@ def report_zigzag(model: str, label: str, hw: dict, zz: dict, seconds: tuple[flo
     names = list(hw)
     energy_rho = rho([hw[n]["energy_pj"] for n in names], [zz[n]["energy_pj"] for n in names])
     latency_rho = rho([hw[n]["cycles"] for n in names], [zz[n]["cycles"] for n in names])
+    # the same over the distinct shapes (each once): repeated identical layers make ties of equal values
+    shapes = list(dict.fromkeys(stand_in[n] for n in names))
+    distinct_energy = rho([hw[n]["energy_pj"] for n in shapes], [zz[n]["energy_pj"] for n in shapes])
+    distinct_latency = rho([hw[n]["cycles"] for n in shapes], [zz[n]["cycles"] for n in shapes])
     ratios = np.asarray(ratios)
     inside = int(((ratios <= GOAL_RATIO) & (ratios >= 1 / GOAL_RATIO)).sum())
     total = sum(h["energy_pj"] for h in hw.values()) / sum(z["energy_pj"] for z in zz.values())
@@ -195,6 +199,8 @@ def report_zigzag(model: str, label: str, hw: dict, zz: dict, seconds: tuple[flo
         f"{inside} of {len(ratios)} layers within {GOAL_RATIO}x; whole network energy {total:.3f}x, "
         f"latency {total_cycles:.3f}x"
     )
+    print(f"over the {len(shapes)} distinct shapes (each once): Spearman rho, energy {distinct_energy:.3f}, "
+          f"latency {distinct_latency:.3f}")  # fmt: skip
     levels = lambda d: np.sum([v["levels_pj"] + [v["mac_pj"]] for v in d.values()], axis=0) / 1e6  # noqa: E731
     hl, zl = levels(hw), levels(zz)
     print(
@@ -204,7 +210,8 @@ def report_zigzag(model: str, label: str, hw: dict, zz: dict, seconds: tuple[flo
         + " / ".join(f"{v:.1f}" for v in zl)
     )
     print("MACs: all equal" if not mismatches else f"MAC MISMATCH on {', '.join(mismatches)}")
-    return {"energy_rho": energy_rho, "latency_rho": latency_rho, "mismatches": mismatches}
+    return {"energy_rho": energy_rho, "latency_rho": latency_rho, "distinct_energy_rho": distinct_energy,
+            "distinct_latency_rho": distinct_latency, "mismatches": mismatches}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             energy_run, latency_run = runs[args.opt[0]]["layers"], runs[args.opt[-1]]["layers"]
             zz = {n: {**energy_run[stand_in[n]], "cycles": latency_run[stand_in[n]]["cycles"]} for n in table["name"]}
             seconds = sum(r["seconds"] for r in runs.values())
-            summary = report_zigzag(model, label, hw, zz, (hw_seconds, seconds))
+            summary = report_zigzag(model, label, hw, zz, (hw_seconds, seconds), stand_in)
             everything[model]["summary"] = summary
             failed |= bool(summary["mismatches"])
             if k == 0 and args.scalesim_python and args.scalesim_layers:
