@@ -423,11 +423,17 @@ def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Ma
         ones = {d: np.ones((L, 1), np.int64) for d in DIMS}
         raise _infeasible("local", group, shapes, bad, int(footprint_bits(ones, shapes, group, extra=1)[bad, 0]))
     row, q = np.nonzero(local_fits)  # flattened (F): only the distinct tiles that fit (clipping repeats some)
-    distinct = np.unique(np.column_stack([row, *(t0[d][row, q] for d in DIMS)]), axis=0)
-    row = distinct[:, 0]
+    bits = max(LOCAL_FACTORS).bit_length()  # each factor in one field of an int64 key (1-D unique is fast)
+    key = row.astype(np.int64)
+    for d in DIMS:
+        key = (key << bits) | t0[d][row, q]
+    key = np.unique(key)
+    t0 = {}
+    for d in reversed(DIMS):
+        t0[d], key = (key & ((1 << bits) - 1))[:, None], key >> bits  # (F, 1)
+    row = key
     s2 = shapes.take((row, None))
     u2 = {d: u[d][row][:, None] for d in DIMS}
-    t0 = {d: distinct[:, 1 + j][:, None] for j, d in enumerate(DIMS)}  # (F, 1)
     n2 = {d: (-(-shapes.dim(d)[row] // T1[d][row]))[:, None] for d in DIMS}
     n1 = {d: -(-sub[d][row][:, None] // t0[d]) for d in DIMS}
     i_array = input_pass(s2, np.minimum(t0["Y"] * u2["Y"], s2.Y), np.minimum(t0["X"] * u2["X"], s2.X))
