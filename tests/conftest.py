@@ -61,3 +61,20 @@ def tiny_run(name, model, **train):
 
     settings = {**TINY_TRAIN, "epochs": 2, **train}
     return RunConfig.model_validate({"name": name, "model": model.model_dump(by_alias=True), "train": settings})
+
+
+def assert_same_sweep(one, other):
+    """Two runs of one sweep plan (other chunks, another engine) give the same results: counts (but the
+    number of chunks), fronts, kept points, aggregates, constraint passes and heat map."""
+    import numpy as np
+    import pandas as pd
+
+    drop = lambda counts: {k: v for k, v in counts.items() if k != "chunks"}  # noqa: E731
+    assert drop(one.counts) == drop(other.counts)
+    pd.testing.assert_frame_equal(one.front, other.front)
+    pd.testing.assert_frame_equal(one.points, other.points)
+    assert one.model_fronts.keys() == other.model_fronts.keys()
+    for model in one.model_fronts:
+        pd.testing.assert_frame_equal(one.model_fronts[model], other.model_fronts[model])
+    assert one.aggregates == other.aggregates and one.constraint_passing == other.constraint_passing
+    np.testing.assert_array_equal(one.heatmap["min"], other.heatmap["min"])

@@ -21,6 +21,8 @@ from hwsim.explore import pareto_front, plan_sweep, run_plan, sweep
 from hwsim.explore.config import Log2Axis, RangeAxis, axis_values, parse_constraint
 from hwsim.report.join import condition_config, report_frame
 
+from .conftest import assert_same_sweep
+
 REPO = Path(__file__).resolve().parent.parent
 FLOAT = str(REPO / "models/resnet20-digits-float.yaml")
 OAT = str(REPO / "models/resnet20-digits-oat.yaml")
@@ -177,15 +179,7 @@ def test_chunked_equals_single_chunk():
     one = run_plan(plan, chunk=1 << 20)
     many = run_plan(plan, chunk=7)
     assert one.counts["chunks"] == 1 and many.counts["chunks"] == 14
-    assert {k: v for k, v in one.counts.items() if k != "chunks"} == {
-        k: v for k, v in many.counts.items() if k != "chunks"
-    }
-    pd.testing.assert_frame_equal(one.front, many.front)
-    pd.testing.assert_frame_equal(one.points, many.points)
-    for model in one.model_fronts:
-        pd.testing.assert_frame_equal(one.model_fronts[model], many.model_fronts[model])
-    assert one.aggregates == many.aggregates and one.constraint_passing == many.constraint_passing
-    np.testing.assert_array_equal(one.heatmap["min"], many.heatmap["min"])
+    assert_same_sweep(one, many)
     # without kept points the front is the same
     plan.keep_points = False
     lean = run_plan(plan, chunk=5)

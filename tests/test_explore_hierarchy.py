@@ -25,7 +25,7 @@ from hwsim.explore.config import Log2Axis, axis_values, parse_constraint
 from hwsim.explore.output import summary_frame
 from hwsim.report.join import condition_config
 
-from .conftest import one_line_error
+from .conftest import assert_same_sweep, one_line_error
 from .test_explore import brute_front, key_set
 
 REPO = Path(__file__).resolve().parent.parent
@@ -252,15 +252,7 @@ def test_chunked_and_dask_equal_the_single_chunk_on_a_hierarchy_sweep():
     dask = run_plan(plan, chunk=7, engine="dask", workers=2, processes=False)
     assert one.counts["feasible"] == 12 and one.counts["rows"] == 48 and many.counts["chunks"] == 5
     for other in (many, dask):
-        assert {k: v for k, v in one.counts.items() if k != "chunks"} == {
-            k: v for k, v in other.counts.items() if k != "chunks"
-        }
-        pd.testing.assert_frame_equal(one.front, other.front)
-        pd.testing.assert_frame_equal(one.points, other.points)
-        for model in one.model_fronts:
-            pd.testing.assert_frame_equal(one.model_fronts[model], other.model_fronts[model])
-        assert one.aggregates == other.aggregates and one.constraint_passing == other.constraint_passing
-        np.testing.assert_array_equal(one.heatmap["min"], other.heatmap["min"])
+        assert_same_sweep(one, other)
     # the heat map divides the hierarchy model's latency, OAT over FLOAT, min over the other axes
     heat, points = one.heatmap, one.points
     assert heat["column"] == "hier_latency_ns" and (heat["x"], heat["y"]) == ("glb_capacity_bytes", "pe_rows")
