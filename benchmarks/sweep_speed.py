@@ -133,11 +133,31 @@ class StageTimer:
 
 
 def forget_mappings() -> None:
-    """Empty the hierarchy model's memo of mapping searches, where it has one, so a timed call pays the
-    search as the first chunk of a sweep does."""
-    memo = getattr(H, "_MAPPED", None)
-    if memo is not None:
-        memo.clear()
+    """Empty the hierarchy model's memo of mapping searches, so a timed call pays the search as the
+    first chunk of a sweep does."""
+    H._MAPPED.clear()
+
+
+def print_header(goal: float) -> None:
+    header = f"{'model':<24} {'rows':>4}  {'variant':<44} {'ms':>9}  {'point-layers/s':>15}  {'vs loop':>8}  goal {goal:.0e}".replace(
+        "e+0", "e"
+    )
+    print(header)
+    print("-" * len(header))
+
+
+def print_row(model: str, rows: int, label: str, seconds: float, points: int, loop_rate: float, goal: float) -> None:
+    """One timing: point-layers per second, its ratio to the per-point loop, whether it meets ``goal``."""
+    rate = points * rows / seconds
+    print(
+        f"{Path(model).stem:<24} {rows:>4}  {label:<44} {seconds * 1e3:>9.1f}  {rate:>15.3g}  "
+        f"{rate / loop_rate:>7.0f}x  {'yes' if rate >= goal else 'NO'}"
+    )
+
+
+def print_agreement(points: int, mismatches: int) -> None:
+    print(f"{'':<30}grid == per-point estimate on {points} points: "
+          f"{'exact' if not mismatches else f'{mismatches} MISMATCHES'}")  # fmt: skip
 
 
 def median_time(fn, repeats: int) -> float:
@@ -166,9 +186,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, os.cpu_count()={os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.2f}; numpy {np.__version__}, one thread (OMP/MKL/OPENBLAS_NUM_THREADS=1)")  # fmt: skip
     print(f"{args.points:,} points per grid, median of {args.repeats}; per-point loop on {args.loop_points} points\n")
-    header = f"{'model':<24} {'rows':>4}  {'variant':<44} {'ms':>9}  {'point-layers/s':>15}  {'vs loop':>8}  goal 1e8"
-    print(header)
-    print("-" * len(header))
+    print_header(GOAL)
     for model in MODELS:
         config, spec = load_model_and_spec(ROOT / model)
         table = layer_table(config)
@@ -210,14 +228,8 @@ def main() -> None:
             (f"estimate_model per point ({args.loop_points} pts)", loop_s, args.loop_points),
         ]
         for label, seconds, n in results:
-            rate = n * rows / seconds
-            met = "yes" if rate >= GOAL else "NO"
-            print(
-                f"{Path(model).stem:<24} {rows:>4}  {label:<44} {seconds * 1e3:>9.1f}  {rate:>15.3g}  {rate / loop_rate:>7.0f}x  {met}"
-            )
-        print(
-            f"{'':<30}grid == per-point estimate on {args.loop_points} points: {'exact' if not mismatches else f'{mismatches} MISMATCHES'}"
-        )
+            print_row(model, rows, label, seconds, n, loop_rate, GOAL)
+        print_agreement(args.loop_points, mismatches)
     if not args.no_hierarchy:
         hierarchy_rows(args)
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
@@ -227,9 +239,7 @@ def hierarchy_rows(args) -> None:
     base = load_spec(HIER_BASE)
     print(f"\nmemory-hierarchy model (base {HIER_BASE}): {args.hier_points:,} points per grid (worst case "
           f"{args.hier_worst_points}), median of {args.repeats}; per-point loop on {args.hier_loop_points} points\n")  # fmt: skip
-    header = f"{'model':<24} {'rows':>4}  {'variant':<44} {'ms':>9}  {'point-layers/s':>15}  {'vs loop':>8}  goal 1e7"
-    print(header)
-    print("-" * len(header))
+    print_header(HIER_GOAL)
     for model in MODELS:
         config, _ = load_model_and_spec(ROOT / model)
         table = layer_table(config)
@@ -258,21 +268,15 @@ def hierarchy_rows(args) -> None:
             (f"costs: all totals ({groups} mapping groups)", lambda p=points, g=grid: g(p), args.hier_points, args.repeats),
             ("  hier_* totals only (a hierarchy sweep)", lambda p=points, g=grid: g(p, HIER_METRICS), args.hier_points,
              args.repeats),
+            # what later chunks of a sweep pay: the mapping search memoised
+            ("  the same, mapping search memoised", lambda p=points, g=grid: g(p, HIER_METRICS, cold=False),
+             args.hier_points, args.repeats),
             ("  worst case: every point its own capacity", lambda p=worst, g=grid: g(p, HIER_METRICS),
              args.hier_worst_points, max(1, args.repeats // 2)),
         ]  # fmt: skip
-        if hasattr(H, "_MAPPED"):  # a model that memoises its mapping search: what later chunks of a sweep pay
-            results.insert(2, ("  the same, mapping search memoised", lambda p=points, g=grid: g(p, HIER_METRICS,
-                                                                                                 cold=False),
-                               args.hier_points, args.repeats))  # fmt: skip
         splits = []
         for label, fn, n, repeats in results:
-            seconds = median_time(fn, repeats)
-            rate = n * rows / seconds
-            print(
-                f"{Path(model).stem:<24} {rows:>4}  {label:<44} {seconds * 1e3:>9.1f}  {rate:>15.3g}  "
-                f"{rate / loop_rate:>7.0f}x  {'yes' if rate >= HIER_GOAL else 'NO'}"
-            )
+            print_row(model, rows, label, median_time(fn, repeats), n, loop_rate, HIER_GOAL)
             with StageTimer() as timer:
                 began = time.perf_counter()
                 fn()
@@ -282,13 +286,8 @@ def hierarchy_rows(args) -> None:
                 f"{name} {timer.seconds[name] * 1e3:.0f} ms ({timer.calls[name]}x)" for name in StageTimer.STAGES
             )
             splits.append(f"{label.strip()}: {whole * 1e3:.0f} ms = {parts}, rest {rest * 1e3:.0f} ms")
-        rate = loop_rate
-        print(
-            f"{Path(model).stem:<24} {rows:>4}  {f'estimate_model per point ({n_loop} pts)':<44} {loop_s * 1e3:>9.1f}  "
-            f"{rate:>15.3g}  {1:>7.0f}x  {'yes' if rate >= HIER_GOAL else 'NO'}"
-        )
-        print(f"{'':<30}grid == per-point estimate on {n_loop} points: "
-              f"{'exact' if not mismatches else f'{mismatches} MISMATCHES'}")  # fmt: skip
+        print_row(model, rows, f"estimate_model per point ({n_loop} pts)", loop_s, n_loop, loop_rate, HIER_GOAL)
+        print_agreement(n_loop, mismatches)
         for line in splits:
             print(f"{'':<30}{line}")
 

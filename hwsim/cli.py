@@ -534,11 +534,8 @@ def sweep(
     result = run_plan(plan, chunk=chunk, progress=not quiet, engine=engine, scheduler=scheduler, workers=workers)
     paths = write_sweep(result, out_dir, plots=plots)
     if not quiet:
-        title = f"sweep {sweep_file} on {plan.base.name} ({plan.attribution} attribution)"
-        if plan.base.cost_model == "hierarchy":
-            title = (
-                f"sweep {sweep_file} on {plan.base.name} (hierarchy cost model; Eq. 7-9 {plan.attribution} attribution)"
-            )
+        lead = "hierarchy cost model; Eq. 7-9 " if plan.base.cost_model == "hierarchy" else ""
+        title = f"sweep {sweep_file} on {plan.base.name} ({lead}{plan.attribution} attribution)"
         sys.stdout.write(render_frame(summary_frame(result), OutputFormat.table, title))
     typer.echo(f"wrote {len(paths)} files to {out_dir}", err=True)
 

@@ -7,6 +7,7 @@ impossible value) into one :class:`~hwsim.errors.HwsimError` line that names the
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
@@ -269,33 +270,35 @@ class Hierarchy(Strict):
     local: OnChip
 
     def values(self) -> dict[str, float | int]:
-        """The hierarchy's values under their flat names (:data:`HIERARCHY_FIELDS`): what SpecGrid
-        and the cost code read."""
-        return {name: get(self) for name, get in _HIERARCHY_GETTERS.items()}
+        """The hierarchy's values under their flat names (:data:`HIERARCHY_PATHS`): what SpecGrid
+        and the cost code read (an energy entry gives its value)."""
+        out = {}
+        for name, path in HIERARCHY_PATHS.items():
+            value = functools.reduce(getattr, path, self)
+            out[name] = value.value if isinstance(value, EnergyEntry) else value
+        return out
 
 
 _LEVEL_KEYS = {"dram": "dram", "glb": "global_buffer", "local": "local"}
-_HIERARCHY_GETTERS = {
-    "pe_rows": lambda h: h.array.rows,
-    "pe_cols": lambda h: h.array.cols,
-    "clock_mhz": lambda h: h.clock_mhz,
-    "activation_bits": lambda h: h.activation_bits,
-    "psum_bits": lambda h: h.psum_bits,
-    "mac_pj": lambda h: h.mac_pj.value,
-    "hier_noise_pj": lambda h: h.noise_pj.value,
+# flat name -> its path in the hierarchy section: THE one table between the YAML's nesting and the flat
+# names sweeps, SpecGrid and the cost code use (SpecGrid.spec builds a section back from it)
+HIERARCHY_PATHS: dict[str, tuple[str, ...]] = {
+    "pe_rows": ("array", "rows"),
+    "pe_cols": ("array", "cols"),
+    "clock_mhz": ("clock_mhz",),
+    "activation_bits": ("activation_bits",),
+    "psum_bits": ("psum_bits",),
+    "mac_pj": ("mac_pj",),
+    "hier_noise_pj": ("noise_pj",),
     **{
-        f"{short}_{key}": (lambda h, level=level, key=key: getattr(getattr(h, level), key))
+        f"{short}_{key}": (level, key)
         for short, level in _LEVEL_KEYS.items()
         for key in ("capacity_bytes", "word_bits", "bandwidth_bits")
-        if not (short == "dram" and key == "capacity_bytes")
+        if not (short == "dram" and key == "capacity_bytes")  # DRAM is unbounded
     },
-    **{
-        f"{short}_{key}": (lambda h, level=level, key=key: getattr(getattr(h, level), key).value)
-        for short, level in _LEVEL_KEYS.items()
-        for key in ("read_pj", "write_pj")
-    },
+    **{f"{short}_{key}": (level, key) for short, level in _LEVEL_KEYS.items() for key in ("read_pj", "write_pj")},
 }
-HIERARCHY_FIELDS: tuple[str, ...] = tuple(_HIERARCHY_GETTERS)  # flat names of the hierarchy's values
+HIERARCHY_FIELDS: tuple[str, ...] = tuple(HIERARCHY_PATHS)  # flat names of the hierarchy's values
 # the integer ones (the rest, clock and energies, are floats); their range key in HIERARCHY_RANGES
 HIERARCHY_INTS: tuple[str, ...] = tuple(f for f in HIERARCHY_FIELDS if not (f == "clock_mhz" or f.endswith("_pj")))
 

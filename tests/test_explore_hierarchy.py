@@ -13,9 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from hwsim.cli import app
 from hwsim.config import HardwareSpec, load_model_config, load_spec
 from hwsim.costs import costs
 from hwsim.errors import HwsimError
@@ -26,7 +24,7 @@ from hwsim.explore.output import summary_frame
 from hwsim.report.join import condition_config
 
 from .conftest import assert_same_sweep, one_line_error
-from .test_explore import brute_front, key_set
+from .test_explore import brute_front, invoke, key_set, write
 
 REPO = Path(__file__).resolve().parent.parent
 FLOAT = str(REPO / "models/resnet20-digits-float.yaml")
@@ -37,7 +35,6 @@ HIER_TOTALS = [
     "hier_dram_bits", "hier_glb_bits", "hier_local_bits", "hier_compute_cycles", "hier_dram_cycles",
     "hier_glb_cycles", "hier_local_cycles",
 ]  # fmt: skip
-runner = CliRunner()
 
 
 @functools.cache
@@ -72,16 +69,6 @@ def tiny(**extra):
         "axes": {"glb_capacity_bytes": [8192, 110592], "pe_rows": [8, 12], "dram_bandwidth_bits": [32, 64]},
         **extra,
     }
-
-
-def write(tmp_path: Path, data: dict, name: str = "sweep.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -190,13 +190,17 @@ def fetched(tile, bound, stride, dilation, kernel, pad, size):
     return trips * window(tile, stride, dilation, kernel) - (swept - real)
 
 
-def input_pass(shapes: Shapes, ty, tx, extra: int = 0) -> np.ndarray:
+def input_pass(shapes: Shapes, ty, tx) -> np.ndarray:
     """Input elements of one pass over all (Y, X) tiles of ``ty x tx`` outputs, all C (float64)."""
-    ex = lambda a: a.reshape(a.shape + (1,) * extra)  # noqa: E731
     s = shapes
-    rows = fetched(ty, ex(s.Y), ex(s.sy), ex(s.dy), ex(s.R), ex(s.pad_y), ex(s.in_y))
-    cols = fetched(tx, ex(s.X), ex(s.sx), ex(s.dx), ex(s.S), ex(s.pad_x), ex(s.in_x))
-    return (ex(s.C) * rows * cols).astype(np.float64)
+    rows = fetched(ty, s.Y, s.sy, s.dy, s.R, s.pad_y, s.in_y)
+    cols = fetched(tx, s.X, s.sx, s.dx, s.S, s.pad_x, s.in_x)
+    return (s.C * rows * cols).astype(np.float64)
+
+
+def array_pass(shapes: Shapes, t0: dict[str, np.ndarray], u: dict[str, np.ndarray]) -> np.ndarray:
+    """:func:`input_pass` of the array tiles: PE tile ``t0`` times the unroll ``u``, at most the loop."""
+    return input_pass(shapes, np.minimum(t0["Y"] * u["Y"], shapes.Y), np.minimum(t0["X"] * u["X"], shapes.X))
 
 
 def _reuse(instances, relevant: dict[str, tuple[str, ...]], inside: bool) -> dict[str, np.ndarray]:
@@ -235,12 +239,11 @@ def ordered(trips: dict[str, np.ndarray], order, offset: int = 0) -> list:
     return [(d, trips[d], offset + pos[..., j]) for j, d in enumerate(DIMS)]
 
 
-def pe_reuse(shapes: Shapes, t0: dict[str, np.ndarray], order, extra: int = 0) -> dict[str, np.ndarray]:
+def pe_reuse(shapes: Shapes, t0: dict[str, np.ndarray], order) -> dict[str, np.ndarray]:
     """MACs per local read of W and of I: the trips of the innermost PE loops (``order``: index into
     :data:`PE_ORDERS`, an array broadcasting against ``t0``) irrelevant to it, inside its innermost
     relevant loop of more than one trip (the value stays at the multiplier's input)."""
-    ex = lambda a: a.reshape(a.shape + (1,) * extra)  # noqa: E731
-    trips = {**t0, "R": ex(shapes.R), "S": ex(shapes.S)}
+    trips = {**t0, "R": shapes.R, "S": shapes.S}
     pos = PE_POS[np.asarray(order)]
     return _reuse([(d, trips[d], pos[..., j]) for j, d in enumerate(PE_DIMS)], PE_RELEVANT, inside=True)
 
@@ -355,6 +358,19 @@ def _largest_fit(sub: dict[str, np.ndarray], shapes: Shapes, group: Group) -> di
     return best
 
 
+def _row_min(row: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
+    """The least of ``values`` per row, for candidates flattened as (``row``, values)."""
+    lowest = np.full(n_rows, np.inf)
+    np.minimum.at(lowest, row, values)
+    return lowest
+
+
+def _row_best(row: np.ndarray, score: np.ndarray, n_rows: int) -> np.ndarray:
+    """Index of each row's least-``score`` candidate among candidates flattened as ``row`` (the first on ties)."""
+    by_row = np.lexsort((score, row))  # rows in order, each row's best candidate first
+    return by_row[np.searchsorted(row[by_row], np.arange(n_rows))]
+
+
 def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Mapping:
     """The mapping of every row for one capacity group (the enumeration of the module docstring).
     ``weight_scale``: bits a weight moves above the PEs per ``weight_bits`` (sparse formats; else 1).
@@ -388,9 +404,7 @@ def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Ma
     n2 = {d: (-(-full[d][row] // t1[d][row, cand]))[:, None] for d in DIMS}
     i_dram = input_pass(sh, t1["Y"][row, cand][:, None], t1["X"][row, cand][:, None])
     dram_bits = _bits(sh, group, _moves(sh, ordered(n2, every), i_dram), weight_scale[row][:, None])
-    lowest = np.full(L, np.inf)
-    np.minimum.at(lowest, row, dram_bits.min(axis=1))
-    tied = dram_bits <= lowest[row, None] * (1 + EPS)
+    tied = dram_bits <= _row_min(row, dram_bits.min(axis=1), L)[row, None] * (1 + EPS)
     # every DRAM order but the first is a copy where at most one DRAM loop has more than one trip
     one_loop = sum((n2[d] > 1).astype(np.int64) for d in DIMS) <= 1
     tied &= ~(one_loop & (every > 0))
@@ -399,18 +413,16 @@ def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Ma
     at, outer = np.nonzero(tied)
     row, cand = row[at], cand[at]
     s1 = shapes.take((row, None, None))
-    u1 = {d: u[d][row] for d in DIMS}
     T1c = {d: t1[d][row, cand] for d in DIMS}
     n2c = {d: -(-shapes.dim(d)[row] // T1c[d]) for d in DIMS}
-    sub = {d: -(-T1c[d] // u1[d]) for d in DIMS}
+    sub = {d: -(-T1c[d] // u[d][row]) for d in DIMS}
     fit = _largest_fit(sub, shapes.take(row), group)
     t0 = {d: np.stack([np.ones_like(sub[d]), fit[d]], axis=1)[:, :, None] for d in DIMS}  # (N, 2, 1)
     n1 = {d: -(-sub[d][:, None, None] // t0[d]) for d in DIMS}
-    i_array = _input_pass_at(s1, t0, u1)
+    i_array = array_pass(s1, t0, {d: u[d][row][:, None, None] for d in DIMS})
     loops = ordered({d: v[:, None, None] for d, v in n2c.items()}, outer[:, None, None]) + ordered(n1, every, 4)
     best = _bits(s1, group, _moves(s1, loops, i_array), weight_scale[row][:, None, None]).min(axis=(1, 2))
-    by_row = np.lexsort((best, row))  # rows in order, each row's best tied candidate first
-    first = by_row[np.searchsorted(row[by_row], np.arange(L))]
+    first = _row_best(row, best, L)
     dram_order = outer[first]
     T1 = {d: t1[d][np.arange(L), cand[first]] for d in DIMS}
 
@@ -436,7 +448,7 @@ def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Ma
     u2 = {d: u[d][row][:, None] for d in DIMS}
     n2 = {d: (-(-shapes.dim(d)[row] // T1[d][row]))[:, None] for d in DIMS}
     n1 = {d: -(-sub[d][row][:, None] // t0[d]) for d in DIMS}
-    i_array = input_pass(s2, np.minimum(t0["Y"] * u2["Y"], s2.Y), np.minimum(t0["X"] * u2["X"], s2.X))
+    i_array = array_pass(s2, t0, u2)
     # MAC-side local reads of each tile under its best PE order (the partial sum costs the same in every one)
     reuse = pe_reuse(s2, t0, np.arange(len(PE_ORDERS))[None, :])  # (F, PE orders)
     per_mac = group.weight_bits / reuse["W"] + group.activation_bits / reuse["I"]
@@ -447,21 +459,11 @@ def choose_mapping(shapes: Shapes, group: Group, weight_scale: np.ndarray) -> Ma
     glb = _bits(s2, group, moves, weight_scale[row][:, None])
     local = fill_w * group.weight_bits + fill_i * group.activation_bits + reads
     # per row, lexicographic over its (tile, order) candidates: the least buffer bits, then local bits
-    lowest = np.full(L, np.inf)
-    np.minimum.at(lowest, row, glb.min(axis=1))
-    local = np.where(glb <= lowest[row, None] * (1 + EPS), local, np.inf)
-    by_row = np.lexsort((local.min(axis=1), row))  # rows in order, each row's best candidate first
-    chosen = by_row[np.searchsorted(row[by_row], np.arange(L))]
+    local = np.where(glb <= _row_min(row, glb.min(axis=1), L)[row, None] * (1 + EPS), local, np.inf)
+    chosen = _row_best(row, local.min(axis=1), L)
     buffer_order = np.argmin(local[chosen], axis=1)
     T0 = {d: t0[d][chosen, 0] for d in DIMS}
     return Mapping(u, T1, T0, dram_order, buffer_order, pe_pick[chosen])
-
-
-def _input_pass_at(s1: Shapes, t0: dict[str, np.ndarray], u1: dict[str, np.ndarray]) -> np.ndarray:
-    """:func:`input_pass` of the array tiles ``t0 x unroll`` (t0 (N, k, 1) per candidate row of ``s1``)."""
-    ty = np.minimum(t0["Y"] * u1["Y"][:, None, None], s1.Y)
-    tx = np.minimum(t0["X"] * u1["X"][:, None, None], s1.X)
-    return input_pass(s1, ty, tx)
 
 
 @dataclass(frozen=True)
@@ -499,7 +501,7 @@ def count_traffic(shapes: Shapes, mapping: Mapping) -> Traffic:
     dram, buffer = mapping.loops(shapes)
     full = {d: shapes.dim(d) for d in DIMS}
     i_dram = input_pass(shapes, T1["Y"], T1["X"])
-    i_array = input_pass(shapes, np.minimum(T0["Y"] * u["Y"], full["Y"]), np.minimum(T0["X"] * u["X"], full["X"]))
+    i_array = array_pass(shapes, T0, u)
     top = ordered(dram, mapping.dram_order)
     up = _moves(shapes, top, i_dram)
     down = _moves(shapes, top + ordered(buffer, mapping.buffer_order, 4), i_array)
@@ -683,6 +685,6 @@ def price(bits: dict[str, np.ndarray], hw: dict[str, np.ndarray], keys=PRICED) -
 
 __all__ = [
     "BITS", "DIMS", "GROUP_FIELDS", "LINEAR", "PRICED", "TRAFFIC_FIELDS", "Extras", "level_bits", "price", "LOOP_ORDERS", "ORDERS", "SPATIAL", "Group", "Mapping", "Shapes",
-    "Traffic", "choose_mapping", "count_traffic", "mapped_traffic", "fetched", "footprint_bits", "input_pass", "multipliers",
+    "Traffic", "choose_mapping", "count_traffic", "mapped_traffic", "array_pass", "fetched", "footprint_bits", "input_pass", "multipliers",
     "pe_reuse", "unroll", "window",
 ]  # fmt: skip

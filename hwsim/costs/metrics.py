@@ -152,11 +152,7 @@ class CostInputs:
         """The hierarchy model's per-row quantities (:data:`hwsim.costs.hierarchy.PRICED`), (rows, H)."""
         from . import hierarchy as H
 
-        def make():
-            _, group_of = self.specs.hierarchy_groups()
-            return H.price({k: v[:, group_of] for k, v in self.hierarchy_bits().items()}, self.hw)
-
-        return self.memo("hierarchy", make)
+        return self.memo("hierarchy", lambda: H.price(self._at_points(self.hierarchy_bits()), self.hw))
 
     def hierarchy_total(self, key: str, weights: np.ndarray) -> np.ndarray:
         """A hierarchy total per point, (H,): the :data:`~hwsim.costs.hierarchy.LINEAR` ones price the
@@ -167,33 +163,22 @@ class CostInputs:
 
         weights = weights.astype(np.float64)
         if key == "latency_ns":  # a maximum per row: priced per (row, point), only the cycle terms
-            _, group_of = self.specs.hierarchy_groups()
+            cycle_bits = lambda: {k: v for k, v in self.hierarchy_bits().items() if k in H.CYCLE_BITS}  # noqa: E731
             values = self.memo(
-                "hierarchy_latency",
-                lambda: H.price(
-                    {k: v[:, group_of] for k, v in self.hierarchy_bits().items() if k in H.CYCLE_BITS},
-                    self.hw,
-                    ("latency_ns",),
-                ),
+                "hierarchy_latency", lambda: H.price(self._at_points(cycle_bits()), self.hw, ("latency_ns",))
             )["latency_ns"]
-            acc = np.zeros(len(self.specs))
-            for row, count in enumerate(weights):
-                if count:
-                    acc = acc + values[row] * count
-            return acc
+            return _rows_summed(values, weights)
 
         def summed():
-            bits, out = self.hierarchy_bits(), {}
-            for name, values in bits.items():
-                acc = np.zeros(values.shape[1])
-                for row, count in enumerate(weights):
-                    if count:
-                        acc = acc + values[row] * count
-                out[name] = acc[None, :]
-            _, group_of = self.specs.hierarchy_groups()
-            return H.price({k: v[:, group_of] for k, v in out.items()}, self.hw, keys=H.LINEAR)
+            out = {name: _rows_summed(values, weights)[None, :] for name, values in self.hierarchy_bits().items()}
+            return H.price(self._at_points(out), self.hw, keys=H.LINEAR)
 
         return self.memo(f"hierarchy_totals:{weights.tobytes().hex()}", summed)[key][0]
+
+    def _at_points(self, per_group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Values per capacity group, (rows, G), spread to the grid's points, (rows, H)."""
+        _, group_of = self.specs.hierarchy_groups()
+        return {k: v[:, group_of] for k, v in per_group.items()}
 
     def hierarchy_bits(self) -> dict[str, np.ndarray]:
         """:func:`hwsim.costs.hierarchy.level_bits` per (row, capacity group), (rows, G): the mapping is
@@ -234,6 +219,16 @@ class CostInputs:
         )
         per_group = {f: np.stack([getattr(t, f) for t in traffic], axis=1) for f in H.TRAFFIC_FIELDS}
         return H.level_bits(per_group, groups, extras)
+
+
+def _rows_summed(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_row weights[row] * values[row]`` over (rows, points) ``values``, a row at a time in row
+    order: a point's total does not depend on how many points share the grid (no BLAS reordering)."""
+    acc = np.zeros(values.shape[1])
+    for row, count in enumerate(weights):
+        if count:
+            acc = acc + values[row] * count
+    return acc
 
 
 def _read_pj(inputs: CostInputs) -> np.ndarray:

@@ -7,6 +7,7 @@ whole grid. Single specs and lists of :class:`~hwsim.config.HardwareSpec` conver
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from ..config import (
+    COST_MODELS,
     DATAFLOWS,
     ENERGY_FIELDS,
     ENERGY_RANGE,
     HARDWARE_RANGES,
     HIERARCHY_FIELDS,
     HIERARCHY_INTS,
+    HIERARCHY_PATHS,
     SPARSE_FORMATS,
     Energy,
     EnergyEntry,
@@ -39,6 +42,11 @@ HIER_FIELDS = HIERARCHY_FIELDS  # a hierarchy grid's extra fields (flat names, h
 HIER_GROUP = GROUP_FIELDS  # what the hierarchy model's mapping depends on (array, capacities, bit widths)
 _RANGES = {**HARDWARE_RANGES, **dict.fromkeys(ENERGIES, ENERGY_RANGE), **{f: hierarchy_range(f) for f in HIER_FIELDS}}
 _INTS = (*COUNTS, *HIERARCHY_INTS)
+
+
+def grid_fields(dataflow: str | None) -> tuple[str, ...]:
+    """A grid's fields: :data:`FIELDS`, and :data:`HIER_FIELDS` for a hierarchy grid (one with a dataflow)."""
+    return (*FIELDS, *HIER_FIELDS) if dataflow is not None else FIELDS
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,7 @@ class SpecGrid:
     @property
     def fields(self) -> tuple[str, ...]:
         """The grid's fields: :data:`FIELDS`, and :data:`HIER_FIELDS` for a hierarchy grid."""
-        return (*FIELDS, *HIER_FIELDS) if self.hierarchical else FIELDS
+        return grid_fields(self.dataflow)
 
     @property
     def names(self) -> list[str]:
@@ -165,7 +173,7 @@ class SpecGrid:
         models = {s.cost_model for s in specs}
         if len(models) > 1:
             raise HwsimError("spec grid: the specs differ in cost_model; cost them in separate grids")
-        keys = (*FIELDS, *HIER_FIELDS) if dataflow is not None else FIELDS
+        keys = grid_fields(dataflow)
         arrays = {
             key: np.array([[v[key] for v in values]], dtype=np.int64 if key in _INTS else np.float64) for key in keys
         }
@@ -201,9 +209,9 @@ class SpecGrid:
         hierarchy grid and every :data:`HIER_FIELDS` is required too."""
         if dataflow is not None and dataflow not in DATAFLOWS:
             raise HwsimError(f"spec grid: dataflow {dataflow!r} is not one of {', '.join(DATAFLOWS)}")
-        if cost_model not in ("paper", "hierarchy") or (cost_model == "hierarchy" and dataflow is None):
+        if cost_model not in COST_MODELS or (cost_model == "hierarchy" and dataflow is None):
             raise HwsimError(f"spec grid: cost_model {cost_model!r}: paper, or hierarchy with a dataflow")
-        keys = (*FIELDS, *HIER_FIELDS) if dataflow is not None else FIELDS
+        keys = grid_fields(dataflow)
         if sparse_format not in SPARSE_FORMATS:
             raise HwsimError(f"spec grid: sparse_format {sparse_format!r} is not one of {', '.join(SPARSE_FORMATS)}")
         if not (isinstance(index_bits, int) and 1 <= index_bits <= 64):
@@ -307,36 +315,19 @@ def _entry(default: EnergyEntry, value: float) -> EnergyEntry:
 
 
 def _hierarchy(values: dict[str, Any], dataflow: str, base: HardwareSpec | None) -> dict[str, Any]:
-    """The ``hierarchy`` section of a grid point (energies keep ``base``'s provenance where equal)."""
-    own = base.hierarchy if base is not None and base.hierarchy is not None else None
-    entry = lambda path, value: (  # noqa: E731
-        _entry(_get(own, path), value) if own is not None else _entry(_UNCITED, value)
-    )
-    level = lambda short, name, capacity: {  # noqa: E731
-        **({"capacity_bytes": values[f"{short}_capacity_bytes"]} if capacity else {}),
-        "word_bits": values[f"{short}_word_bits"],
-        "bandwidth_bits": values[f"{short}_bandwidth_bits"],
-        "read_pj": entry((name, "read_pj"), values[f"{short}_read_pj"]),
-        "write_pj": entry((name, "write_pj"), values[f"{short}_write_pj"]),
-    }
-    return {
-        "dataflow": dataflow,
-        "clock_mhz": values["clock_mhz"],
-        "array": {"rows": values["pe_rows"], "cols": values["pe_cols"]},
-        "activation_bits": values["activation_bits"],
-        "psum_bits": values["psum_bits"],
-        "mac_pj": entry(("mac_pj",), values["mac_pj"]),
-        "noise_pj": entry(("noise_pj",), values["hier_noise_pj"]),
-        "dram": level("dram", "dram", False),
-        "global_buffer": level("glb", "global_buffer", True),
-        "local": level("local", "local", True),
-    }
-
-
-def _get(obj, path: tuple[str, ...]):
-    for part in path:
-        obj = getattr(obj, part)
-    return obj
+    """The ``hierarchy`` section of a grid point, nested by :data:`hwsim.config.HIERARCHY_PATHS`
+    (energies keep ``base``'s provenance where equal)."""
+    own = base.hierarchy if base is not None else None
+    section: dict[str, Any] = {"dataflow": dataflow}
+    for name, path in HIERARCHY_PATHS.items():
+        value = values[name]
+        if name.endswith("_pj"):
+            value = _entry(functools.reduce(getattr, path, own) if own is not None else _UNCITED, value)
+        node = section
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return section
 
 
 def field_values(spec: HardwareSpec) -> dict[str, float | int]:

@@ -46,6 +46,17 @@ def spec_fields(base: HardwareSpec | None) -> tuple[str, ...]:
     return (*FIELDS, *HIERARCHY_FIELDS) if base is None or base.hierarchy is not None else FIELDS
 
 
+def check_field(name: str, where: str, base: HardwareSpec | None, unknown: str) -> None:
+    """One line unless ``name`` is a field of :func:`spec_fields`: a hierarchy field on a base without a
+    hierarchy section says so, any other name gets ``where: unknown: <the known fields>``."""
+    known = spec_fields(base)
+    if name in known:
+        return
+    if name in HIERARCHY_FIELDS:
+        raise no_hierarchy(where, f"{name} (a hierarchy field)", base)
+    raise HwsimError(f"{where}: {unknown}: {', '.join(known)}")
+
+
 def no_hierarchy(where: str, what: str, base: HardwareSpec) -> HwsimError:
     """The one line for a hierarchy field or total on a base spec without a hierarchy section."""
     return HwsimError(
@@ -159,11 +170,7 @@ def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec 
     of two in [lo, hi]. Integer fields give int64 arrays, times, energies, clock float64. ``base``:
     the sweep's base spec (hierarchy fields only when it has a hierarchy section)."""
     where = f"{source}: axes.{clip(name, 40)}"
-    known = spec_fields(base)
-    if name not in known:
-        if name in HIERARCHY_FIELDS:
-            raise no_hierarchy(where, f"{name} (a hierarchy field)", base)
-        raise HwsimError(f"{where}: unknown spec field; sweepable: {', '.join(known)}")
+    check_field(name, where, base, "unknown spec field; sweepable")
     if isinstance(axis, RangeAxis):
         start, stop, step = axis.range
         if not all(math.isfinite(v) for v in axis.range):
@@ -286,11 +293,7 @@ def parse_constraint(
         if not isinstance(value, dict) or len(value) != 1:
             raise HwsimError(f"{where}: {key}: give one field and its bound, e.g. {{{key}: {{n_banks: 4}}}}")
         ((field, bound),) = value.items()
-        known = spec_fields(base)
-        if field not in known:
-            if field in HIERARCHY_FIELDS:
-                raise no_hierarchy(f"{where}: {key}", f"{field} (a hierarchy field)", base)
-            raise HwsimError(f"{where}: {key}: unknown spec field {clip(str(field))!r}; known: {', '.join(known)}")
+        check_field(field, f"{where}: {key}", base, f"unknown spec field {clip(str(field))!r}; known")
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
             raise HwsimError(f"{where}: {key}.{field}: must be a number (got {clip(repr(bound))})")
         return Constraint(key, float(bound), field, f"{field} {'>=' if key == 'min' else '<='} {bound:g}")

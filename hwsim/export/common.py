@@ -64,6 +64,11 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.#-]", "_", name) or "layer"
 
 
+def identifier(name: str) -> str:
+    """A spec name as a peer tool's identifier (an accelerator or container name): letters, digits and _."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name) or "accelerator"
+
+
 def readme(
     table: LayerTable,
     spec,

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 from ..costs.metrics import count_columns
 from ..workload.table import LayerTable
-from .common import Layer, layers, readme, safe_name, sparse
+from .common import Layer, identifier, layers, readme, safe_name, sparse
 from .timeloop_schema import Quoted, Tagged, dump
 
 SHAPE = {  # key for key the shape of the reference files named in the module docstring
@@ -180,10 +180,6 @@ def levels(spec) -> list[Level]:
     ]
 
 
-def _name(text: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in text) or "accelerator"
-
-
 def spatial_dims(spec) -> tuple[str, str]:
     """Timeloop's names of the loops the dataflow unrolls over the array (rows, columns)."""
     from ..costs.hierarchy import SPATIAL
@@ -204,7 +200,7 @@ def architecture(spec) -> dict:
     nodes = [
         Tagged("!Container", {"name": "system"}),
         Tagged("!Component", {"name": dram.name, "class": "DRAM", "attributes": dram.attributes()}),
-        Tagged("!Container", {"name": _name(spec.name), "attributes": {
+        Tagged("!Container", {"name": identifier(spec.name), "attributes": {
             "technology": Quoted(h.mac_pj.node), "global_cycle_seconds": 1e-6 / h.clock_mhz}}),
         Tagged("!Component", {"name": glb.name, "class": "SRAM", "attributes": glb.attributes(),
                               "constraints": KEEP_ALL}),
@@ -303,7 +299,7 @@ def hardware_maps(spec) -> list[str]:
     return [
         f"`{ARCH_FILE}` (v0.4 `architecture.nodes`): system -> "
         + level_line(dram, "class DRAM")
-        + f" -> accelerator container `{_name(spec.name)}` (technology `{h.mac_pj.node}`, global_cycle_seconds = "
+        + f" -> accelerator container `{identifier(spec.name)}` (technology `{h.mac_pj.node}`, global_cycle_seconds = "
         f"1 / {h.clock_mhz:g} MHz) -> "
         + level_line(glb, f"class SRAM, {glb.source.capacity_bytes} B")
         + f" -> container `PE`, spatial meshX {h.array.cols} (array.cols) x meshY {h.array.rows} (array.rows) -> "

@@ -158,15 +158,24 @@ def _unknown(where: str, data, known: set[str], errors: list[str]) -> None:
             errors.append(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
 
 
+def _section_errors(where: str, data, known: set[str]) -> tuple[list[str], bool]:
+    """The errors of a top-level section's keys and its ``version`` (0.4), and whether its keys are
+    sound enough to check further."""
+    errors: list[str] = []
+    _unknown(where, data, known, errors)
+    if errors:
+        return errors, False
+    if str(data.get("version")) != "0.4":
+        errors.append(f"{where}.version: {data.get('version')!r}, not 0.4")
+    return errors, True
+
+
 def problem_errors(problem) -> list[str]:
     """Every key of ``problem`` (the mapping under ``problem:``) that upstream does not read, and the values
     its parsers refuse: version other than 0.4, a non-integer instance entry, an unknown distribution."""
-    errors: list[str] = []
-    _unknown("problem", problem, PROBLEM_KEYS, errors)
-    if errors:
+    errors, sound = _section_errors("problem", problem, PROBLEM_KEYS)
+    if not sound:
         return errors
-    if str(problem.get("version")) != "0.4":
-        errors.append(f"problem.version: {problem.get('version')!r}, not 0.4")
     shape = problem.get("shape") or {}
     _unknown("problem.shape", shape, SHAPE_KEYS, errors)
     for i, space in enumerate(shape.get("data_spaces") or []):
@@ -238,12 +247,9 @@ def _leaf_errors(where: str, node: Tagged, errors: list[str]) -> str | None:
 def architecture_errors(architecture) -> list[str]:
     """Every node, tag, key and attribute of ``architecture`` (the mapping under ``architecture:``) that
     upstream does not declare; the last leaf must be a compute component (v4_to_v3's assert)."""
-    errors: list[str] = []
-    _unknown("architecture", architecture, ARCHITECTURE_KEYS, errors)
-    if errors:
+    errors, sound = _section_errors("architecture", architecture, ARCHITECTURE_KEYS)
+    if not sound:
         return errors
-    if str(architecture.get("version")) != "0.4":
-        errors.append(f"architecture.version: {architecture.get('version')!r}, not 0.4")
     kinds: list[str | None] = []
 
     def walk(nodes, where: str) -> None:
@@ -266,12 +272,9 @@ def architecture_errors(architecture) -> list[str]:
 def ert_errors(ert) -> list[str]:
     """Keys of ``ert`` (the mapping under ``ERT:``) that upstream does not read, and action names Timeloop
     would never price (an action it does not look up counts as zero energy)."""
-    errors: list[str] = []
-    _unknown("ERT", ert, ERT_KEYS, errors)
-    if errors:
+    errors, sound = _section_errors("ERT", ert, ERT_KEYS)
+    if not sound:
         return errors
-    if str(ert.get("version")) != "0.4":
-        errors.append(f"ERT.version: {ert.get('version')!r}, not 0.4")
     for i, table in enumerate(ert.get("tables") or []):
         where = f"ERT.tables[{i}]"
         _unknown(where, table, TABLE_KEYS, errors)

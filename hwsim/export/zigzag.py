@@ -44,7 +44,7 @@ import yaml
 
 from ..costs.metrics import count_columns
 from ..workload.table import LayerTable
-from .common import Layer, layers, readme, sparse
+from .common import Layer, identifier, layers, readme, sparse
 
 CONV_EQUATION = "O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]"
 GEMM_EQUATION = "O[b][k]+=I[b][c]*W[c][k]"
@@ -248,7 +248,7 @@ def accelerator(spec) -> dict:
     ``rows x cols`` at ``mac_pj`` per MAC."""
     h = spec.hierarchy
     return {
-        "name": safe_accel_name(spec.name),
+        "name": identifier(spec.name),
         "memories": {
             "local": _memory(h.local.capacity_bytes * 8, h.local, []),
             "global_buffer": _memory(h.global_buffer.capacity_bytes * 8, h.global_buffer, ["D1", "D2"]),
@@ -261,10 +261,6 @@ def accelerator(spec) -> dict:
             "sizes": [h.array.rows, h.array.cols],
         },
     }
-
-
-def safe_accel_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "accelerator"
 
 
 def mapping(spec) -> list[dict]:
@@ -305,17 +301,18 @@ def export_zigzag(table: LayerTable, spec, *, name: str = "model") -> dict[str, 
             "# See README.md for what maps and what is not expressed.\n"
         )
 
+    def dump(data) -> str:
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
     counts = count_columns(table)
     noise = np.asarray(counts["noise_add_ops"], np.int64)
-    body = yaml.safe_dump(workload(table, precision_of(spec), noise), sort_keys=False, default_flow_style=None)
     files = {
         "workload.yaml": head("workload: one entry per conv / linear / FiLM-linear layer, an Add per FLOAT noise add")
-        + body
+        + dump(workload(table, precision_of(spec), noise))
     }
     maps = [*MAPS, PRECISION_MAPS[hardware]]
     limits = list(LIMITS)
     if hardware:
-        dump = lambda data: yaml.safe_dump(data, sort_keys=False, default_flow_style=None)  # noqa: E731
         files["accelerator.yaml"] = head("accelerator") + dump(accelerator(spec))
         files["mapping.yaml"] = head("mapping") + dump(mapping(spec))
         maps += HARDWARE_MAPS
