@@ -494,7 +494,9 @@ class SparsityConfig(Strict):
 
     ``density`` is the fraction of conv weights kept (CR = 1/d). The prune rate p and its linear
     decay to 0, and the dense noise over pruned weights, follow the published FLOAT code (the paper
-    does not give them): they are choices, kept as options.
+    does not give them): they are choices, kept as options. So are hwsim's other departures from
+    that code (``prune_decay_step``, ``adjust_prune_rate``, ``initial_mask``, ``channel_init``): the
+    default is hwsim's rule, the other value the reference's (:mod:`hwsim.runner.sparse`).
     """
 
     kind: Literal["irregular", "channel", "slim"]
@@ -515,6 +517,25 @@ class SparsityConfig(Strict):
         (),
         description="per-conv starting densities, a mapping fnmatch pattern -> d_l (the first match wins; "
         "others get density); together they must fit Eq. 5's global budget d x all masked weights",
+    )
+    # divergences from the published FLOAT code (shunlinlu/FLOAT_v2 admm_core.py / funcs.py /
+    # OAT_sparse.py): the default is hwsim's rule, the other value the reference's (hwsim.runner.sparse)
+    prune_decay_step: Literal["epoch", "minibatch"] = Field(
+        "epoch",
+        description="the decay of prune_rate steps once per epoch (p (1 - e/(E-1)) at the e-th epoch end), or "
+        "once per minibatch as FLOAT_v2's LinearDecay (p (1 - (e+1)/E) at the e-th epoch end)",
+    )
+    adjust_prune_rate: bool = Field(
+        False,
+        description="sparse_learning's adjust_prune_rate: a layer under 20% sparse and growing prunes at most its sparsity",
+    )
+    initial_mask: Literal["exact", "bernoulli"] = Field(
+        "exact", description="start masks: exactly floor(d_l n_l) weights, or Bernoulli(d_l) per weight (FLOAT_v2)"
+    )
+    channel_init: Literal["channels", "reference"] = Field(
+        "channels",
+        description="FLOATS-c start: whole input channels, or FLOAT_v2's irregular mask made whole channels "
+        "by the first end-of-epoch prune (kind channel only)",
     )
 
     @field_validator("layer_density", mode="before")
@@ -541,6 +562,12 @@ class SparsityConfig(Strict):
             raise ValueError(f"slim_factors: only kind slim has slim factors (kind is {self.kind})")
         if self.kind == "slim" and len(self.slim_factors) < 2:
             raise ValueError("slim_factors: kind slim needs at least two factors, 1.0 and a smaller one")
+        if self.channel_init != "channels" and self.kind != "channel":
+            raise ValueError(f"channel_init: only kind channel has a channel start (kind is {self.kind})")
+        if self.kind == "channel" and self.channel_init == "channels" and self.initial_mask != "exact":
+            raise ValueError(
+                "initial_mask: a FLOATS-c start of whole channels is exact; bernoulli needs channel_init: reference"
+            )
         return self
 
 

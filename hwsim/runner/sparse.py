@@ -27,8 +27,8 @@ every step:
 FLOATS-i (unit: one weight)
 
 * init: every layer keeps ``floor(d * card(theta_l))`` weights at uniformly random positions.
-  (``sparse_learning`` draws Bernoulli(d) per weight, which can overshoot the budget by chance; a
-  fixed count per layer is the same distribution conditioned on Eq. 5 holding.)
+  (The reference draws Bernoulli(d) per weight, ``initial_mask: bernoulli``, which can overshoot the
+  budget by chance; a fixed count per layer is the same distribution conditioned on Eq. 5 holding.)
 * prune by |theta|, regrow by |momentum|; exactly as many weights are regrown as were pruned (whole
   numbers by largest remainder, a full layer's surplus passed on to the others), so the kept total
   never changes.
@@ -59,8 +59,39 @@ FLOATS-c (unit: one input channel, ``s_l = C_o * k * k`` weights)
 attribute ``noise_mask``, the live mask tensor itself (not in the state dict; it follows every
 prune / regrow and :meth:`load_state_dict`, which update the masks in place), for the conv to mask
 its noise with. ``p`` defaults to 0.5 decayed linearly to 0 over training (:func:`prune_rate`), as the
-published FLOAT code. This module is the masking engine only; the FLOATS method and its costs build
-on it.
+published FLOAT code (which decays it per minibatch: ``prune_decay_step`` below). This module is the
+masking engine only; the FLOATS method and its costs build on it.
+
+Divergences from the published code, as options of the model's ``sparsity:`` block (the default is
+hwsim's rule above, the other value the reference's: shunlinlu/FLOAT_v2 ``OAT_sparse.py`` driving
+``admm_core.py``'s ``Masking``, a copy of ``sparse_learning``'s, with ``funcs.py``; issue 18):
+
+* ``prune_decay_step: epoch | minibatch`` (default ``epoch``): the linear decay of ``p`` steps once
+  per epoch, ``p (1 - e / (E - 1))`` at the end of epoch ``e`` (0-based; 0 at the last), or once per
+  minibatch as the reference's ``LinearDecay(prune_rate, len(train_loader) * epochs)``
+  (OAT_sparse.py:197-200, its default ``--decay_schedule linear`` at :58; admm_core.py:46-62, stepped
+  by every ``mask.step()``, admm_core.py:344-359, OAT_sparse.py:282), ``p (1 - (e + 1) / E)`` at the
+  end of epoch ``e`` (:func:`minibatch_prune_rate`, the reference's float steps). The engine counts
+  its steps (:meth:`_SparseEngine.step`); the count is checkpoint state (``payload["sparse_state"]``),
+  so a resumed run decays from where it stopped. (The reference's ``CosineDecay``, admm_core.py:32-44,
+  is not used by FLOAT_v2's runs and has no option here.)
+* ``adjust_prune_rate: false | true`` (default ``false``): sparse_learning's
+  ``Masking.adjust_prune_rate`` (admm_core.py:464-480, called by ``truncate_weights`` at :484): a
+  layer under 20% sparse whose redistribution share is above ``1 / layers`` prunes at
+  ``min(sparsity, p)`` (:meth:`_SparseEngine.layer_rates`).
+* ``initial_mask: exact | bernoulli`` (default ``exact``): exact counts (above), or the reference's
+  ``mode='constant'`` start, ``torch.rand(shape) < density`` per weight (admm_core.py:171-188;
+  ``add_module``'s default ``sparse_init='constant'``, admm_core.py:369, the one OAT_sparse.py:205
+  uses: a uniform d per layer, not ERK), drawn from the run's seeded generator layer by layer (with
+  ``layer_density``, d_l). A draw over ``floor(d N)`` raises the engine's cap (:attr:`cap`) to what it
+  drew, as the reference keeps it; FLOATS-i then keeps that total.
+* ``channel_init: channels | reference`` (kind channel only; default ``channels``): FLOATS-c starts
+  from whole channels (above), or, as the reference (its FLOATS-c is ``--prune channel --growth
+  channel_momentum`` on the same irregular ``constant`` start), from FLOATS-i's irregular mask
+  (``initial_mask`` exact or bernoulli), which the first end-of-epoch prune makes whole channels by
+  the reference's ``channel_prune`` (funcs.py:144-177; :meth:`ChannelSparseMomentum._prune_layer`),
+  trimmed to the cap if the whole channels overshoot (:meth:`ChannelSparseMomentum._fit_cap`); from
+  then on the whole-channel rules above. ``initial_mask: bernoulli`` needs ``channel_init: reference``.
 """
 
 from __future__ import annotations
@@ -78,6 +109,17 @@ def prune_rate(epoch: int, epochs: int, initial: float = 0.5) -> float:
     if epochs <= 1:
         return 0.0
     return initial * max(0.0, 1.0 - epoch / (epochs - 1))
+
+
+def minibatch_prune_rate(initial: float, total_steps: int, steps: int) -> float:
+    """The prune rate after ``steps`` minibatches of ``total_steps`` (``prune_decay_step: minibatch``):
+    FLOAT_v2's ``LinearDecay`` (admm_core.py:46-62, built with ``T_max = len(train_loader) * epochs``
+    at OAT_sparse.py:199-200 and stepped by every ``mask.step()``, admm_core.py:344-359), the same
+    float subtractions in the same order, so the numbers are the reference's to the last bit."""
+    rate, decrement = initial, initial / float(total_steps)
+    for _ in range(steps):
+        rate -= decrement
+    return rate
 
 
 def masked_convs(net: nn.Module, exclude: tuple[str, ...] | list[str] = ()) -> dict[str, nn.Conv2d]:
@@ -143,22 +185,57 @@ class _SparseEngine:
         exclude: tuple[str, ...] | list[str] = (),
         noise_on_pruned: bool = True,
         layer_density=(),
+        decay_step: str = "epoch",
+        adjust_rate: bool = False,
+        initial_mask: str = "exact",
+        channel_init: str = "channels",
     ) -> None:
         if not 0.0 < density <= 1.0:
             raise ValueError(f"density must lie in (0, 1], got {density}")
+        for what, value, known in (
+            ("prune_decay_step", decay_step, ("epoch", "minibatch")),
+            ("initial_mask", initial_mask, ("exact", "bernoulli")),
+            ("channel_init", channel_init, ("channels", "reference")),
+        ):
+            if value not in known:
+                raise ValueError(f"{what}: unknown {value!r}; known: {', '.join(known)}")
         self.density, self.initial_rate, self.schedule = density, initial_rate, schedule
         self.exclude, self.noise_on_pruned = tuple(exclude), noise_on_pruned
         self.layer_density = dict(layer_density or ())
+        self.decay_step, self.adjust_rate = decay_step, adjust_rate
+        self.initial_mask, self.channel_init = initial_mask, channel_init
+        #: optimizer steps taken (:meth:`step`): the clock of ``prune_decay_step: minibatch``
+        self.steps = 0
         self.modules = {f"{name}.weight": m for name, m in masked_convs(net, self.exclude).items()}
         self.weights = {name: m.weight for name, m in self.modules.items()}
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
-        self.masks: dict[str, torch.Tensor] = {}
-        for (name, weight), count in zip(self.weights.items(), self._initial_counts()):
-            keep = torch.zeros_like(weight, dtype=torch.bool, device="cpu", memory_format=torch.contiguous_format)
-            self._set(keep, torch.randperm(self._units(weight), generator=gen)[:count], True)
-            self.masks[name] = keep.to(weight.device)
+        self.masks: dict[str, torch.Tensor] = self._initial_masks(gen)
+        #: the most weights the masks may keep: Eq. 5's floor(d N), or more if a Bernoulli start drew more
+        self.cap = max(math.floor(self.budget), self.nonzeros())
         self._link_noise()
         self.apply()
+
+    def _initial_masks(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """The start masks, drawn from ``gen`` layer by layer in order (module docstring)."""
+        masks = {}
+        if self.initial_mask == "bernoulli":  # FLOAT_v2 admm_core.py:181, (torch.rand(shape) < density)
+            for (name, weight), d in zip(self.weights.items(), self._densities()):
+                masks[name] = (torch.rand(weight.shape, generator=gen) < d).to(weight.device)
+            return masks
+        irregular = self._irregular_start
+        for (name, weight), count in zip(self.weights.items(), self._initial_counts()):
+            keep = torch.zeros_like(weight, dtype=torch.bool, device="cpu", memory_format=torch.contiguous_format)
+            if irregular:  # FLOATS-c from an irregular start: FLOATS-i's draw
+                keep.view(-1)[torch.randperm(weight.numel(), generator=gen)[:count]] = True
+            else:
+                self._set(keep, torch.randperm(self._units(weight), generator=gen)[:count], True)
+            masks[name] = keep.to(weight.device)
+        return masks
+
+    @property
+    def _irregular_start(self) -> bool:
+        """Whether the start masks are irregular (FLOATS-i, or FLOATS-c with ``channel_init: reference``)."""
+        return self.unit == "weight" or self.channel_init == "reference"
 
     # ---- the unit of pruning (FLOATS-i: one weight) ------------------------------------------
 
@@ -247,15 +324,61 @@ class _SparseEngine:
             if not isinstance(mask, torch.Tensor) or mask.shape != self.masks[name].shape:
                 raise ValueError(f"sparsity mask {name} does not fit the layer")
             self._check_mask(name, mask.to(torch.bool))
-        if sum(int(mask.to(torch.bool).sum()) for mask in masks.values()) > self.budget:
+        if sum(int(mask.to(torch.bool).sum()) for mask in masks.values()) > self.cap:
             raise ValueError("its sparsity masks keep more weights than the density allows (Eq. 5)")
         for name, mask in masks.items():
             self.masks[name].copy_(mask.to(dtype=torch.bool))  # in place: noise_mask stays the live mask
         self.apply()
 
-    def rate(self, epoch: int, epochs: int) -> float:
-        """The prune rate after ``epoch``: decayed linearly to 0, or constant."""
-        return prune_rate(epoch, epochs, self.initial_rate) if self.schedule == "linear" else self.initial_rate
+    def step(self) -> None:
+        """Count one optimizer step (call once per minibatch): the clock of ``prune_decay_step: minibatch``."""
+        self.steps += 1
+
+    def extra_state(self) -> dict[str, int]:
+        """Engine state beyond the masks, for a checkpoint: the step count (a resumed run decays the
+        prune rate from where it stopped)."""
+        return {"steps": self.steps}
+
+    def load_extra_state(self, state: dict | None) -> None:
+        """:meth:`extra_state` from a checkpoint; ``None`` (a checkpoint from before the step count)
+        is step 0, which only ``prune_decay_step: epoch`` (the only choice then) may take."""
+        if state is None:
+            if self.decay_step == "minibatch":
+                raise ValueError("it has no prune-rate step count (prune_decay_step: minibatch)")
+            self.steps = 0
+            return
+        steps = state.get("steps") if isinstance(state, dict) else None
+        if not isinstance(steps, int) or steps < 0:
+            raise ValueError("its sparsity step count is not a whole number >= 0")
+        self.steps = steps
+
+    def rate(self, epoch: int, epochs: int, steps_per_epoch: int | None = None) -> float:
+        """The prune rate at the end of ``epoch`` (0-based) of ``epochs``: constant, or decayed
+        linearly, once per epoch (:func:`prune_rate`, 0 at the last epoch) or once per minibatch
+        (:func:`minibatch_prune_rate` after :attr:`steps` of ``steps_per_epoch * epochs``)."""
+        if self.schedule != "linear":
+            return self.initial_rate
+        if self.decay_step == "epoch":
+            return prune_rate(epoch, epochs, self.initial_rate)
+        if not steps_per_epoch or steps_per_epoch < 1:
+            raise ValueError("prune_decay_step minibatch needs the steps per epoch")
+        return minibatch_prune_rate(self.initial_rate, steps_per_epoch * epochs, self.steps)
+
+    def layer_rates(self, rate: float, shares: list[float]) -> dict[str, float]:
+        """Each layer's prune rate: ``rate``, or with ``adjust_prune_rate`` sparse_learning's
+        ``Masking.adjust_prune_rate`` (FLOAT_v2 admm_core.py:464-480): a layer whose sparsity
+        ``zeros / numel`` is under 0.2 and whose redistribution share is above ``1 / layers``
+        (``expected / actual < 1``: still growing) prunes at ``min(sparsity, rate)``. A share of 0
+        (where the reference would divide by zero) counts as not growing."""
+        rates = {n: rate for n in self.weights}
+        if not self.adjust_rate:
+            return rates
+        expected = 1.0 / len(rates) if rates else 0.0
+        for (n, mask), share in zip(self.masks.items(), shares):
+            sparsity = (mask.numel() - int(mask.sum())) / float(mask.numel())
+            if sparsity < 0.2 and share > 0 and expected / share < 1.0:
+                rates[n] = min(sparsity, rates[n])
+        return rates
 
     @staticmethod
     def momentum_of(optimizer: torch.optim.Optimizer, weight: torch.Tensor) -> torch.Tensor:
@@ -273,19 +396,9 @@ class _SparseEngine:
         if sum(raw) <= 0 or any(math.isnan(v) for v in raw):
             raw = [float(self.masks[n].sum()) for n in names]  # no momentum yet: keep the layer sizes
         shares = [v / sum(raw) for v in raw]
-        removed = {}
-        for n in names:
-            mask, weight = self.masks[n], self.weights[n]
-            active = self._active(mask)
-            count = int(active.sum())
-            k = math.ceil(rate * count)
-            if self.keep_one:
-                k = min(k, max(count - 1, 0))
-            removed[n] = k
-            if k:
-                score = self._score(weight).masked_fill(~active, float("inf"))
-                self._set(mask, torch.topk(score, k, largest=False).indices, False)
-                weight.mul_(mask)  # a unit regrown below starts afresh, from zero (the paper)
+        rates = self.layer_rates(rate, shares)
+        removed = {n: self._prune_layer(n, rates[n]) for n in names}
+        self._fit_cap(removed)
         regrown = {}
         for n, g in zip(names, self._regrow_counts(names, removed, shares)):
             regrown[n] = g
@@ -294,6 +407,24 @@ class _SparseEngine:
                 self._set(self.masks[n], torch.topk(score, g).indices, True)
         self.apply()  # pruned weights become zero; regrown ones start from zero
         return PruneStats(removed, regrown, dict(zip(names, shares)))
+
+    def _prune_layer(self, n: str, rate: float) -> int:
+        """Prune ``ceil(rate * active units)`` of layer ``n``'s active units, the smallest by score."""
+        mask, weight = self.masks[n], self.weights[n]
+        active = self._active(mask)
+        count = int(active.sum())
+        k = max(math.ceil(rate * count), 0)  # a minibatch-decayed rate may end a hair below 0
+        if self.keep_one:
+            k = min(k, max(count - 1, 0))
+        if k:
+            score = self._score(weight).masked_fill(~active, float("inf"))
+            self._set(mask, torch.topk(score, k, largest=False).indices, False)
+            weight.mul_(mask)  # a unit regrown below starts afresh, from zero (the paper)
+        return k
+
+    def _fit_cap(self, removed: dict[str, int]) -> None:
+        """After pruning: nothing to do (pruning never adds weights) but for FLOATS-c's first prune of
+        an irregular start."""
 
 
 class SparseMomentum(_SparseEngine):
@@ -329,6 +460,8 @@ class ChannelSparseMomentum(_SparseEngine):
         return tensor.float().pow(2).sum(dim=(0, *range(2, tensor.ndim)))
 
     def _initial_counts(self) -> list[int]:
+        if self.channel_init == "reference":
+            return super()._initial_counts()
         from ..workload.sparsity import initial_channel_counts
 
         weights = list(self.weights.values())
@@ -341,7 +474,7 @@ class ChannelSparseMomentum(_SparseEngine):
         whole channels that fit (module docstring)."""
         sizes = [self._unit_size(self.weights[n]) for n in names]
         free = [int((~self._active(self.masks[n])).sum()) for n in names]
-        total = max(math.floor(self.budget) - self.nonzeros(), 0)
+        total = max(self.cap - self.nonzeros(), 0)
         share = _whole_shares(total, shares, [f * s for f, s in zip(free, sizes)])
         grow = [g // s for g, s in zip(share, sizes)]
         left = total - sum(g * s for g, s in zip(grow, sizes))
@@ -351,9 +484,57 @@ class ChannelSparseMomentum(_SparseEngine):
                 left -= sizes[i]
         return grow
 
+    @staticmethod
+    def _whole(mask: torch.Tensor) -> bool:
+        """Whether ``mask`` is whole input channels, each all on or all off."""
+        per_channel = mask.transpose(0, 1).flatten(1)
+        return bool((per_channel.all(1) | ~per_channel.any(1)).all())
+
+    def _prune_layer(self, n: str, rate: float) -> int:
+        """Whole channels: the engine's rule; an irregular mask (``channel_init: reference``, first
+        prune): FLOAT_v2's ``channel_prune`` (funcs.py:144-177). With ``nonzeros`` kept weights,
+        ``num_remove = ceil(rate * nonzeros)`` and ``q = (zeros + num_remove) / numel``, the layer keeps
+        exactly the input channels whose Frobenius norm ``||theta[:, c]||_F`` (of the masked weights)
+        lies strictly above the q-quantile of all channel norms (``np.percentile``'s linear
+        interpolation, as ``torch.quantile``), whole; at least the channel of largest norm (the engine
+        never leaves a layer without one). Kept channels' masked weights come back from zero. Unlike
+        the reference (funcs.py:148, which leaves the mask irregular when ``num_remove == 0``), a rate
+        of 0 converts too. Returns the channels that lost all their weights."""
+        mask, weight = self.masks[n], self.weights[n]
+        if self._whole(mask):
+            return super()._prune_layer(n, rate)
+        nonzeros = int(mask.sum())
+        num_remove = max(math.ceil(rate * nonzeros), 0)
+        q = min((mask.numel() - nonzeros + num_remove) / mask.numel(), 1.0)
+        norms = (weight.detach() * mask).double().pow(2).sum(dim=(0, *range(2, weight.ndim))).sqrt()
+        keep = norms > torch.quantile(norms, q)
+        if not keep.any():
+            keep[int(norms.argmax())] = True
+        before = int(self._active(mask).sum())
+        mask.zero_()
+        mask[:, keep.to(mask.device)] = True
+        weight.mul_(mask)
+        return before - int(keep.sum())
+
+    def _fit_cap(self, removed: dict[str, int]) -> None:
+        """After an irregular start's first prune (kept channels come back whole, so a layer can end
+        over its share): while the total is over :attr:`cap`, one channel, the one of smallest score,
+        comes off the layer holding the most kept weights among those with more than one active
+        channel (the first on ties), as :func:`~hwsim.workload.sparsity.initial_channel_counts`."""
+        while self.nonzeros() > self.cap:
+            over = [n for n in self.masks if int(self._active(self.masks[n]).sum()) > 1]
+            if not over:
+                break
+            n = max(over, key=lambda n: int(self.masks[n].sum()))
+            active = self._active(self.masks[n])
+            score = self._score(self.weights[n]).masked_fill(~active, float("inf"))
+            self._set(self.masks[n], score.argmin().view(1), False)
+            self.weights[n].mul_(self.masks[n])
+            removed[n] += 1
+
     def _check_mask(self, name: str, mask: torch.Tensor) -> None:
         per_channel = mask.transpose(0, 1).flatten(1)
-        if not (per_channel.all(1) | ~per_channel.any(1)).all():
+        if self.channel_init == "channels" and not (per_channel.all(1) | ~per_channel.any(1)).all():
             raise ValueError(f"sparsity mask {name} is not whole input channels (FLOATS-c)")
         if not per_channel.any():
             raise ValueError(f"sparsity mask {name} keeps no input channel")
@@ -385,6 +566,10 @@ def sparse_training(model_config, net: nn.Module, seed: int) -> _SparseEngine | 
             exclude=sparsity.exclude,
             noise_on_pruned=sparsity.noise_on_pruned,
             layer_density=sparsity.layer_density,
+            decay_step=getattr(sparsity, "prune_decay_step", "epoch"),
+            adjust_rate=getattr(sparsity, "adjust_prune_rate", False),
+            initial_mask=getattr(sparsity, "initial_mask", "exact"),
+            channel_init=getattr(sparsity, "channel_init", "channels"),
         )
     except ValueError as exc:  # the densities do not fit Eq. 5: one line, as the estimate says it
         from ..errors import HwsimError

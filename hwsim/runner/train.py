@@ -243,6 +243,7 @@ def save_checkpoint(
         "best": best or {},
         "scaler": scaler.state_dict() if scaler is not None else None,
         "masks": sparse.state_dict() if sparse is not None else None,
+        "sparse_state": sparse.extra_state() if sparse is not None else None,  # the prune-rate step count
     }
     _save(path, payload)
 
@@ -517,6 +518,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
             scheduler.load_state_dict(payload["scheduler"])
             if sparse is not None:
                 sparse.load_state_dict(payload.get("masks"))
+                sparse.load_extra_state(payload.get("sparse_state"))
         except (RuntimeError, KeyError, TypeError, ValueError) as exc:
             raise HwsimError(f"{ckpt_path}: damaged checkpoint ({_first_line(exc)})") from None
         scheduler.T_max = s.epochs
@@ -552,6 +554,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
                 loss = train_step(model, optimizer, x, y, s, gen, scaler=scaler)
                 if sparse is not None:
                     sparse.apply()  # Eq. 5 after every optimizer step: masked weights stay zero
+                    sparse.step()  # the clock of prune_decay_step: minibatch
                 loss_sum += loss
                 ddp.average_buffers(net, info)
                 steps += 1
@@ -566,7 +569,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
             if device.startswith("cuda"):
                 torch.cuda.synchronize(device)
             if sparse is not None:  # FLOATS-i: prune by magnitude, regrow by momentum (same total)
-                sparse.prune_and_regrow(optimizer, sparse.rate(epoch, s.epochs))
+                sparse.prune_and_regrow(optimizer, sparse.rate(epoch, s.epochs, steps_per_epoch=steps))
             epoch_time = time.perf_counter() - t0
             scheduler.step()
             mean_loss = ddp.all_sum([float(loss_sum)], info)[0] / max(steps * info.world, 1)
