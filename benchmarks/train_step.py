@@ -43,6 +43,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -59,6 +60,7 @@ except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from hwsim.nets import build_network, count_params
 from hwsim.nets import ARCHS
+from hwsim.nets.conditioning import set_noise_impl
 from hwsim.runner.attacks import pgd_attack, pgd_step_size
 from hwsim.runner.sparse import ENGINES
 from hwsim.runner.train import TrainSettings, make_optimizer, make_scaler, train_step
@@ -76,6 +78,24 @@ METHODS: list[tuple[str, str, dict, tuple[str, float] | None]] = [
     ("OAT slim", "oat", {"dual_bn": True, "film_dim": 1, "slim_factors": (1.0, 0.5)}, None),
 ]
 SPARSE_LABELS = ("FLOATS-i", "FLOATS-c", "FLOAT slim", "OAT slim")
+#: FLOAT again, its noisy convs on the pre-issue-18 noise path (``set_noise_impl("reference")``): the
+#: same draws, std recomputed every forward, the scale / add as separate ops.
+NOISE_REF_LABEL = "FLOAT ref-noise"
+
+
+def structural_ratios(batch: int, attack_steps: int, oat_lambdas: list[float]) -> dict[str, float]:
+    """Expected step-cost ratios X/FLOAT from the passes alone, in forward-pass units of one image:
+    a forward costs 1, an attack backward 1 (input gradient only, parameter gradients off), a
+    training backward 2 (input and weight gradients). PGD-AT: attack B + adversarial and clean passes
+    over B; OAT: clean pass over B, attack and pass over its lambda != 0 rows; FLOAT: clean pass over
+    B, attack and noisy pass over B/2. Ignores BN, FiLM and the noise itself."""
+    k = attack_steps
+    pgdat = batch * 2 * k + 2 * batch * 3
+    n_adv = batch - (math.ceil(batch / len(oat_lambdas)) if 0 in oat_lambdas else 0)
+    oat = batch * 3 + n_adv * (2 * k + 3)
+    half = batch - batch // 2
+    flt = batch * 3 + half * (2 * k + 3)
+    return {"PGD-AT": pgdat / flt, "OAT": oat / flt}
 
 
 def _sync(device: torch.device) -> None:
@@ -165,6 +185,21 @@ def bench_train_steps(args, device: torch.device, x: torch.Tensor, y: torch.Tens
         steps[label] = step
         if args.verbose:
             print(f"  built {label}: {count_params(net):,} parameters")
+        if label == "FLOAT" and not args.skip_noise_ref:
+            ref_net = _build(args.arch, method, options, args.num_classes, args.seed, device)
+            if args.channels_last:
+                ref_net = ref_net.to(memory_format=torch.channels_last)
+            ref_opt = make_optimizer(ref_net, settings)
+            ref_gen = torch.Generator().manual_seed(args.seed)
+
+            def ref_step(net=ref_net, opt=ref_opt, gen=ref_gen):
+                previous = set_noise_impl("reference")
+                try:
+                    return train_step(net, opt, x, y, settings, gen, scaler=scaler)
+                finally:
+                    set_noise_impl(previous)
+
+            steps[NOISE_REF_LABEL] = ref_step
     times = _round_robin(steps, args.warmup, args.repeats, device)
     # the end-of-epoch prune / regrow, once per epoch (after the steps above filled the momenta)
     for label, (engine, optimizer) in engines.items():
@@ -227,6 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-sparse", action="store_true", help="part 1 without the FLOATS-i / FLOATS-c / slim rows")
     parser.add_argument(
+        "--skip-noise-ref",
+        action="store_true",
+        help=f"part 1 without the '{NOISE_REF_LABEL}' row (FLOAT on the pre-issue-18 noise path)",
+    )
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="the paper's Fig. 8(a) setting: --arch resnet34 --image-size 32 --batch-size 128 (overrides them)",
+    )
+    parser.add_argument(
         "--steps-per-epoch",
         type=int,
         default=391,
@@ -236,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-attack", action="store_true", help="only part 1 (training steps)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
+    if args.paper:
+        args.arch, args.image_size, args.batch_size = "resnet34", 32, 128
 
     if args.batch_size < 2:
         parser.error("--batch-size must be >= 2 (FLOAT splits the batch into two halves)")
@@ -296,10 +343,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.warmup} warm-up, round-robin"
         )
         steps_only = [name for name in times if not name.endswith("prune/regrow")]
-        print(f"{'method':<11} {'median s/step':>14} {'min s/step':>11} {'images/s':>9} {'x FLOAT':>8}")
+        print(f"{'method':<15} {'median s/step':>14} {'min s/step':>11} {'images/s':>9} {'x FLOAT':>8}")
         for name in steps_only:
             print(
-                f"{name:<11} {med[name]:>14.4f} {min(times[name]):>11.4f} "
+                f"{name:<15} {med[name]:>14.4f} {min(times[name]):>11.4f} "
                 f"{args.batch_size / med[name]:>9.1f} {med[name] / med['FLOAT']:>8.2f}"
             )
         print(
@@ -308,6 +355,16 @@ def main(argv: list[str] | None = None) -> int:
             + (f"; amp {'bf16' if torch.cuda.is_bf16_supported() else 'fp16'}" if args.amp else "")
             + ("; channels_last" if args.channels_last else "")
         )
+        expected = structural_ratios(args.batch_size, args.train_steps, TrainSettings().oat_lambdas)
+        print(
+            f"structural (conv passes only) expectation: OAT/FLOAT {expected['OAT']:.2f}x, "
+            f"PGD-AT/FLOAT {expected['PGD-AT']:.2f}x"
+        )
+        if NOISE_REF_LABEL in med:
+            print(
+                f"noise path: FLOAT step on the reference noise / on the fast noise "
+                f"{med[NOISE_REF_LABEL] / med['FLOAT']:.3f}x (same draws, same model, same batch)"
+            )
         if not args.skip_sparse:
             print(
                 f"FLOATS step / FLOAT step: FLOATS-i {med['FLOATS-i'] / med['FLOAT']:.2f}x, FLOATS-c "

@@ -153,3 +153,156 @@ def test_unknown_arch_and_method_raise():
         build_network("vgg16", "float")
     with pytest.raises(ValueError, match="unknown method"):
         build_network("resnet20", "fancy")
+
+
+# --- issue 18: the fast noise path (same draws and distribution as the reference path) -------------
+
+
+def _noisy_net(seed=0):
+    torch.manual_seed(seed)
+    net = build_network("resnet20", "float", dual_bn=True)
+    net.set_condition(1.0)
+    return net
+
+
+def _reference_weight(conv, x=None):
+    from hwsim.nets.conditioning import set_noise_impl
+
+    previous = set_noise_impl("reference")
+    try:
+        return conv.noisy_weight(x)
+    finally:
+        set_noise_impl(previous)
+
+
+def test_fast_noise_distribution_is_normal_with_the_weight_std():
+    conv = _noisy_net().layers[1][0].conv1  # 32 x 16 x 3 x 3 = 4608 weights
+    torch.manual_seed(11)
+    with torch.no_grad():
+        conv.alpha.fill_(1.0)
+        noise = torch.stack([conv.noisy_weight() - conv.weight for _ in range(100)])
+    n = noise.numel()  # 460,800 samples of N(0, sigma^2)
+    sigma = conv.weight.detach().std().item()
+    # 5 standard errors: mean sigma / sqrt(n), sample std sigma / sqrt(2 n)
+    assert abs(noise.mean().item()) < 5 * sigma / n**0.5
+    assert noise.std().item() / sigma == pytest.approx(1.0, abs=5 / (2 * n) ** 0.5)
+
+
+def test_fast_noise_is_the_reference_draw_scaled_by_the_exact_layer_std():
+    from hwsim.nets.conditioning import NoisyConv2d, frozen_noise_std
+
+    net = _noisy_net()
+    convs = [m for m in net.modules() if isinstance(m, NoisyConv2d)]
+    with torch.no_grad():
+        for i, conv in enumerate(convs):
+            conv.alpha.fill_(0.1 + 0.01 * i)  # distinct alphas: a mixed-up layer would show
+    net.set_state(bn="adv", noise_scale=0.7)
+    for frozen in (False, True):
+        with frozen_noise_std(net) if frozen else torch.no_grad():
+            for conv in convs:
+                std, keep = conv._std_and_keep(conv.weight)
+                assert keep is None and torch.equal(std, conv.weight.detach().std())  # bitwise the same std
+                torch.manual_seed(2)
+                fast = conv.noisy_weight()
+                torch.manual_seed(2)
+                eta = torch.randn_like(conv.weight)
+                expected = conv.weight + 0.7 * conv.alpha * conv.weight.detach().std() * eta
+                assert torch.allclose(fast, expected, rtol=1e-6, atol=1e-8)
+                torch.manual_seed(2)
+                assert torch.allclose(fast, _reference_weight(conv), rtol=1e-6, atol=1e-8)
+
+
+def test_fast_noise_gradients_match_the_reference_formula():
+    conv = _noisy_net().layers[2][1].conv2
+    net_scale = 0.6
+    conv.state.noise_scale = net_scale
+    g = torch.randn(conv.weight.shape, generator=torch.Generator().manual_seed(9))
+    grads = []
+    for impl in ("fast", "reference"):
+        conv.weight.grad = conv.alpha.grad = None
+        torch.manual_seed(8)
+        w = conv.noisy_weight() if impl == "fast" else _reference_weight(conv)
+        (w * g).sum().backward()
+        grads.append((conv.weight.grad.clone(), conv.alpha.grad.clone()))
+    torch.manual_seed(8)
+    eta = torch.randn_like(conv.weight)
+    std = conv.weight.detach().std()
+    # d/dtheta = identity (the std is detached), d/dalpha = scale * sum(g * std * eta)
+    for dw, dalpha in grads:
+        assert torch.equal(dw, g)
+        assert dalpha.item() == pytest.approx((net_scale * (g * std * eta).sum()).item(), rel=1e-5)
+    assert grads[0][1].item() == pytest.approx(grads[1][1].item(), rel=1e-5)
+
+
+def test_masked_fast_noise_is_zero_on_pruned_weights_with_the_kept_std():
+    conv = _noisy_net().layers[0][0].conv2
+    mask = torch.rand(conv.weight.shape, generator=torch.Generator().manual_seed(3)) < 0.25
+    with torch.no_grad():
+        conv.weight.mul_(mask)
+        conv.alpha.fill_(1.0)
+    conv.noise_mask = mask
+    std, keep = conv._std_and_keep(conv.weight)
+    assert std.item() == pytest.approx(conv.weight.detach()[mask].std().item(), rel=1e-6)
+    assert torch.equal(keep, mask.float())
+    torch.manual_seed(6)
+    noisy = conv.noisy_weight()
+    assert torch.equal(noisy[~mask], torch.zeros(int((~mask).sum())))
+    torch.manual_seed(6)
+    assert torch.allclose(noisy, _reference_weight(conv), rtol=1e-6, atol=1e-8)
+    mask_one = torch.zeros_like(mask)
+    mask_one[0, 0, 0, 0] = True  # fewer than 2 kept: std 0, no noise at all
+    conv.noise_mask = mask_one
+    assert torch.equal(conv.noisy_weight(), conv.weight)
+
+
+def test_frozen_std_draws_fresh_noise_each_forward_and_follows_in_place_changes():
+    from hwsim.nets.conditioning import frozen_noise_std
+
+    net = _noisy_net()
+    conv = net.layers[0][0].conv1
+    mask = torch.rand(conv.weight.shape, generator=torch.Generator().manual_seed(0)) < 0.5
+    with frozen_noise_std(net):
+        first, second = conv.noisy_weight(), conv.noisy_weight()
+        assert not torch.equal(first, second)  # eta fresh per forward
+        assert len(conv._std_cache) == 1  # the std was computed once
+        with torch.no_grad():
+            conv.weight.mul_(2.0)  # an in-place change bumps the version: the std is recomputed
+        std, _ = conv._std_and_keep(conv.weight)
+        assert torch.equal(std, conv.weight.detach().std())
+        conv.noise_mask = mask
+        std, keep = conv._std_and_keep(conv.weight)
+        assert torch.equal(keep, mask.float())
+        mask[0] = ~mask[0]  # the live mask changed in place (as the sparsity engine does)
+        std, keep = conv._std_and_keep(conv.weight)
+        assert torch.equal(keep, mask.float())
+        assert std.item() == pytest.approx(conv.weight.detach()[mask].std().item(), rel=1e-6)
+    assert conv._std_cache is None  # outside the block nothing is cached
+
+
+def test_float_train_step_is_seeded_and_matches_the_reference_noise_path():
+    from hwsim.nets.conditioning import set_noise_impl
+    from hwsim.runner.train import TrainSettings, make_optimizer, train_step
+
+    torch.manual_seed(0)
+    x, y = torch.rand(8, 3, 16, 16), torch.randint(0, 10, (8,))
+    s = TrainSettings(batch_size=8, attack_steps=2, seed=0, device="cpu")
+
+    def run(impl):
+        previous = set_noise_impl(impl)
+        try:
+            torch.manual_seed(1)
+            net = build_network("resnet20", "float", 10, dual_bn=True)
+            opt = make_optimizer(net, s)
+            gen = torch.Generator().manual_seed(0)
+            torch.manual_seed(5)  # the noise's global RNG
+            losses = [train_step(net, opt, x, y, s, gen).item() for _ in range(2)]
+            return losses, torch.cat([p.detach().flatten() for p in net.parameters()])
+        finally:
+            set_noise_impl(previous)
+
+    loss_a, params_a = run("fast")
+    loss_b, params_b = run("fast")
+    assert loss_a == loss_b and torch.equal(params_a, params_b)  # same seed, same numbers
+    loss_ref, params_ref = run("reference")
+    assert loss_a == pytest.approx(loss_ref, rel=1e-4)  # same draws: equal up to float rounding
+    assert torch.allclose(params_a, params_ref, rtol=1e-4, atol=1e-5)

@@ -78,12 +78,17 @@ class FLOAT(Method):
         return eq7_cycles(terms.weights, terms.outputs + extra, hw, read_bits=terms.read_bits, mult_weights=mults)
 
     def training_loss(self, net, x, y, settings, generator, attack):
+        from ..nets.conditioning import frozen_noise_std
+
         half = x.shape[0] // 2
         net.set_state(bn=half, noise_scale=0.0)  # clean weights; rows [0, B/2) BN_C, the rest BN_A
         clean = cross_entropy(net(x), y)
         net.set_condition(1.0)  # theta + alpha * eta, BN_A
-        x_adv = attack(net, x[half:], y[half:])
-        adv = padded(half, cross_entropy(net(x_adv), y[half:]))
+        # the parameters do not change during the loss: std(theta) once per layer for the 8 noisy
+        # forwards (7 attack steps + the noisy pass); eta is still drawn fresh on each
+        with frozen_noise_std(net):
+            x_adv = attack(net, x[half:], y[half:])
+            adv = padded(half, cross_entropy(net(x_adv), y[half:]))
         return (0.5 * clean + 0.5 * adv).mean()
 
 

@@ -19,6 +19,8 @@ plain layers exactly as before (same classes, state_dict keys and numbers).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -126,7 +128,60 @@ class NoisyConv2d(nn.Conv2d):
             raise ValueError("a slimmable conv's weight depends on its input: pass x")
         return _slim_weight(self, x)
 
+    def _noise_std(self, detached: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+        """The std of eta: unbiased, over the whole (sub-)tensor, or over its kept weights only (0 when
+        fewer than 2 are kept); a 0-d tensor, no host sync."""
+        if keep is None:
+            return detached.std()
+        n = keep.sum()
+        mean = (detached * keep).sum() / n.clamp(min=1)
+        var = (((detached - mean) * keep) ** 2).sum() / (n - 1).clamp(min=1)
+        return torch.where(n > 1, var.sqrt(), torch.zeros_like(var))
+
+    def _std_and_keep(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """std(theta) and the float keep mask (or None) of the sub-tensor ``weight``. Inside
+        :func:`frozen_noise_std` both are computed once per (sub-tensor shape, mask) and reused, as long
+        as the weight's version counter says the weight was not changed in place."""
+        mask = getattr(self, "noise_mask", None)
+        cache = getattr(self, "_std_cache", None)
+        key = (tuple(weight.shape), None if mask is None else id(mask))
+        version = (self.weight._version, None if mask is None else mask._version)
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None and hit[0] == version:
+                return hit[1], hit[2]
+        keep = None
+        if mask is not None:
+            keep = mask[: weight.shape[0], : weight.shape[1]].to(device=weight.device, dtype=weight.dtype)
+        std = self._noise_std(weight.detach(), keep)
+        if cache is not None:
+            cache[key] = (version, std, keep)
+        return std, keep
+
     def noisy_weight(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        """theta + noise_scale * alpha * eta with a fresh eta (theta itself when noise_scale is 0).
+
+        One draw ``torch.randn_like`` of the (sub-)tensor from the global RNG per forward, as before
+        (same samples for the same seed); the std and mask are scaled into the draw in place and the
+        add is one ``addcmul`` with the 0-d factor ``noise_scale * alpha * std``, so autograd sees
+        d/dtheta = identity and d/dalpha = noise_scale * std * sum(grad * eta / std), the formula of the
+        reference path (:meth:`noisy_weight_reference`).
+        """
+        if _NOISE_IMPL == "reference":
+            return self.noisy_weight_reference(x)
+        weight = self.used_weight(x)
+        scale = self.state.noise_scale
+        if scale == 0.0:
+            return weight
+        std, keep = self._std_and_keep(weight)
+        draw = torch.randn_like(weight)  # unit normal; no autograd history
+        if keep is not None:
+            draw.mul_(keep)
+        return torch.addcmul(weight, draw, (scale * std) * self.alpha)
+
+    def noisy_weight_reference(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        """The noise path before issue 18 (kept for the benchmark toggle and the tests): eta scaled by
+        the std in a separate op, std recomputed on every forward, the add and two muls apart."""
         weight = self.used_weight(x)
         scale = self.state.noise_scale
         if scale == 0.0:
@@ -137,16 +192,42 @@ class NoisyConv2d(nn.Conv2d):
             eta = torch.randn_like(weight) * detached.std()
         else:
             keep = mask[: weight.shape[0], : weight.shape[1]].to(device=weight.device, dtype=weight.dtype)
-            # unbiased std over the kept weights only, without a host sync (0 when fewer than 2 are kept)
-            n = keep.sum()
-            mean = (detached * keep).sum() / n.clamp(min=1)
-            var = (((detached - mean) * keep) ** 2).sum() / (n - 1).clamp(min=1)
-            std = torch.where(n > 1, var.sqrt(), torch.zeros_like(var))
-            eta = torch.randn_like(weight) * std * keep
+            eta = torch.randn_like(weight) * self._noise_std(detached, keep) * keep
         return weight + scale * self.alpha * eta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self.noisy_weight(x), self.bias)
+
+
+#: "fast" (default) or "reference": which noise path every NoisyConv2d runs (a benchmark / test toggle).
+_NOISE_IMPL: Literal["fast", "reference"] = "fast"
+
+
+def set_noise_impl(impl: Literal["fast", "reference"]) -> str:
+    """Switch every NoisyConv2d between the fast noise path and the pre-issue-18 reference path (same
+    draws from the global RNG, same distribution); returns the previous choice."""
+    global _NOISE_IMPL
+    if impl not in ("fast", "reference"):
+        raise ValueError(f"noise impl must be 'fast' or 'reference', got {impl!r}")
+    previous, _NOISE_IMPL = _NOISE_IMPL, impl
+    return previous
+
+
+@contextmanager
+def frozen_noise_std(net: nn.Module) -> Iterator[None]:
+    """Within the block, each noisy conv of ``net`` computes std(theta) (and its keep mask) once per
+    sub-tensor and mask and reuses it: for the forwards of one training loss (the attack's and the
+    noisy pass), where the parameters do not change. eta is still drawn fresh on every forward. A
+    weight or mask changed in place inside the block (its version counter moves) is recomputed;
+    nested blocks share the outer cache."""
+    convs = [m for m in net.modules() if isinstance(m, NoisyConv2d) and getattr(m, "_std_cache", None) is None]
+    for conv in convs:
+        object.__setattr__(conv, "_std_cache", {})
+    try:
+        yield
+    finally:
+        for conv in convs:
+            object.__setattr__(conv, "_std_cache", None)
 
 
 class SlimmableLinear(nn.Linear):
@@ -408,6 +489,8 @@ __all__ = [
     "SwitchableBatchNorm2d",
     "SwitchableFiLM",
     "float_noise_scale",
+    "frozen_noise_std",
     "resolve_condition",
+    "set_noise_impl",
     "set_condition",
 ]
