@@ -318,7 +318,12 @@ def train(
     ),
     eval_limit: int = typer.Option(512, help="Held-out images for the per-epoch CA / RA check."),
     eval_lambdas: str = typer.Option(
-        "0,0.2,0.7,1", help="Lambdas (FLOAT: lambda_n) checked every epoch; the best-RA checkpoint of each is kept."
+        "0,0.2,0.7,1",
+        help="Lambdas (FLOAT: lambda_n) checked every epoch; the best checkpoint of each is kept (--select).",
+    ),
+    select: str = typer.Option(
+        "weighted",
+        help="Best checkpoint per lambda: 'weighted' (1 - lambda) CA + lambda RA; 'ra' best RA (OAT.py's best_ATA); 'ca' best CA (best_TA). Under 'weighted' an epoch at chance is never kept over one that learned.",
     ),
     eval_lambda_th: float = typer.Option(0.0, help="FLOAT's lambda_th for the per-epoch check (Eq. 6)."),
     eval_every: int = typer.Option(1, help="Check CA / RA every N epochs (and after the last)."),
@@ -356,7 +361,7 @@ def train(
         seed=seed, data_dir=str(data_dir) if data_dir else None, image_size=image_size, augment=augment,
         limit_train=limit_train, limit_test=limit_test, val_split=val_split, eval_limit=eval_limit,
         eval_lambdas=_parse_list(eval_lambdas, what="--eval-lambdas"), eval_lambda_th=eval_lambda_th, eval_every=eval_every,
-        device=device, amp=amp, channels_last=channels_last, workers=workers,
+        device=device, amp=amp, channels_last=channels_last, workers=workers, select=select,
     )  # fmt: skip
     config, values = apply_preset(config, values, preset)
     if oat_lambdas is not None:  # an explicit S_lambda wins over the preset's
@@ -395,7 +400,7 @@ def evaluate(
         "last",
         "--checkpoint",
         "-c",
-        help="'last': the last epoch's weights; 'best': per lambda, the epoch with the best held-out PGD-7 RA (as the paper reports).",
+        help="'last': the last epoch's weights; 'best': per lambda, the best held-out epoch under the run's --select rule (PGD-7 on the held-out set).",
     ),
     fmt: str = typer.Option("table", "--format", "-f", help=EVAL_FORMAT_HELP),
     output: Path | None = typer.Option(

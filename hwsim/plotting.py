@@ -172,6 +172,27 @@ def run_styles(
     return styles
 
 
+#: the legend entry of the points :func:`mark_collapsed` crosses out
+COLLAPSED_LABEL = "collapsed: at chance at a trained $\\lambda$"
+
+
+def mark_collapsed(ax, rows, x: str, y: str) -> bool:
+    """Cross out the points of ``rows`` whose ``collapsed`` column is set (a run at chance at a lambda
+    it trained, :func:`hwsim.report.report_frame`; in a seed-aggregated frame: a seed of it), so a
+    figure never shows a collapsed run as a result; one legend entry per figure. True if any."""
+    if "collapsed" not in getattr(rows, "columns", ()):
+        return False
+    bad = rows[rows["collapsed"].fillna(False).astype(bool)]
+    if bad.empty:
+        return False
+    shown = any(
+        a.get_label() == COLLAPSED_LABEL for other in ax.figure.axes for a in [*other.lines, *other.collections]
+    )
+    ax.scatter(bad[x], bad[y], marker="x", s=70, color="red", linewidths=1.8, zorder=6,
+               label=None if shown else COLLAPSED_LABEL)  # fmt: skip
+    return True
+
+
 # ---------------------------------------------------------------------------------------------
 # labels that do not overlap
 

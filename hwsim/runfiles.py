@@ -16,6 +16,7 @@ content, pydantic's field path (``results.json: points.0.clean_acc: ...``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -96,6 +97,11 @@ class TrainSettings(Strict):
     workers: StrictInt = Field(0, ge=0, description="DataLoader worker processes")
     world_size: StrictInt = Field(1, gt=0, description="DDP processes (set by torchrun)")
     preset: Literal["paper"] | None = None
+    select: Literal["weighted", "ra", "ca"] = Field(
+        "weighted",
+        description="best checkpoint per lambda: 'weighted' (1 - lambda) CA + lambda RA, 'ra' OAT.py's best_ATA, "
+        "'ca' its best_TA; under 'weighted' an epoch at chance is never kept over one that learned",
+    )
 
     @field_validator("device")
     @classmethod
@@ -281,6 +287,41 @@ class EvalResults(BaseModel):
         return frame
 
 
+# ---------------------------------------------------------------------------------------------
+# best checkpoints: the selection rule, and the test for an epoch that has not learned
+
+
+#: The rule of runs stored before ``select`` existed: OAT.py's best_ATA (highest held-out RA).
+LEGACY_SELECT = "ra"
+
+
+def chance_ceiling(num_classes: int, images: int) -> float:
+    """The highest clean accuracy (%) still read as chance: 100 / K plus three binomial standard
+    deviations of a guess on ``images`` images (15.2% for 10 classes on 300 images). A network that
+    predicts one class everywhere scores about 100 / K, clean and robust alike. hwsim's choice."""
+    p = 1.0 / num_classes
+    return 100.0 * (p + 3.0 * math.sqrt(p * (1 - p) / max(images, 1)))
+
+
+def at_chance(clean_acc: float, num_classes: int, images: int) -> bool:
+    """Whether a clean accuracy is no better than guessing (:func:`chance_ceiling`)."""
+    return clean_acc <= chance_ceiling(num_classes, images)
+
+
+def selection_key(point: dict[str, Any], rule: str, num_classes: int, images: int) -> tuple[bool, float]:
+    """How good an epoch's held-out point is under ``rule`` (:attr:`TrainSettings.select`), as a
+    (learned, score) tuple to compare.
+
+    'weighted' (hwsim's default): (1 - lambda) CA + lambda RA, and an epoch at chance never beats one
+    that learned, whatever its RA (a network stuck on one class has RA = CA = 100 / K, above a trained
+    network's low RA at a large eps). 'ra' and 'ca' are OAT.py's rules exactly, RA (best_ATA,
+    OAT.py:309-311) and CA (best_TA, :306-308), with no such guard: the report flags what they keep."""
+    ca, ra, lam = float(point["clean_acc"]), float(point["robust_acc"]), float(point["lam"])
+    if rule == "weighted":
+        return (not at_chance(ca, num_classes, images), (1 - lam) * ca + lam * ra)
+    return (True, {"ra": ra, "ca": ca}[rule])
+
+
 def _validation_line(source: Path | str, err: ValidationError, under: str) -> str:
     """:func:`~hwsim.config.describe_validation_error` with the field path continued from the key
     ``under`` which the validated mapping sits at in ``source`` (``config.train.epochs``)."""
@@ -295,6 +336,9 @@ def parse_run_config(data: Any, source: Path | str) -> RunConfig:
     """The validated run config stored under ``config`` in ``source`` (a run, results or checkpoint
     file): defaults filled in, so runs recorded before a setting existed compare equal to runs at its
     default. An invalid one is one line naming the file and the field (``config.model.arch``)."""
+    train = data.get("train") if isinstance(data, dict) else None
+    if isinstance(train, dict) and "select" not in train:  # stored before the rule existed: best-RA
+        data = {**data, "train": {**train, "select": LEGACY_SELECT}}
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..plotting import new_figure, plot_function, run_styles
+from ..plotting import mark_collapsed, new_figure, plot_function, run_styles
 from .registry import FLOATS_RUNS, PAPER_FIGS_RUNS, SEEDS_RUNS, Context, FigureDef, register
 
 MAIN_ATTACK = "pgd7"
@@ -121,7 +121,7 @@ def _s_lambda_data(ctx: Context):
     if rows["train_lambdas"].nunique() < 2:
         return None
     rows = _lowest_threshold(rows)
-    columns = ["run", "train_lambdas", "lam", "clean_acc", "robust_acc", "checkpoint", "attack"]
+    columns = ["run", "train_lambdas", "lam", "clean_acc", "robust_acc", "checkpoint", "attack", "collapsed"]
     size = rows["train_lambdas"].map(lambda text: (text.count(","), text))  # smaller sets first
     rows = rows.assign(_size=size).sort_values(["_size", "run", "lam"], kind="stable")
     return rows[columns].reset_index(drop=True)
@@ -140,6 +140,8 @@ def _s_lambda_plot(data: pd.DataFrame):
             for _, curve in rows.groupby("run", sort=False):
                 ax.plot(curve["lam"], curve[column], marker=mark, color=colour, linestyle=dashes[i % 4], label=label)
                 label = None  # one legend entry per S_lambda
+    for ax, column in zip(axes, ("clean_acc", "robust_acc")):
+        mark_collapsed(ax, data, "lam", column)
     tested = ", ".join(f"{v:g}" for v in sorted(set(data["lam"])))
     axes[0].set_ylabel("Clean accuracy CA (%)")
     axes[1].set_ylabel(f"Robust accuracy RA, {MAIN_ATTACK.upper()} (%)")
@@ -175,6 +177,8 @@ def _thresholds_plot(data: pd.DataFrame):
             for ax, column in zip(axes, ("clean_acc", "robust_acc")):
                 ax.plot(curve["lam"], curve[column], marker=mark, color=colour, linestyle=dashes[k % 4],
                         markerfacecolor="white" if k else colour, label=label)  # fmt: skip
+    for ax, column in zip(axes[::-1], ("robust_acc", "clean_acc")):  # the legend is axes[1]'s
+        mark_collapsed(ax, data, "lam", column)
     axes[0].set_ylabel("Clean accuracy CA (%)")
     axes[1].set_ylabel(f"Robust accuracy RA, {MAIN_ATTACK.upper()} (%)")
     for ax in axes:
@@ -197,7 +201,18 @@ def _lambda_sweep_data(ctx: Context):
     rows = rows[rows["run"].isin(counts[counts >= 6].index)]  # a fine lambda_n grid, not the 4 default points
     if rows.empty:
         return None
-    columns = ["run", "method", "label", "lam", "lambda_th", "clean_acc", "robust_acc", "checkpoint", "attack"]
+    columns = [
+        "run",
+        "method",
+        "label",
+        "lam",
+        "lambda_th",
+        "clean_acc",
+        "robust_acc",
+        "checkpoint",
+        "attack",
+        "collapsed",
+    ]
     return rows[columns].sort_values(["run", "lam"], kind="stable").reset_index(drop=True)
 
 
@@ -213,6 +228,8 @@ def _lambda_sweep_plot(data: pd.DataFrame):
         ax.plot(rows["lam"], rows["clean_acc"], marker=mark, color=colour, label=f"clean (CA){suffix}")
         ax.plot(rows["lam"], rows["robust_acc"], marker=mark, color=colour, markerfacecolor="white", linestyle="--",
                 label=f"{MAIN_ATTACK.upper()} (RA){suffix}")  # fmt: skip
+    mark_collapsed(ax, data, "lam", "clean_acc")
+    mark_collapsed(ax, data, "lam", "robust_acc")
     ax.set_xlabel("noise re-scaling factor $\\lambda_n$ (Eq. 6)")
     ax.set_ylabel("Accuracy (%)")
     ax.set_title("FLOAT after training, across $\\lambda_n$ (paper Fig. 4 style)")

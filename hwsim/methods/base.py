@@ -143,6 +143,13 @@ class Method:
         method has no such set (FLOAT trains its two boundary conditions)."""
         return None
 
+    def trained_lambdas(self, settings) -> list[float]:
+        """The lambdas whose condition the training loss optimises: :meth:`train_lambdas`, else the
+        two boundary conditions 0 and 1 (FLOAT's clean and noisy passes). A network at chance at one
+        of them has collapsed (:func:`hwsim.runfiles.at_chance`)."""
+        sampled = self.train_lambdas(settings)
+        return [0.0, 1.0] if sampled is None else list(sampled)
+
     def __repr__(self) -> str:
         return f"<method {self.name}>"
 

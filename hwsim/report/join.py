@@ -30,6 +30,8 @@ from ..runfiles import (
     RESULTS_JSON,
     RUN_FILE,
     RunConfig,
+    at_chance,
+    chance_ceiling,
     finished_epochs,
     parse_run_config,
     read_results,
@@ -42,7 +44,8 @@ MB = 1e6  # decimal megabytes, as in the README and the paper's "21.28 MB"
 
 COLUMNS = [
     "run", "arch", "method", "label", "sparsity", "density", "dataset", "seed", "checkpoint", "slim_factor",
-    "eval_slim_factor", "train_lambdas", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "images", "epoch", "params",
+    "eval_slim_factor", "train_lambdas", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "images", "at_chance",
+    "collapsed", "epoch", "params",
     "weight_bytes", "memory_mb", "storage_bytes", "macs", "flops", "delay_ns", "delay_base_ns", "energy_pj", "cr",
     "effective_cr", "crf", "storage_format", "sparse_storage_bytes", "eq7_speedup", "speedup",
     "mean_epoch_time_s", "spec", "status",
@@ -66,7 +69,7 @@ MODEL_COLUMNS = ["label", "sparsity", "density", "eval_slim_factor", "train_lamb
 # lambda_th x attack, mean and sample standard deviation (ddof = 1) over the seeds that have the point.
 SEED_COLUMNS = [
     "run", "arch", "method", *MODEL_COLUMNS, "dataset", "checkpoint", "slim_factor", "lam", "lambda_th", "attack", "seeds", "seed_list",
-    "clean_acc_mean", "clean_acc_std", "robust_acc_mean", "robust_acc_std", *COST_COLUMNS,
+    "clean_acc_mean", "clean_acc_std", "robust_acc_mean", "robust_acc_std", "collapsed", *COST_COLUMNS,
     "mean_epoch_time_s", "spec",
 ]  # fmt: skip
 
@@ -250,13 +253,37 @@ def _resolved(run_dir: Path) -> Path:
         raise HwsimError(f"{run_dir}: not a run directory (a symlink loop)") from None
 
 
+def _warn_collapsed(run: str, run_config: RunConfig, collapsed_at: dict[str, list[str]]) -> None:
+    """One warning per run at chance at a lambda it trained: its last weights (the training
+    collapsed), or only a best checkpoint (the selection rule kept an untrained epoch)."""
+    parts = []
+    if collapsed_at["last"]:
+        parts.append(f"its last weights at {', '.join(dict.fromkeys(collapsed_at['last']))}: the training collapsed")
+    if collapsed_at["best"]:
+        rule = run_config.train.select
+        parts.append(
+            f"its best checkpoint at {', '.join(dict.fromkeys(collapsed_at['best']))}: an untrained epoch kept by "
+            f"select: {rule}"
+            + (" (retrain with --select weighted, or evaluate --checkpoint last)" if rule == "ra" else "")
+        )
+    if parts:
+        ceiling = chance_ceiling(run_config.model.classes, 300)
+        warnings.warn(
+            f"run {run}: at chance (CA <= 100/K + 3 sd of a guess; {ceiling:.1f}% for {run_config.model.classes} "
+            f"classes on 300 images) at a lambda it was trained on: {'; '.join(parts)}. Its rows say collapsed = True "
+            "and the figures cross them out",
+            HwsimWarning,
+            stacklevel=3,
+        )
+
+
 def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribution: str = "paper") -> pd.DataFrame:
     """One row per run x checkpoint x lambda x lambda_th x attack: CA / RA joined with the cost at
     that condition.
 
     The model config is the one the evaluation recorded in ``results.json`` (the model the accuracy
     belongs to); ``seed`` is its training seed. ``checkpoint`` says which weights were evaluated
-    (``last``: the last epoch's; ``best``: the per-lambda best-RA checkpoint) and ``epoch`` their
+    (``last``: the last epoch's; ``best``: the per-lambda best checkpoint, ``select`` rule) and ``epoch`` their
     training epoch (the results' epoch for points recorded without one). ``mean_epoch_time_s`` is
     the mean training epoch time from ``run.json`` (the paper's Fig. 8(a) quantity; NaN before the
     first epoch). A run without ``results.json`` raises :class:`HwsimError` naming its directory.
@@ -264,6 +291,10 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
     ``spec``, when given, costs every run; otherwise each run is costed on the spec its model names
     (:func:`run_spec_path`), else on the shipped 65 nm ASIC. The ``spec`` column says which; the
     frame's ``spec`` / ``weight_bits`` attributes list the distinct ones (joined with ", " / "/").
+
+    ``at_chance`` says the point's CA is no better than guessing (:func:`~hwsim.runfiles.at_chance`),
+    ``collapsed`` that it is so at a lambda the method trained (:meth:`~hwsim.methods.Method.trained_lambdas`):
+    each collapsed run is one :class:`HwsimWarning`, and the figures mark its points.
     """
     if attribution not in ATTRIBUTIONS:
         raise HwsimError(f"unknown attribution {attribution!r}; use one of {', '.join(ATTRIBUTIONS)}")
@@ -295,8 +326,10 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
             "eval": {"eps": results.eps},  # the attack budget of every RA in the results
         }
         epoch_time = _mean_epoch_time(run_dir)
-        sampled = get_method(config.method).train_lambdas(run_config.train)
+        method = get_method(config.method)
+        sampled = method.train_lambdas(run_config.train)
         train_lambdas = ",".join(f"{v:g}" for v in sampled) if sampled is not None else None
+        trained = method.trained_lambdas(run_config.train)
         status = run_status(read_run_file(run_dir))
         if status != "done":
             warnings.warn(f"run {results.run} ({run_dir}): {_status_text(run_dir, status)}", HwsimWarning, stacklevel=2)
@@ -317,7 +350,13 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
             p.lambda_th or 0.0,
             p.lam,
         )  # noqa: E731
+        collapsed_at: dict[str, list[str]] = {"last": [], "best": []}
         for p in sorted(results.points, key=order):
+            chance = at_chance(p.clean_acc, config.classes, p.images)
+            collapsed = chance and any(math.isclose(p.lam, t, abs_tol=1e-9) for t in trained)
+            if collapsed:
+                where = f"lambda {p.lam:g}" + (f" (epoch {p.epoch})" if p.checkpoint == "best" and p.epoch else "")
+                collapsed_at["best" if p.checkpoint == "best" else "last"].append(where)
             rows.append(
                 {
                     "run": results.run,
@@ -338,6 +377,8 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
                     "clean_acc": p.clean_acc,
                     "robust_acc": p.robust_acc,
                     "images": p.images,
+                    "at_chance": chance,
+                    "collapsed": collapsed,
                     "epoch": p.epoch if p.epoch is not None else results.epoch,
                     **cost_at(
                         config,
@@ -353,6 +394,7 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
                     "status": status,
                 }
             )
+        _warn_collapsed(results.run, run_config, collapsed_at)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     names = list(dict.fromkeys(s.name for s in used))
     bits = list(dict.fromkeys(s.weight_bits for s in used))
@@ -451,7 +493,7 @@ def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
 
     Per (series, checkpoint, lambda, lambda_th, attack): the mean and sample standard deviation
     (ddof = 1) of CA and RA over the runs that have the point, their count (``seeds``) and training
-    seeds (``seed_list``, e.g. ``"0,1,2"``); the cost columns (equal within a series) and the mean
+    seeds (``seed_list``, e.g. ``"0,1,2"``), how many of them collapsed there (``collapsed``); the cost columns (equal within a series) and the mean
     of the runs' ``mean_epoch_time_s``. A run alone in its group keeps its name, with ``seeds`` = 1
     and NaN standard deviations. The runs of a group must differ only in the seed (see
     :func:`check_seed_group`, which reads the run configs :func:`report_frame` keeps in
@@ -490,6 +532,8 @@ def aggregate_seeds(frame: pd.DataFrame) -> pd.DataFrame:
                 "clean_acc_std": float(part["clean_acc"].std(ddof=1)) if len(part) > 1 else math.nan,
                 "robust_acc_mean": float(part["robust_acc"].mean()),
                 "robust_acc_std": float(part["robust_acc"].std(ddof=1)) if len(part) > 1 else math.nan,
+                # how many of the seeds collapsed at this point (their accuracies are in the mean)
+                "collapsed": int(part["collapsed"].fillna(False).astype(bool).sum()) if "collapsed" in part else 0,
                 **{c: first.get(c, math.nan) for c in COST_COLUMNS},
                 "mean_epoch_time_s": float(epoch_time[key[0]]),
                 "spec": first["spec"],

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..methods import get_method
-from ..plotting import PointLabel, label_bars, new_figure, place_labels, plot_function, run_styles
+from ..plotting import PointLabel, label_bars, mark_collapsed, new_figure, place_labels, plot_function, run_styles
 from .join import _accuracy_columns, boundary_points, method_label, plotted_rows
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the report package
@@ -124,6 +124,7 @@ def plot_tradeoff(frame: pd.DataFrame, attack: str) -> Figure:
                 PointLabel(x, y, f"$\\lambda$={_lam_text(lam)}", colour)
                 for x, y, lam in zip(ends[ca], ends[ra], ends["lam"])
             ]
+    mark_collapsed(ax, rows, ca, ra)
     ax.margins(0.12)
     ax.set_xlabel("Clean accuracy CA (%)")
     ax.set_ylabel(f"Robust accuracy RA, {_attack_label(attack)} (%)")

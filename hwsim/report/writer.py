@@ -34,13 +34,13 @@ TABLE1_JSON = "table1.json"
 # Columns of the terminal table and Markdown views (CSV and JSON carry every column).
 REPORT_VIEW = [
     "run", "method", "arch", "checkpoint", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "params",
-    "memory_mb", "macs", "delay_ns", "delay_base_ns", "mean_epoch_time_s",
+    "memory_mb", "macs", "delay_ns", "delay_base_ns", "mean_epoch_time_s", "collapsed",
 ]  # fmt: skip
 
 # The seed-aggregated view, shown after the per-run table.
 SEED_VIEW = [
     "run", "method", "checkpoint", "lam", "lambda_th", "attack", "seeds", "clean_acc_mean", "clean_acc_std",
-    "robust_acc_mean", "robust_acc_std", "memory_mb", "delay_ns",
+    "robust_acc_mean", "robust_acc_std", "memory_mb", "delay_ns", "collapsed",
 ]  # fmt: skip
 
 # The Table 1 view (paper Table 1), printed after the report when a run is sparse or slimmable.

@@ -102,8 +102,8 @@ def evaluate_checkpoint(
     """CA and RA of a trained run for every lambda and attack; written to the run directory.
 
     ``checkpoint_kind`` "last" evaluates the last epoch's weights at every lambda; "best" evaluates,
-    at each lambda, the weights of the epoch with the best held-out RA at that lambda (as the paper
-    reports best CA / RA, and OAT.py keeps best_ATA per lambda).
+    at each lambda, the weights of the best held-out epoch at that lambda under the run's ``select``
+    rule (the paper reports best CA / RA; OAT.py keeps best_ATA / best_TA per lambda).
 
     ``slim_factors``: the widths of a slimmable run to evaluate (default: all of its slim factors);
     a run that is not slimmable has only 1.0.
@@ -279,7 +279,7 @@ def results_note(results: EvalResults) -> str:
 
 
 def _best_weights(run_dir: Path, payload: dict, run, lam: float, lambda_th: float) -> tuple[int, dict]:
-    """(epoch, state_dict) of the best held-out-RA checkpoint at ``lam``; one-line errors otherwise."""
+    """(epoch, state_dict) of the best held-out checkpoint at ``lam``; one-line errors otherwise."""
     if not payload.get("best"):
         raise HwsimError(
             f"{run_dir}: the run has no best checkpoints (trained before hwsim kept them, or no epoch was checked yet); use --checkpoint last"

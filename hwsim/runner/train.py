@@ -66,6 +66,7 @@ from ..runfiles import (  # noqa: F401
     parse_run_config,
     read_run_file,
     run_status,
+    selection_key,
 )
 from . import ddp
 from .attacks import batch_correct, pgd_attack
@@ -248,12 +249,32 @@ def save_checkpoint(
     _save(path, payload)
 
 
+def update_best(
+    best: dict[str, dict], points: list[dict[str, Any]], epoch: int, s: TrainSettings, num_classes: int
+) -> list[str]:
+    """Keep, per lambda, the epoch whose held-out point is best under ``s.select``
+    (:func:`~hwsim.runfiles.selection_key`; >=: OAT.py keeps the later epoch on ties). Updates
+    ``best`` in place and returns the lambdas (keys) whose best epoch is now ``epoch``. Points
+    recorded before hwsim counted their images were checked on ``eval_limit`` images at most."""
+    changed = []
+    for p in points:
+        key = f"{p['lam']:g}"
+        images = int(p.get("images", s.eval_limit))
+        if key not in best or selection_key(p, s.select, num_classes, images) >= selection_key(
+            best[key], s.select, num_classes, images
+        ):
+            best[key] = {**p, "epoch": epoch, "lambda_th": s.eval_lambda_th}
+            changed.append(key)
+    return changed
+
+
 def best_path(run_dir: Path, lam: float) -> Path:
     return Path(run_dir) / BEST_DIR / f"lambda-{lam:g}.pt"
 
 
 def save_best(run_dir: Path, run: RunConfig, point: dict[str, Any], net) -> None:
-    """The weights of the epoch with the best held-out RA at one lambda (OAT.py's best_ATA<lambda>.pth)."""
+    """The weights of the best held-out epoch at one lambda under ``select`` (OAT.py's best_ATA<lambda>.pth
+    at ``select: ra``, best_TA<lambda>.pth at ``ca``)."""
     _save(best_path(run_dir, point["lam"]), {
         "format": BEST_FORMAT, "hwsim_version": __version__, "config": run.model_dump(mode="json", by_alias=True),
         **point, "model": net.state_dict(),
@@ -417,7 +438,9 @@ def held_out_accuracy(
                 correct = batch_correct(net, bx, by, EVAL_ATTACK, eps=s.eps, seed=s.seed + start // batch_size)
             counts = [a + b for a, b in zip(counts, correct)]
         clean, robust = ddp.all_sum(counts, info)
-        points.append({"lam": lam, "clean_acc": 100.0 * clean / len(x), "robust_acc": 100.0 * robust / len(x)})
+        points.append(
+            {"lam": lam, "clean_acc": 100.0 * clean / len(x), "robust_acc": 100.0 * robust / len(x), "images": len(x)}
+        )
     if getattr(net, "slimmable", False):
         net.set_slim(1.0)
     net.train()
@@ -595,14 +618,9 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
                 )
                 if net.slimmable:
                     record["eval_slim_factor"] = eval_slim_factor(run.model)
-                for p in points:
-                    key = f"{p['lam']:g}"
-                    if (
-                        key not in best or p["robust_acc"] >= best[key]["robust_acc"]
-                    ):  # >=: OAT.py keeps the later epoch on ties
-                        best[key] = {**p, "epoch": epoch + 1, "lambda_th": s.eval_lambda_th}
-                        if info.is_main:
-                            save_best(run_dir, run, best[key], net)
+                for key in update_best(best, points, epoch + 1, s, run.model.classes):
+                    if info.is_main:
+                        save_best(run_dir, run, best[key], net)
             history.append(record)
             if info.is_main:
                 save_checkpoint(ckpt_path, run, epoch + 1, net, optimizer, scheduler, history, best, scaler, sparse)
