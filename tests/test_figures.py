@@ -224,8 +224,143 @@ def test_paper_check_rows_measured_on_the_tracked_runs(tmp_path):
     assert verdict["FLOAT over lambda_n"] == "trend weak"  # RA rho +0.17: the right sign, weakly
     assert verdict["FLOAT vs PGD-AT under AutoAttack"] == "trend differs"  # PGD-AT lambda 1 ties FLOAT at 14%
     assert verdict["Table 1 CRF of FLOATS-c with trained masks"] == "trend"
-    spread = next(c for k, c in rows.items() if k.startswith("OAT's spread"))[2]
-    assert spread.startswith("86.94% (at lambda 0.2) / 50.28% (at lambda 0.7)")
+    spread = next(c for k, c in rows.items() if k.startswith("OAT's spread"))
+    # oat-S0_0.5_1 collapsed at lambda 1 (it trained there): left out, and named (it gave RA 50.28% before)
+    assert spread[2].startswith("86.94% (at lambda 0.2) / 39.72% (at lambda 0.7)")
+    assert "left out, collapsed (at chance at a trained lambda): oat-S0_0.5_1 at lambda 1" in spread[5]
+
+    def cells(prefix):
+        return next(c for k, c in rows.items() if k.startswith(prefix))
+
+    # every claim of Fig. 6-10, Table 1 and the abstract has a row, judged on the tracked runs
+    assert verdict["FLOAT at lambda_n = 0.2, lambda_th 0.5 vs 0"] == "trend"
+    assert cells("FLOAT at lambda_n = 0.2")[2] == "CA +0.56, RA -5.28 (points)"
+    assert verdict["FLOAT vs OAT, same lambda"] == "trend"
+    assert cells("FLOAT vs OAT, same lambda")[2].startswith("RA up to +6.20 (lambda 0.2), CA up to +1.11 (lambda 1)")
+    assert verdict["FLOAT vs PGD-AT, same lambda"] == "trend"
+    assert "RA up to +45.93 (lambda 0)" in cells("FLOAT vs PGD-AT, same lambda")[2]
+    assert verdict["FLOAT vs OAT"] == "trend"  # the abstract's ~6% / ~10%
+    assert verdict["OAT / FLOAT training time per epoch"] == "trend"
+    assert cells("OAT / FLOAT training time")[2].startswith("1.40x (1.60 s / 1.15 s per epoch)")
+    assert verdict["PGD-AT / FLOAT training time per epoch"] == "trend differs"  # FLOAT's noise on a CPU
+    assert cells("PGD-AT / FLOAT training time")[2].startswith("0.60x")
+    assert verdict["FLOAT slim vs OAT slim accuracy, same lambda and SF"] == "trend"
+    assert cells("FLOAT slim vs OAT slim")[2].startswith("up to +20.56")
+    assert verdict["OAT slim / FLOAT slim training time per epoch"] == "trend"
+    assert cells("OAT slim / FLOAT slim")[2].startswith("1.65x")
+    assert verdict["FLOAT vs OAT under PGD20"] == "trend" and verdict["FLOAT vs OAT under FGSM"] == "trend"
+    assert verdict["Table 1 CA / RA of FLOAT"] == "measured"
+    assert verdict["Table 1 CA / RA of FLOATS-i"] == "trend"
+    assert verdict["Table 1 CA / RA of FLOATS-c"] == "trend differs"  # RA at lambda 0 15.56 points below FLOAT
+    assert "+15.56 at ra_lam0" in cells("Table 1 CA / RA of FLOATS-c")[2]
+    assert verdict["Table 1 CA / RA of FLOATS slim"] == "trend differs"
+    slim_cr = cells("Table 1 CR of FLOATS slim with trained masks")
+    assert slim_cr[4] == "differs" and slim_cr[2].startswith("7.220x trained masks, 13.320x analytic")
+    assert verdict["FLOATS slim parameters"] == "differs"
+    assert "OAT slim / FLOATS slim 4.880x" in cells("FLOATS slim parameters")[2]
+
+
+def _fake_figure(monkeypatch, name, frame):
+    """paper-check reading ``frame`` as the data of figure ``name`` (the verdict logic alone)."""
+    from hwsim.figures import paper_check
+
+    real = paper_check._figure_data
+    monkeypatch.setattr(paper_check, "_figure_data", lambda ctx, n: (frame, "cmd") if n == name else real(ctx, n))
+
+
+def _fake_final(monkeypatch, frame):
+    from hwsim.figures import paper_check
+
+    monkeypatch.setattr(paper_check, "_final_rows", lambda ctx, name, attack="pgd7": (frame, "", "cmd"))
+
+
+def test_paper_check_fig6_verdict_follows_the_signs(monkeypatch):
+    from hwsim.figures.paper_check import _fig6_row
+
+    def frame(ca_th5):
+        return pd.DataFrame({
+            "run": ["f"] * 2, "lam": [0.2, 0.2], "lambda_th": [0.0, 0.5], "clean_acc": [90.0, ca_th5],
+            "robust_acc": [50.0, 40.0], "collapsed": [False, False],
+        })  # fmt: skip
+
+    _fake_figure(monkeypatch, "fig6", frame(92.5))
+    row = _fig6_row(None)
+    assert row["verdict"] == "trend" and row["hwsim"] == "CA +2.50, RA -10.00 (points)"
+    _fake_figure(monkeypatch, "fig6", frame(89.0))  # BN_C below lambda_th should raise CA
+    assert _fig6_row(None)["verdict"] == "trend differs"
+
+
+def test_paper_check_fig7_verdict_needs_float_ahead_and_never_far_behind(monkeypatch):
+    from hwsim.figures.paper_check import _fig7_rows
+
+    def frame(oat_ra_at_1):
+        return pd.DataFrame({
+            "run": ["float", "float", "oat", "oat", "pgdat-l0", "pgdat-l1"],
+            "method": ["float", "float", "oat", "oat", "pgdat", "pgdat"], "lam": [0.0, 1.0] * 3,
+            "clean_acc": [95.0, 90.0, 94.0, 89.0, 96.0, 85.0], "robust_acc": [30.0, 55.0, 25.0, oat_ra_at_1, 0.0, 50.0],
+        })  # fmt: skip
+
+    _fake_final(monkeypatch, frame(54.0))
+    oat, pgd, abstract = _fig7_rows(None)
+    assert oat["verdict"] == "trend" and oat["hwsim"].startswith("RA up to +5.00 (lambda 0), CA up to +1.00 (lambda 0)")
+    assert pgd["verdict"] == "trend" and "RA up to +30.00 (lambda 0), CA up to +5.00 (lambda 1)" in pgd["hwsim"]
+    assert abstract["hwsim"] == oat["hwsim"]
+    _fake_final(monkeypatch, frame(58.5))  # OAT 3.5 RA above FLOAT at lambda 1 (CA + RA: -2.5 < -2)
+    assert _fig7_rows(None)[0]["verdict"] == "trend differs"
+
+
+def test_paper_check_fig8a_ratios_of_mean_epoch_times(monkeypatch):
+    from hwsim.figures.paper_check import _fig8a_rows
+
+    frame = pd.DataFrame({
+        "run": ["float", "oat", "pgdat-l0", "pgdat-l1"], "method": ["float", "oat", "pgdat", "pgdat"],
+        "train_lambdas": [None, "0,1", "0", "1"], "mean_epoch_time_s": [2.0, 3.0, 1.0, 3.0],
+    })  # fmt: skip
+    _fake_figure(monkeypatch, "fig8a", frame)
+    oat, pgd = _fig8a_rows(None)
+    assert oat["verdict"] == "trend" and oat["hwsim"] == "1.50x (3.00 s / 2.00 s per epoch)"
+    # PGD-AT mean (1 + 3) / 2 = 2 s: 1.00x, not slower; at lambda > 0 alone 1.50x
+    assert pgd["verdict"] == "trend differs"
+    assert pgd["hwsim"] == "1.00x (2.00 s / 2.00 s per epoch; 1.50x over the PGD-AT runs at lambda > 0)"
+
+
+def test_paper_check_table1_accuracy_drop_rule(monkeypatch):
+    from hwsim.figures.paper_check import TABLE1_DROP, _table1_rows
+
+    def row(run, method, ra0, cr=float("nan"), analytic=float("nan")):
+        return {"run": run, "method": method, "ca_lam0": 95.0, "ra_lam0": ra0, "ca_lam1": 90.0, "ra_lam1": 55.0,
+                "sf": 1.0, "checkpoint": "last", "cr": cr, "cr_analytic": analytic, "crf": 1.0, "crf_analytic": 1.0,
+                "density": 0.3}  # fmt: skip
+
+    frame = pd.DataFrame([
+        row("f", "FLOAT", 30.0), row("i", "FLOATS-i", 30.0 - TABLE1_DROP), row("c", "FLOATS-c", 30.0 - TABLE1_DROP - 0.5),
+        row("s", "FLOATS slim", 29.0, cr=7.0, analytic=13.3),
+    ])  # fmt: skip
+    _fake_figure(monkeypatch, "table1", frame)
+    out = {r["quantity"].split(" (")[0]: r for r in _table1_rows(None)}
+    assert out["Table 1 CA / RA of FLOAT"]["verdict"] == "measured"
+    assert out["Table 1 CA / RA of FLOATS-i"]["verdict"] == "trend"  # exactly the allowed drop
+    assert out["Table 1 CA / RA of FLOATS-c"]["verdict"] == "trend differs"
+    assert "+6.50 at ra_lam0" in out["Table 1 CA / RA of FLOATS-c"]["hwsim"]
+    slim = out["Table 1 CR of FLOATS slim with trained masks"]
+    assert slim["hwsim"].startswith("7.000x trained masks, 13.300x analytic") and slim["verdict"] == "differs"
+
+
+def test_paper_check_fig3_leaves_out_a_collapsed_run(monkeypatch):
+    from hwsim.figures.paper_check import _fig3_row
+
+    frame = pd.DataFrame({
+        "run": ["a", "a", "b", "b", "c", "c"], "train_lambdas": ["0,1", "0,1", "0,0.5,1", "0,0.5,1", "0,0.2,1", "0,0.2,1"],
+        "lam": [0.0, 1.0] * 3, "clean_acc": [95.0, 90.0, 94.0, 10.0, 93.0, 88.0],
+        "robust_acc": [1.0, 50.0, 2.0, 10.0, 3.0, 40.0], "collapsed": [False, False, False, True, False, False],
+    })  # fmt: skip
+    _fake_figure(monkeypatch, "fig3", frame)
+    row = _fig3_row(None)
+    assert row["hwsim"].startswith("2.00% (at lambda 0) / 10.00% (at lambda 1)")  # a vs c only
+    assert (
+        "oat" not in row["hwsim"]
+        and "left out, collapsed (at chance at a trained lambda): b at lambda 1" in row["reason"]
+    )
 
 
 def test_fig6_float_at_both_thresholds(tmp_path):

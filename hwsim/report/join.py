@@ -47,8 +47,8 @@ COLUMNS = [
     "eval_slim_factor", "train_lambdas", "lam", "lambda_th", "attack", "clean_acc", "robust_acc", "images", "at_chance",
     "collapsed", "epoch", "params",
     "weight_bytes", "memory_mb", "storage_bytes", "macs", "flops", "delay_ns", "delay_base_ns", "energy_pj", "cr",
-    "effective_cr", "crf", "storage_format", "sparse_storage_bytes", "eq7_speedup", "speedup",
-    "mean_epoch_time_s", "spec", "status",
+    "effective_cr", "crf", "storage_format", "sparse_storage_bytes", "eq7_speedup", "speedup", "cr_analytic",
+    "crf_analytic", "mean_epoch_time_s", "spec", "status",
 ]  # fmt: skip
 
 # What the model's sparsity summary (:class:`hwsim.estimate.SparsitySummary`) buys against the same
@@ -59,7 +59,7 @@ SPARSITY_COLUMNS = ["cr", "effective_cr", "crf", "storage_format", "sparse_stora
 # across seeds of a dense model (a sparse run's masks may differ per seed: the aggregate keeps the first).
 COST_COLUMNS = [
     "params", "weight_bytes", "memory_mb", "storage_bytes", "macs", "flops", "delay_ns", "delay_base_ns",
-    "energy_pj", *SPARSITY_COLUMNS,
+    "energy_pj", *SPARSITY_COLUMNS, "cr_analytic", "crf_analytic",
 ]  # fmt: skip
 
 # Run-describing columns carried into the seed-aggregated frame (equal within a seed group).
@@ -221,6 +221,15 @@ def cost_at(
     ``slim_factor``, a trained sparse model with its ``masks`` (:func:`run_masks`)."""
     config = slim_config(condition_config(config, lam, lambda_th), slim_factor)
     return dict(_cost(config, spec, attribution, _masks_key(masks)))
+
+
+def _analytic_ratios(config: ModelConfig, point, spec: HardwareSpec, attribution: str, pruned: bool) -> dict:
+    """``cr_analytic`` / ``crf_analytic``: the CR and CRF of a pruned model at its analytic densities
+    (every conv at its d_l), beside the trained masks' ``cr`` / ``crf``; NaN for a model that is not pruned."""
+    if not pruned:
+        return {"cr_analytic": math.nan, "crf_analytic": math.nan}
+    cost = cost_at(config, point.lam, point.lambda_th, spec, attribution, slim_factor=point.slim_factor)
+    return {"cr_analytic": cost["cr"], "crf_analytic": cost["crf"]}
 
 
 def _status_text(run_dir: Path, status: str) -> str:
@@ -389,6 +398,8 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
                         slim_factor=p.slim_factor,
                         masks=masks.get(p.slim_factor),
                     ),
+                    # a pruned run's CR / CRF if every conv kept exactly the model's densities (no masks)
+                    **_analytic_ratios(config, p, run_spec, attribution, pruned),
                     "mean_epoch_time_s": epoch_time,
                     "spec": run_spec.name,
                     "status": status,
@@ -672,14 +683,15 @@ PAPER_TABLE1_SETTING = {"arch": "resnet34", "dataset": "cifar10", "attack": "pgd
 _ACC = ["ca_lam0", "ra_lam0", "ca_lam1", "ra_lam1"]
 TABLE1_COLUMNS = [
     "run", "method", "arch", "dataset", "density", "sf", "seeds", "checkpoint", "attack", "lambda_th", *_ACC,
-    "cr", "effective_cr", "crf", "storage_bytes", "storage_format", "eq7_speedup",
+    "cr", "cr_analytic", "effective_cr", "crf", "crf_analytic", "storage_bytes", "storage_format", "eq7_speedup",
     *(f"paper_{c}" for c in _ACC), "paper_cr", "paper_crf",
 ]  # fmt: skip
 
 TABLE1_NOTE = (
     "Table 1 view: CA / RA at lambda = 0 and 1 (FLOAT: lambda_n at lambda_th = 0; slimmable models at "
     "their eval SF); n/a where that point was not evaluated or the cost summary is not available. CR is "
-    "dense conv weights / kept conv weights; effective CR divides the dense conv weight bits by the bits "
+    "dense conv weights / kept conv weights (cr: the run's trained masks; cr_analytic, crf_analytic: every "
+    "conv at the model's density, no masks); effective CR divides the dense conv weight bits by the bits "
     "stored in the spec's sparse format (index overhead included); CRF is the conv input channels of the "
     "dense full-width network over those present; storage is in the spec's sparse format; Eq. 7 speed-up "
     "is against the same network dense at full width (dense FLOAT). paper_* columns: the paper's Table 1 "
@@ -762,6 +774,8 @@ def table1_frame(frame: pd.DataFrame, attack: str | None = None) -> pd.DataFrame
             "cr": float(cost.get("cr", math.nan)),
             "effective_cr": float(cost.get("effective_cr", math.nan)),
             "crf": float(cost.get("crf", math.nan)),
+            "cr_analytic": float(cost.get("cr_analytic", math.nan)),
+            "crf_analytic": float(cost.get("crf_analytic", math.nan)),
             "storage_bytes": float(cost.get("sparse_storage_bytes", math.nan)),
             "storage_format": cost.get("storage_format"),
             "eq7_speedup": float(cost.get("eq7_speedup", math.nan)),

@@ -45,7 +45,8 @@ SEED_VIEW = [
 
 # The Table 1 view (paper Table 1), printed after the report when a run is sparse or slimmable.
 TABLE1_VIEW = [
-    "run", "method", "density", "sf", "ca_lam0", "ra_lam0", "ca_lam1", "ra_lam1", "cr", "effective_cr", "crf",
+    "run", "method", "density", "sf", "ca_lam0", "ra_lam0", "ca_lam1", "ra_lam1", "cr", "cr_analytic", "effective_cr",
+    "crf", "crf_analytic",
     "storage_bytes", "storage_format", "eq7_speedup", "paper_ca_lam0", "paper_ra_lam0", "paper_ca_lam1",
     "paper_ra_lam1", "paper_cr", "paper_crf",
 ]  # fmt: skip
