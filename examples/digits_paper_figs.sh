@@ -23,6 +23,9 @@ jobs=$(mktemp)
 for s in 0,1 0,0.5,1 0,0.2,0.7,1 0,0.1,0.2,0.3,0.4,1; do
   echo "$HWSIM train models/resnet20-digits-oat.yaml --name oat-S${s//,/_} --oat-lambdas $s $common" >>"$jobs"
 done
+# seed 0 of S_lambda = {0, 0.5, 1} collapsed at lambda 1 here (chance all 15 epochs; issue 18): a second
+# seed shows the set learns (the figures cross the collapsed run out, paper-check leaves it out)
+echo "$HWSIM train models/resnet20-digits-oat.yaml --name oat-S0_0.5_1-s1 --oat-lambdas 0,0.5,1 $common --seed 1" >>"$jobs"
 echo "$HWSIM train models/resnet20-digits-float.yaml --name float $common" >>"$jobs"
 for lam in 0 0.2 0.7 1; do
   echo "$HWSIM train models/resnet20-digits-pgdat.yaml --name pgdat-l$lam --pgdat-lambda $lam $common" >>"$jobs"

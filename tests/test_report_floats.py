@@ -416,3 +416,20 @@ def test_report_without_heatmap_stays_torch_free(tmp_path):
 
     code = "import sys, hwsim.report, hwsim.report.masks; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_table1_trained_mask_cr_beside_the_analytic_one():
+    """The tracked FLOATS slim digits run (d = 0.3, SF 0.5): its trained masks keep unequal densities
+    per conv, so the SF 0.5 slice keeps more than d of its weights: CR 7.22x, not the analytic 13.32x
+    (every conv at d). A dense run has no analytic CR."""
+    from pathlib import Path
+
+    from hwsim.report import report_frame, table1_frame
+
+    root = Path(__file__).resolve().parents[1] / "reports/digits-floats"
+    table = table1_frame(report_frame([root / "resnet20-digits-floats-slim", root / "resnet20-digits-float"]))
+    slim = table[table["method"] == "FLOATS slim"].iloc[0]
+    assert slim["cr"] == pytest.approx(7.2195, abs=1e-3) and slim["cr_analytic"] == pytest.approx(13.3203, abs=1e-3)
+    assert slim["crf"] == pytest.approx(slim["crf_analytic"])  # SF 0.5 keeps half the channels either way
+    dense = table[table["method"] == "FLOAT"].iloc[0]
+    assert math.isnan(dense["cr_analytic"]) and dense["cr"] == 1.0
