@@ -37,20 +37,19 @@ if TYPE_CHECKING:
 
 STYLE_FILE = "hwsim.mplstyle"
 
-#: One marker per method (an unregistered method: a circle).
-MARKERS = {"float": "o", "floats": "D", "oat": "s", "pgdat": "^"}
 
-#: FLOATS variants, by label (:func:`hwsim.report.join.method_label`): the fraction of white mixed
-#: into FLOAT's colour. A FLOATS model without a known kind gets :data:`FLOATS_DEFAULT_SHADE`.
-FLOATS_SHADES = {"FLOATS-i": 0.3, "FLOATS-c": 0.5, "FLOATS slim": 0.7}
-FLOATS_DEFAULT_SHADE = 0.3
+def label_shades() -> dict[str, tuple[str, float]]:
+    """Labels (:func:`hwsim.report.join.method_label`) drawn as shades of a family colour: label ->
+    (method, fraction of white mixed in), every registered method's ``label_shades`` (FLOATS-i / -c / slim)."""
+    return {label: (m, shade) for m in list_methods() for label, shade in get_method(m).label_shades.items()}
+
 
 #: Colour of a model of an unregistered method.
 UNKNOWN_COLOR = "#7f7f7f"
 
 #: The n-th further run of one kind of model: mixed with black (< 0) or white (> 0) by this much.
 REPEAT_SHADES = (0.0, -0.45, 0.55, 0.25, -0.7, 0.75, -0.2)
-#: ... for FLOAT, whose lighter shades are the FLOATS variants': darker only.
+#: ... for a family colour whose lighter shades are other methods' (FLOAT's: FLOATS'): darker only.
 DARK_SHADES = (0.0, -0.4, -0.65, -0.2, -0.55, -0.8)
 
 #: Raster resolution of the PNGs.
@@ -130,25 +129,37 @@ def _mix(colour: str, amount: float) -> str:
 
 
 def method_color(method: str) -> str:
-    """The colour of ``method`` as hex: the registry's; FLOATS is shaded from FLOAT's colour (its
-    kinds: :func:`label_color`); grey for an unregistered method."""
+    """The colour of ``method`` as hex: the registry's, or, for a method of another's ``family``
+    (FLOATS: FLOAT's), that colour mixed with its ``family_shade`` of white (its labels:
+    :func:`label_color`); grey for an unregistered method."""
     from matplotlib.colors import to_hex
 
-    if method == "floats":
-        return _mix(method_color("float"), FLOATS_DEFAULT_SHADE)
-    return to_hex(get_method(method).color) if method in list_methods() else UNKNOWN_COLOR
+    if method not in list_methods():
+        return UNKNOWN_COLOR
+    rule = get_method(method)
+    if rule.family is not None and rule.family != method:
+        return _mix(method_color(rule.family), rule.family_shade)
+    return to_hex(rule.color)
+
+
+def _family(method: str) -> str:
+    rule = get_method(method) if method in list_methods() else None
+    return rule.family if rule is not None and rule.family is not None else method
 
 
 def label_color(label: str | None, method: str) -> str:
-    """Colour of a labelled model (FLOATS-i, OAT slim, ...): the FLOATS variants are FLOAT's colour
-    mixed with white (:data:`FLOATS_SHADES`); every other label its method's colour."""
-    if label in FLOATS_SHADES:
-        return _mix(method_color("float"), FLOATS_SHADES[label])
+    """Colour of a labelled model (FLOATS-i, OAT slim, ...): a label of a method's ``label_shades``
+    is its family colour mixed with that much white; every other label its method's colour."""
+    shades = label_shades()
+    if label in shades:
+        owner, shade = shades[label]
+        return _mix(method_color(_family(owner)), shade)
     return method_color(method)
 
 
 def marker(method: str) -> str:
-    return MARKERS.get(method, "o")
+    """The method's marker (an unregistered method: a circle)."""
+    return get_method(method).marker if method in list_methods() else "o"
 
 
 def run_styles(
@@ -166,7 +177,9 @@ def run_styles(
         colour = label_color(labels.get(run), method)
         k = seen.get(colour, 0)
         seen[colour] = k + 1
-        shades = DARK_SHADES if method in ("float", "floats") else REPEAT_SHADES
+        # a colour whose lighter shades are another method's (FLOAT's are FLOATS'): darker only
+        shaded = any(_family(m) == _family(method) and m != _family(method) for m in list_methods())
+        shades = DARK_SHADES if shaded else REPEAT_SHADES
         shade = shades[k % len(shades)]
         styles[run] = (_mix(colour, shade) if shade else colour, marker(method))
     return styles
@@ -390,7 +403,8 @@ def save_figure(fig: Figure, stem: Path | str, formats: Sequence[str] = ("png", 
 
 
 __all__ = [
-    "DPI", "FIGURE_FORMATS", "FLOATS_SHADES", "MARKERS", "PointLabel", "STYLE_FILE", "label_bars", "label_color", "marker",
+    "COLLAPSED_LABEL", "DPI", "FIGURE_FORMATS", "PointLabel", "STYLE_FILE", "label_bars", "label_color", "label_shades",
+    "mark_collapsed", "marker",
     "method_color", "new_figure", "place_labels", "plot_function", "render_figure", "run_styles", "save_figure",
     "style_file", "style_params", "styled",
 ]  # fmt: skip

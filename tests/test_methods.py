@@ -7,6 +7,7 @@ so the next registered method is tested here without a new line.
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -125,7 +126,7 @@ def noiseless_float():
     unregister_method("float-noiseless")
 
 
-def test_a_new_method_flows_through_estimate_compare_and_training(noiseless_float, tmp_path, default_spec):
+def test_a_new_method_flows_through_every_command(noiseless_float, tmp_path, default_spec):
     model = tmp_path / "r20-noiseless.yaml"
     model.write_text("arch: resnet20\nmethod: float-noiseless\ndataset: digits\neval: {lambda_n: 1.0}\n")
     runner = CliRunner()
@@ -156,3 +157,32 @@ def test_a_new_method_flows_through_estimate_compare_and_training(noiseless_floa
     history = json.loads((tmp_path / "runs" / "r20-noiseless" / "run.json").read_text())["history"]
     assert len(history) == 1 and np.isfinite(history[0]["loss"])
     assert {p["lam"] for p in history[0]["eval"]} == {0.0, 1.0}  # the method has lambda_n: both points checked
+
+    # ... and on through evaluate, report, figures, sweep and export with no edit outside the method
+    run = tmp_path / "runs" / "r20-noiseless"
+    result = runner.invoke(app, ["evaluate", str(run), "--lambdas", "0,0.5,1", "--limit", "16", "-q", "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["report", str(run), "--out-dir", str(tmp_path / "report"), "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    report = pd.read_csv(tmp_path / "report" / "report.csv")
+    assert set(report["method"]) == {"float-noiseless"} and (report["delay_ns"] == report["delay_base_ns"]).all()
+    result = runner.invoke(
+        app, ["figures", "--only", "fig7,fig6", "--runs", str(run), "--out-dir", str(tmp_path / "figs")]
+    )
+    assert result.exit_code == 0, result.output
+    fig7 = pd.read_csv(tmp_path / "figs" / "fig7.csv")
+    assert set(fig7["run"]) == {"r20-noiseless"} and len(fig7) == 3
+    # it has lambda_n (Eq. 6), so Fig. 6 asks for a second lambda_th: it is listed as having no data
+    assert not (tmp_path / "figs" / "fig6.csv").exists()
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(
+        f"models: [{model}]\naxes: {{n_multipliers: [8, 32]}}\nobjectives: [{{min: delay_ns}}, {{min: weight_bytes}}]\n"
+    )
+    result = runner.invoke(app, ["sweep", str(sweep_file), "--out-dir", str(tmp_path / "sweep")])
+    assert result.exit_code == 0, result.output
+    front = pd.read_csv(tmp_path / "sweep" / "front.csv")
+    assert set(front["model"]) == {"r20-noiseless"} and len(front) >= 1
+    for fmt in ("scalesim", "zigzag", "timeloop"):
+        result = runner.invoke(app, ["export", str(model), "--to", fmt, "--out-dir", str(tmp_path / fmt)])
+        assert result.exit_code == 0, (fmt, result.output)
+        assert any((tmp_path / fmt).iterdir())

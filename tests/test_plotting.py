@@ -12,8 +12,8 @@ from matplotlib.text import Text
 from hwsim.explore import sweep
 from hwsim.explore.output import plot_projection, render_sweep
 from hwsim.figures.analytic import CONVENTIONS, FIG8_METHODS, FIG8_MODELS, fig8b_plot, table1_costs_plot
+from hwsim.methods import get_method
 from hwsim.plotting import (
-    FLOATS_SHADES,
     STYLE_FILE,
     label_color,
     marker,
@@ -54,10 +54,13 @@ def test_styled_changes_nothing_global():
     assert dict(matplotlib.rcParams) == before
 
 
+FLOATS_LABELS = list(get_method("floats").label_shades)
+
+
 def test_floats_variants_are_shades_of_float():
     red = method_color("float")
     assert red == to_hex("tab:red")
-    shades = [label_color(label, "floats") for label in FLOATS_SHADES]
+    shades = [label_color(label, "floats") for label in FLOATS_LABELS]
     assert len(set(shades)) == 3 and red not in shades
     for shade in shades:  # FLOAT's colour mixed with white: every channel between FLOAT's and 1
         for c, s in zip(bytes.fromhex(red[1:]), bytes.fromhex(shade[1:])):
@@ -117,10 +120,10 @@ def test_floats_shades_in_report_and_figures():
         t.get_text(): h for t, h in zip(points.axes[0].get_legend().texts, points.axes[0].get_legend().legend_handles)
     }
     data = pd.DataFrame(
-        {"label": list(FLOATS_SHADES), "method": "floats", **{c: 1.0 for c in ("conv_storage_mb", "cr", "crf", "eq7_speedup", "paper_cr", "paper_crf")}}
+        {"label": list(FLOATS_LABELS), "method": "floats", **{c: 1.0 for c in ("conv_storage_mb", "cr", "crf", "eq7_speedup", "paper_cr", "paper_crf")}}
     )  # fmt: skip
     bars = table1_costs_plot(data).axes[0].patches
-    for label, bar in zip(FLOATS_SHADES, bars):
+    for label, bar in zip(FLOATS_LABELS, bars):
         assert to_hex(legend[label].get_color()) == label_color(label, "floats") == to_hex(bar.get_facecolor())
 
 

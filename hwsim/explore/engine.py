@@ -29,6 +29,7 @@ from ..costs.metrics import METRICS, costs, total_rules
 from ..costs.specgrid import HIER_FIELDS, HIER_GROUP, SpecGrid
 from ..costs.specgrid import field_values as spec_field_values
 from ..errors import HwsimError
+from ..methods import FILM, PROPOSED, method_for_role
 from .config import (
     DEFAULT_OBJECTIVES,
     DERIVED,
@@ -718,8 +719,9 @@ def plan_sweep(
     rows = size * len(jobs)
     keep = rows <= KEEP_POINTS_ROWS if keep_points is None else keep_points
     heatmap = None
-    oat = next((i for i, j in enumerate(jobs) if j.method == "oat"), None)
-    flt = next((i for i, j in enumerate(jobs) if j.method == "float"), None)
+    # the paper's comparison (Fig. 8(c)): the FiLM baseline's delay over the proposed method's
+    oat = next((i for i, j in enumerate(jobs) if j.method == method_for_role(FILM)), None)
+    flt = next((i for i, j in enumerate(jobs) if j.method == method_for_role(PROPOSED)), None)
     two = [a for a in axes if len(axes[a]) > 1][:2]
     if oat is not None and flt is not None and len(two) == 2:
         heatmap = (oat, flt, two[0], two[1])

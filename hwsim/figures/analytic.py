@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..methods import AT, FILM, PROPOSED, get_method, method_for_role
 from ..plotting import label_bars, label_color, marker, method_color, new_figure, plot_function
 from .registry import Context, FigureDef, register
 
@@ -13,16 +14,20 @@ FIG8_MODELS = [
     ("WRN16-8", "SVHN", "wrn16_8-svhn"),
     ("WRN40-2", "STL-10", "wrn40_2-stl10"),
 ]
-FIG8_METHODS = [("float", "FLOAT"), ("oat", "OAT"), ("pgdat", "PGD-AT")]
+#: (method, label) of the paper's Fig. 8 comparison: the proposed method, the FiLM baseline, the
+#: adversarial-training baseline (asked of the registry by role; the first is what the ratios divide by).
+FIG8_METHODS = [(m, get_method(m).label) for m in map(method_for_role, (PROPOSED, FILM, AT))]
+REFERENCE = FIG8_METHODS[0][0]
 CONVENTIONS = [
     ("weight_bytes_fig8b", "Fig. 8(b): no BN, no alpha"),
     ("weight_bytes", "full: every parameter"),
 ]
+#: (label, shipped model stem) of the paper's Table 1 (the method is the model file's)
 TABLE1_MODELS = [
-    ("FLOAT", "float", "resnet34-cifar10-float"),
-    ("FLOATS-i", "floats", "resnet34-cifar10-floats-i"),
-    ("FLOATS-c", "floats", "resnet34-cifar10-floats-c"),
-    ("FLOATS slim", "floats", "resnet34-cifar10-floats-slim"),
+    ("FLOAT", "resnet34-cifar10-float"),
+    ("FLOATS-i", "resnet34-cifar10-floats-i"),
+    ("FLOATS-c", "resnet34-cifar10-floats-c"),
+    ("FLOATS slim", "resnet34-cifar10-floats-slim"),
 ]
 STATS = ["min", "max", "mean"]
 
@@ -54,7 +59,7 @@ def fig8b_data(ctx: Context) -> pd.DataFrame:
     for model, dataset, prefix in FIG8_MODELS:
         ests = {m: ctx.estimate(f"{prefix}-{m}") for m, _ in FIG8_METHODS}
         for key, _ in CONVENTIONS:
-            ref = getattr(ests["float"].totals, key)
+            ref = getattr(ests[REFERENCE].totals, key)
             for m, label in FIG8_METHODS:
                 value = getattr(ests[m].totals, key)
                 rows.append(
@@ -104,7 +109,7 @@ def fig8c_data(ctx: Context) -> pd.DataFrame:
             frame = compare_estimates(ests)
             for (m, label), (_, row) in zip(FIG8_METHODS, frame.iterrows()):
                 for stat in STATS:
-                    for norm, column in (("float", "vs_first"), ("eq7", "vs_eq7")):
+                    for norm, column in ((REFERENCE, "vs_first"), ("eq7", "vs_eq7")):
                         rows.append(
                             {
                                 "attribution": attribution,
@@ -123,7 +128,7 @@ def fig8c_data(ctx: Context) -> pd.DataFrame:
 @plot_function
 def fig8c_plot(data: pd.DataFrame):
     fig, axes = new_figure(ncols=2, nrows=2, width=10.0, height=6.4)
-    panels = [(n, a) for n in ("float", "eq7") for a in ("paper", "structural")]
+    panels = [(n, a) for n in (REFERENCE, "eq7") for a in ("paper", "structural")]
     for ax, (norm, attribution) in zip(axes, panels):
         part = data[(data.normalised_to == norm) & (data.attribution == attribution)]
         groups = [f"{SHORT[mo]}\n{s}" for mo, _, _ in FIG8_MODELS for s in STATS]
@@ -132,7 +137,7 @@ def fig8c_plot(data: pd.DataFrame):
             sel = part[part.method == m].set_index(["model", "stat"])["ratio"]
             series.append((label, method_color(m), [float(sel[(mo, s)]) for mo, _, _ in FIG8_MODELS for s in STATS]))
         _grouped_bars(ax, groups, series)
-        what = "FLOAT's matching conv" if norm == "float" else "own Eq. 7 delay ($\\tau_{conv}$)"
+        what = f"{FIG8_METHODS[0][1]}'s matching conv" if norm == REFERENCE else "own Eq. 7 delay ($\\tau_{conv}$)"
         ax.set_title(f"{attribution} attribution, normalised to {what}")
         ax.set_ylabel("Per-conv delay (normalised)")
     axes[0].legend(loc="upper center", ncol=3)
@@ -149,8 +154,9 @@ def table1_costs_data(ctx: Context) -> pd.DataFrame:
 
     paper = {p["label"]: p for p in PAPER_TABLE1}
     rows = []
-    for label, method, stem in TABLE1_MODELS:
+    for label, stem in TABLE1_MODELS:
         est = ctx.estimate(stem)
+        method = est.model["method"]
         s = est.sparsity
         conv_bits = (
             sum(int(r["weight_params"]) for r in est.layers if r["op"] == "conv" and r["weight_params"] > 0)
@@ -201,15 +207,16 @@ def table1_costs_plot(data: pd.DataFrame):
 
 # -- Fig. 1 memory axis ---------------------------------------------------------------------
 
-FIG1_MODELS = [("FLOAT", "float", "resnet34-cifar10-float"), ("FLOATS-i", "floats", "resnet34-cifar10-floats-i"),
-               ("OAT", "oat", "resnet34-cifar10-oat"), ("PGD-AT", "pgdat", "resnet34-cifar10-pgdat")]  # fmt: skip
+FIG1_MODELS = [("FLOAT", "resnet34-cifar10-float"), ("FLOATS-i", "resnet34-cifar10-floats-i"),
+               ("OAT", "resnet34-cifar10-oat"), ("PGD-AT", "resnet34-cifar10-pgdat")]  # fmt: skip
 
 
 def fig1_memory_data(ctx: Context) -> pd.DataFrame:
-    rows = [
-        {"label": label, "method": m, "model": stem, "weight_bytes": int(ctx.estimate(stem).totals.weight_bytes)}
-        for label, m, stem in FIG1_MODELS
-    ]
+    rows = []
+    for label, stem in FIG1_MODELS:
+        est = ctx.estimate(stem)
+        rows.append({"label": label, "method": est.model["method"], "model": stem,
+                     "weight_bytes": int(est.totals.weight_bytes)})  # fmt: skip
     frame = pd.DataFrame(rows)
     frame["normalised_memory"] = frame["weight_bytes"] / frame["weight_bytes"].max()
     return frame
@@ -241,7 +248,7 @@ def fig8_hierarchy_data(ctx: Context) -> pd.DataFrame:
     rows = []
     for model, dataset, prefix in FIG8_MODELS:
         ests = {m: ctx.estimate(f"{prefix}-{m}", spec=spec) for m, _ in FIG8_METHODS}
-        ref = ests["float"].totals
+        ref = ests[REFERENCE].totals
         for m, label in FIG8_METHODS:
             t = ests[m].totals
             row = {"model": model, "dataset": dataset, "method": m, "label": label, "spec": ests[m].spec.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..methods import AT, FILM, PROPOSED, get_method, method_for_role
 from .registry import Context
 
 #: The setting of the tracked digits runs, which the run-based rows are measured in.
@@ -35,6 +36,11 @@ def _figure_data(ctx: Context, name: str):
 
     fig = get_figure(name)
     return fig.data(ctx.for_figure(fig)), fig.command
+
+
+def _names() -> tuple[str, str, str]:
+    """(proposed, FiLM baseline, AT baseline) method names: FLOAT, OAT, PGD-AT (asked by role)."""
+    return method_for_role(PROPOSED), method_for_role(FILM), method_for_role(AT)
 
 
 def _no_runs(quantity: str, paper: str, command: str, what: str = "no runs") -> dict:
@@ -163,19 +169,16 @@ def _fig7_rows(ctx: Context) -> list[dict]:
     q_pgd = 'FLOAT vs PGD-AT, same lambda (Fig. 7: "improved RA of up to ... 34.92%", "CA of up to ... 6.96%")'
     q_abs = 'FLOAT vs OAT (abstract / Fig. 1: "improving both clean and perturbed ... by up to ~6% and ~10%")'
     rows, note, command = _final_rows(ctx, "fig7")
-    wanted = (
-        (q_oat, "RA +14.5, CA +6.5", "oat"),
-        (q_pgd, "RA +34.92, CA +6.96", "pgdat"),
-        (q_abs, "CA ~6, RA ~10", "oat"),
-    )
+    proposed, film, at = _names()
+    wanted = ((q_oat, "RA +14.5, CA +6.5", film), (q_pgd, "RA +34.92, CA +6.96", at), (q_abs, "CA ~6, RA ~10", film))
     if rows is None:
         return [_no_runs(q, paper, command) for q, paper, _ in wanted]
     out = []
     setting = f"mean over seeds, last epoch's weights, FLOAT at lambda_th 0 (lambda_n = lambda); {DIGITS}"
     for quantity, paper, other in wanted:
-        gains = _gains(rows, rows["method"] == "float", rows["method"] == other)
+        gains = _gains(rows, rows["method"] == proposed, rows["method"] == other)
         if gains.empty:
-            out.append(_no_runs(quantity, paper, command, f"no FLOAT and {other} runs at a common lambda"))
+            out.append(_no_runs(quantity, paper, command, f"no {proposed} and {other} runs at a common lambda"))
             continue
         # "similar or superior" at every lambda: CA + RA at most 2 points below the other's
         similar = bool(((gains["clean_acc"] + gains["robust_acc"]) >= -2.0).all())
@@ -197,7 +200,8 @@ def _fig10_rows(ctx: Context) -> list[dict]:
     for attack, panel in (("pgd20", "a"), ("fgsm", "b")):
         quantity = f'FLOAT vs OAT under {attack.upper()} (Fig. 10({panel}): "trade-offs similar to that of OAT")'
         rows, note, command = _final_rows(ctx, f"fig10-{attack}", attack)
-        gains = None if rows is None else _gains(rows, rows["method"] == "float", rows["method"] == "oat")
+        proposed, film, _ = _names()
+        gains = None if rows is None else _gains(rows, rows["method"] == proposed, rows["method"] == film)
         if gains is None or gains.empty:
             out.append(_no_runs(quantity, "similar to OAT", command))
             continue
@@ -216,27 +220,28 @@ def _fig10_rows(ctx: Context) -> list[dict]:
 
 def _fig8a_rows(ctx: Context) -> list[dict]:
     data, command = _figure_data(ctx, "fig8a")
+    proposed, film, at = _names()
     wanted = (
-        ('OAT / FLOAT training time per epoch (abstract, Fig. 8(a): "up to 1.43x")', "1.43x", "oat"),
-        ('PGD-AT / FLOAT training time per epoch (Fig. 8(a): "1.37x slower than FLOAT")', "1.37x", "pgdat"),
+        ('OAT / FLOAT training time per epoch (abstract, Fig. 8(a): "up to 1.43x")', "1.43x", film),
+        ('PGD-AT / FLOAT training time per epoch (Fig. 8(a): "1.37x slower than FLOAT")', "1.37x", at),
     )
     if data is None:
         return [_no_runs(q, paper, command) for q, paper, _ in wanted]
     times = data.groupby("method")["mean_epoch_time_s"].mean()
     out = []
     for quantity, paper, other in wanted:
-        if not {"float", other} <= set(times.index):
-            out.append(_no_runs(quantity, paper, command, f"no FLOAT and {other} runs with epoch times"))
+        if not {proposed, other} <= set(times.index):
+            out.append(_no_runs(quantity, paper, command, f"no {proposed} and {other} runs with epoch times"))
             continue
-        ratio = times[other] / times["float"]
+        ratio = times[other] / times[proposed]
         attacked = ""
-        if other == "pgdat":  # PGD-AT at lambda 0 never attacks: its epochs are clean training
-            lam = data[data["method"] == "pgdat"]["train_lambdas"].astype(str)
-            attacked_times = data[(data["method"] == "pgdat") & (lam != "0")]["mean_epoch_time_s"]
+        if get_method(other).single_lambda:  # PGD-AT at lambda 0 never attacks: its epochs are clean training
+            mine = data["method"] == other
+            attacked_times = data[mine & (data["train_lambdas"].astype(str) != "0")]["mean_epoch_time_s"]
             if not attacked_times.empty:
-                attacked = f"; {attacked_times.mean() / times['float']:.2f}x over the PGD-AT runs at lambda > 0"
+                attacked = f"; {attacked_times.mean() / times[proposed]:.2f}x over the PGD-AT runs at lambda > 0"
         out.append(_row(
-            quantity, paper, f"{ratio:.2f}x ({times[other]:.2f} s / {times['float']:.2f} s per epoch{attacked})",
+            quantity, paper, f"{ratio:.2f}x ({times[other]:.2f} s / {times[proposed]:.2f} s per epoch{attacked})",
             "mean epoch_time_s of the tracked runs' run.json (2-core CPU, two runs trained at once: a coarse "
             "clock); benchmarks/train_step.py times the step in isolation; " + DIGITS.split(",")[0], False,
             "the paper's times are GPU, ResNet34 / CIFAR-10" + (
@@ -264,8 +269,9 @@ def _fig9_rows(ctx: Context) -> list[dict]:
     rows, note = _without_collapsed(rows.rename(columns={ca: "clean_acc", ra: "robust_acc"}))
     dense = rows["density"].fillna(1.0) >= 1.0  # FLOAT slim and OAT slim: slimmable, not pruned
     slim = rows["sparsity"] == "slim"
-    flt = slim & dense & (rows["method"] == "float")
-    oat = slim & dense & (rows["method"] == "oat")
+    proposed, film, _ = _names()
+    flt = slim & dense & (rows["method"] == proposed)
+    oat = slim & dense & (rows["method"] == film)
     out = []
     if not (flt.any() and oat.any()):
         return [_no_runs(quantity, "+3.6", fig.command), _no_runs(q_time, "1.90x", fig.command)]
@@ -296,15 +302,16 @@ def _fig9_rows(ctx: Context) -> list[dict]:
 def _fig10c_row(ctx: Context) -> dict:
     quantity = 'FLOAT vs PGD-AT under AutoAttack (Fig. 10(c): "FLOAT consistently yields better RA with similar or improved CA")'
     data, command = _figure_data(ctx, "fig10-autoattack")
+    proposed, _, at = _names()
     methods = set() if data is None else set(data["method"])
-    if not {"float", "pgdat"} <= methods:
+    if not {proposed, at} <= methods:
         return _no_runs(quantity, "FLOAT above PGD-AT", command, "no FLOAT and PGD-AT runs under AutoAttack")
     from ..report.join import _accuracy_columns, plotted_rows
 
     chosen, _ = plotted_rows(data, "autoattack")
     chosen, note = _without_collapsed(chosen)
     ca, ra, _, _ = _accuracy_columns(chosen)
-    flt, pgd = chosen[chosen["method"] == "float"], chosen[chosen["method"] == "pgdat"]
+    flt, pgd = chosen[chosen["method"] == proposed], chosen[chosen["method"] == at]
     # a PGD-AT point is beaten when some FLOAT point has a higher RA at a CA at most 1 point lower
     beaten = [bool(((flt[ra] > p[ra]) & (flt[ca] >= p[ca] - 1.0)).any()) for _, p in pgd.iterrows()]
     images = int(chosen["images"].min()) if "images" in chosen else 0
@@ -394,7 +401,7 @@ def paper_check_frame(ctx: Context) -> pd.DataFrame:
     from ..report import PAPER_TABLE1
 
     r34 = "resnet34-cifar10"
-    flt, oat, pgd = (ctx.estimate(f"{r34}-{m}") for m in ("float", "oat", "pgdat"))
+    flt, oat, pgd = (ctx.estimate(f"{r34}-{m}") for m in _names())  # the shipped models are named by method
     flt1 = ctx.estimate(f"{r34}-float", dual_bn=False)
     oat1 = ctx.estimate(f"{r34}-oat", dual_bn=False)
     rows = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..methods import FILM, get_method, method_for_role
 from ..plotting import mark_collapsed, new_figure, plot_function, run_styles
 from .registry import FLOATS_RUNS, PAPER_FIGS_RUNS, SEEDS_RUNS, Context, FigureDef, register
 
@@ -112,12 +113,17 @@ def _lowest_threshold(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["lambda_th"].isna() | (rows["lambda_th"] == rows["lambda_th"].min())]
 
 
+def _has_lambda_n(methods: pd.Series) -> pd.Series:
+    """Rows of a method with FLOAT's inference knob lambda_n (Eq. 6), asked of the registry."""
+    return methods.map(lambda m: get_method(m).has_lambda_n)
+
+
 def _s_lambda_data(ctx: Context):
-    """OAT runs (dense, full width) trained with at least two different S_lambda sets."""
+    """Runs of the FiLM method (OAT; dense, full width) trained with at least two different S_lambda sets."""
     rows = _last_rows(ctx, MAIN_ATTACK)
     if rows is None:
         return None
-    rows = rows[(rows["method"] == "oat") & rows["sparsity"].isna() & rows["train_lambdas"].notna()]
+    rows = rows[(rows["method"] == method_for_role(FILM)) & rows["sparsity"].isna() & rows["train_lambdas"].notna()]
     if rows["train_lambdas"].nunique() < 2:
         return None
     rows = _lowest_threshold(rows)
@@ -131,7 +137,7 @@ def _s_lambda_data(ctx: Context):
 def _s_lambda_plot(data: pd.DataFrame):
     fig, axes = new_figure(ncols=2, width=7.0, height=3.4, layout="constrained")
     sets = list(dict.fromkeys(data["train_lambdas"]))
-    styles = run_styles(sets, dict.fromkeys(sets, "oat"))  # shades of OAT's colour, one per S_lambda
+    styles = run_styles(sets, dict.fromkeys(sets, method_for_role(FILM)))  # shades of OAT's colour, one per S_lambda
     dashes = ["-", "--", ":", "-."]
     for i, (s_lambda, rows) in enumerate(data.groupby("train_lambdas", sort=False)):
         label = f"$S_\\lambda$ = {{{s_lambda.replace(',', ', ')}}}"
@@ -153,11 +159,12 @@ def _s_lambda_plot(data: pd.DataFrame):
 
 
 def _thresholds_data(ctx: Context):
-    """FLOAT runs evaluated at two or more lambda_th (BN_C -> BN_A thresholds), every lambda_n."""
+    """Dense runs of a method with lambda_n (FLOAT) evaluated at two or more lambda_th (BN_C -> BN_A
+    thresholds), every lambda_n."""
     rows = _last_rows(ctx, MAIN_ATTACK)
     if rows is None:
         return None
-    rows = rows[(rows["method"] == "float") & rows["sparsity"].isna() & rows["lambda_th"].notna()]
+    rows = rows[_has_lambda_n(rows["method"]) & rows["sparsity"].isna() & rows["lambda_th"].notna()]
     counts = rows.groupby("run")["lambda_th"].nunique()
     rows = rows[rows["run"].isin(counts[counts >= 2].index)]
     return None if rows.empty else rows.reset_index(drop=True)
@@ -191,11 +198,11 @@ def _thresholds_plot(data: pd.DataFrame):
 
 
 def _lambda_sweep_data(ctx: Context):
-    """FLOAT runs evaluated at >= 6 lambda_n values (the lowest lambda_th)."""
+    """Dense runs of a method with lambda_n (FLOAT) evaluated at >= 6 lambda_n values (the lowest lambda_th)."""
     rows = _last_rows(ctx, MAIN_ATTACK)
     if rows is None:
         return None
-    rows = rows[(rows["method"] == "float") & rows["sparsity"].isna()]
+    rows = rows[_has_lambda_n(rows["method"]) & rows["sparsity"].isna()]
     rows = _lowest_threshold(rows)
     counts = rows.groupby("run")["lam"].nunique()
     rows = rows[rows["run"].isin(counts[counts >= 6].index)]  # a fine lambda_n grid, not the 4 default points

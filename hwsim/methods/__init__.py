@@ -13,7 +13,7 @@ picks it up. Torch-free: importing the registry never imports torch.
 
 from __future__ import annotations
 
-from .base import Cycles, DelayTerms, Method
+from .base import AT, FILM, PROPOSED, PROPOSED_SPARSE, ROLES, Cycles, DelayTerms, Method
 
 _REGISTRY: dict[str, Method] = {}
 
@@ -44,10 +44,25 @@ def list_methods() -> list[str]:
     return list(_REGISTRY)
 
 
+def method_for_role(role: str) -> str:
+    """The name of the first registered method playing ``role`` (:data:`~hwsim.methods.base.ROLES`):
+    what a figure or paper-check row of the paper's comparison draws, so that no code outside the
+    registry names a method. One line for an unknown role or one no method plays."""
+    if role not in ROLES:
+        raise ValueError(f"unknown method role {role!r}; known: {', '.join(ROLES)}")
+    for name, method in _REGISTRY.items():
+        if method.role == role:
+            return name
+    raise ValueError(f"no registered method plays the role {role!r}")
+
+
 # Registration order is the listing order (PGD-AT, OAT, FLOAT, as in the paper's tables).
 from . import pgdat  # noqa: E402,F401,I001  isort: skip
 from . import oat  # noqa: E402,F401  isort: skip
 from . import float_  # noqa: E402,F401  isort: skip
 from . import floats  # noqa: E402,F401  isort: skip
 
-__all__ = ["Cycles", "DelayTerms", "Method", "get_method", "list_methods", "register_method", "unregister_method"]
+__all__ = [
+    "AT", "FILM", "PROPOSED", "PROPOSED_SPARSE", "ROLES", "Cycles", "DelayTerms", "Method", "get_method",
+    "list_methods", "method_for_role", "register_method", "unregister_method",
+]  # fmt: skip

@@ -23,6 +23,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..nets.conditioning import ConditionState
 
+#: The parts a method plays in the paper's comparisons (Fig. 3-10, Table 1): FLOAT is ``proposed``
+#: (FLOATS its sparse form, ``proposed_sparse``), OAT the ``film`` baseline, PGD-AT the ``at``
+#: (adversarial-training) baseline.
+PROPOSED, PROPOSED_SPARSE, FILM, AT = "proposed", "proposed_sparse", "film", "at"
+ROLES = (PROPOSED, PROPOSED_SPARSE, FILM, AT)
+
 Attack = Callable[..., "torch.Tensor"]  # attack(net, x, y) -> x_adv, run in eval mode by the runner
 
 
@@ -82,6 +88,13 @@ class Method:
         prunes: it prunes weights, so ``sparsity.density`` may be below 1 (FLOATS); the others
             accept only ``density: 1.0`` (a dense slimmable network).
         requires_sparsity: a model of this method must have a ``sparsity`` block.
+        marker: its matplotlib marker in every plot.
+        family: the method whose colour it is drawn in, shaded (FLOATS: FLOAT's); None: its own.
+        family_shade: how much white is mixed into the family colour (:func:`hwsim.plotting.method_color`).
+        label_shades: shades of the family colour per model label (FLOATS-i / -c / slim).
+        role: its part in the paper's comparisons (:data:`ROLES`): the proposed method, the FiLM
+            baseline, the adversarial-training baseline; figures and paper-check ask
+            :func:`hwsim.methods.method_for_role`, never a method name. None: no part.
     """
 
     name: str = ""
@@ -98,6 +111,11 @@ class Method:
     sparse_kinds: tuple[str, ...] = ()
     prunes: bool = False
     requires_sparsity: bool = False
+    marker: str = "o"
+    family: str | None = None
+    family_shade: float = 0.0
+    label_shades: dict[str, float] = {}  # noqa: RUF012  (read-only class data)
+    role: str | None = None
 
     # -- conditioning ---------------------------------------------------------------------------
     def condition(self, lam: float | torch.Tensor, lambda_th: float = 0.0) -> ConditionState:

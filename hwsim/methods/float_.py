@@ -42,6 +42,8 @@ class FLOAT(Method):
     name = "float"
     label = "FLOAT"
     color = "tab:red"
+    marker = "o"
+    role = "proposed"
     noisy_convs = True
     dual_bn_default = True
     has_lambda_n = True

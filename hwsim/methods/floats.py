@@ -29,6 +29,11 @@ class FLOATS(FLOAT):
     name = "floats"
     label = "FLOATS"
     color = "tab:orange"
+    marker = "D"
+    role = "proposed_sparse"
+    family = "float"
+    family_shade = 0.3  # a FLOATS model of no known kind
+    label_shades = {"FLOATS-i": 0.3, "FLOATS-c": 0.5, "FLOATS slim": 0.7}  # noqa: RUF012
     sparse_kinds = ("irregular", "channel", "slim")
     prunes = True
     requires_sparsity = True

@@ -40,6 +40,8 @@ class OAT(Method):
     name = "oat"
     label = "OAT"
     color = "tab:blue"
+    marker = "s"
+    role = "film"
     film = True
     dual_bn_default = True
     delay_rule = "Eq. 9"

@@ -16,6 +16,8 @@ class PGDAT(Method):
     name = "pgdat"
     label = "PGD-AT"
     color = "tab:green"
+    marker = "^"
+    role = "at"
     allows_dual_bn = False
     single_lambda = True
     delay_rule = "Eq. 7"
