@@ -321,6 +321,10 @@ def train(
         "0,0.2,0.7,1",
         help="Lambdas (FLOAT: lambda_n) checked every epoch; the best checkpoint of each is kept (--select).",
     ),
+    float_loss: str = typer.Option(
+        "reference",
+        help="FLOAT's loss: 'reference' (FLOAT_v2's: clean pass over the whole batch, mean(0.5 CE_clean + 0.5 CE_adv)) or 'algorithm1' (the paper's Algorithm 1: 0.5 L_C of the first half + 0.5 L_A of the second).",
+    ),
     select: str = typer.Option(
         "weighted",
         help="Best checkpoint per lambda: 'weighted' (1 - lambda) CA + lambda RA; 'ra' best RA (OAT.py's best_ATA); 'ca' best CA (best_TA). Under 'weighted' an epoch at chance is never kept over one that learned.",
@@ -361,7 +365,7 @@ def train(
         seed=seed, data_dir=str(data_dir) if data_dir else None, image_size=image_size, augment=augment,
         limit_train=limit_train, limit_test=limit_test, val_split=val_split, eval_limit=eval_limit,
         eval_lambdas=_parse_list(eval_lambdas, what="--eval-lambdas"), eval_lambda_th=eval_lambda_th, eval_every=eval_every,
-        device=device, amp=amp, channels_last=channels_last, workers=workers, select=select,
+        device=device, amp=amp, channels_last=channels_last, workers=workers, select=select, float_loss=float_loss,
     )  # fmt: skip
     config, values = apply_preset(config, values, preset)
     if oat_lambdas is not None:  # an explicit S_lambda wins over the preset's

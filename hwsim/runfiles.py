@@ -97,6 +97,12 @@ class TrainSettings(Strict):
     workers: StrictInt = Field(0, ge=0, description="DataLoader worker processes")
     world_size: StrictInt = Field(1, gt=0, description="DDP processes (set by torchrun)")
     preset: Literal["paper"] | None = None
+    float_loss: Literal["reference", "algorithm1"] = Field(
+        "reference",
+        description="FLOAT's loss: 'reference' (FLOAT_v2 OAT_sparse.py: a clean pass over the whole batch, rows "
+        "[0, B/2) through BN_C, mean(0.5 CE_clean + 0.5 CE_adv) with CE_adv = 0 on the first half) or 'algorithm1' "
+        "(the paper's Algorithm 1: 0.5 L_C of the first half through BN_C + 0.5 L_A of the second half)",
+    )
     select: Literal["weighted", "ra", "ca"] = Field(
         "weighted",
         description="best checkpoint per lambda: 'weighted' (1 - lambda) CA + lambda RA, 'ra' OAT.py's best_ATA, "

@@ -153,3 +153,40 @@ def test_pgdat_at_lambda_zero_is_clean_training_without_attack():
     settings = TrainSettings(pgdat_lambda=0.0)
     _one_step(net, torch.rand(B, 3, 8, 8), torch.arange(B) % 10, settings)
     assert [c["training"] for c in calls] == [True]  # PGDAT.py: no attack when Lambda == 0
+
+
+def test_float_algorithm1_loss_is_the_papers_two_half_batches():
+    """--float-loss algorithm1 (paper Algorithm 1, lines 5-9): the clean pass sees only the first
+    half through BN_C, the noisy pass only the adversarial second half through BN_A, and the loss is
+    0.5 mean CE of each half; the reference's is 0.5 mean_B(CE_clean) + 0.25 mean_{B/2}(CE_adv)."""
+    import torch.nn.functional as F
+
+    from hwsim.methods import get_method
+
+    settings = TrainSettings(attack_steps=2, lr=0.05, float_loss="algorithm1")
+    net = _net("float")
+    calls, rows = _record_forwards(net), _record_bn_rows(net)
+    x, y = torch.rand(B, 3, 8, 8), torch.arange(B) % 10
+    half = B // 2
+    seen = {}
+
+    def attack(model, xa, ya):
+        seen["attack_rows"] = xa.shape[0]
+        return (xa + 0.01).clamp(0, 1)
+
+    torch.manual_seed(3)
+    net.train()
+    loss = get_method("float").training_loss(net, x, y, settings, torch.Generator().manual_seed(1), attack)
+    clean, adv = [c for c in calls if c["training"]]
+    assert torch.equal(clean["x"], x[:half]) and clean["bn"] == "clean" and clean["noise"] == 0.0
+    assert torch.equal(adv["x"], (x[half:] + 0.01).clamp(0, 1)) and adv["bn"] == "adv" and adv["noise"] == 1.0
+    assert seen["attack_rows"] == B - half
+    assert rows["bn_clean"] == [(True, half)] and rows["bn_adv"] == [(True, B - half)]
+    # the same loss by hand: clean weights through BN_C on the first half, noisy (same noise draw) on the rest
+    torch.manual_seed(3)
+    net.set_state(bn="clean", noise_scale=0.0)
+    want_clean = F.cross_entropy(net(x[:half]), y[:half])
+    net.set_condition(1.0)
+    want_adv = F.cross_entropy(net((x[half:] + 0.01).clamp(0, 1)), y[half:])
+    assert float(loss) == pytest.approx(float(0.5 * want_clean + 0.5 * want_adv), rel=1e-5)
+    assert TrainSettings().float_loss == "reference"

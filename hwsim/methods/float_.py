@@ -83,6 +83,14 @@ class FLOAT(Method):
         from ..nets.conditioning import frozen_noise_std
 
         half = x.shape[0] // 2
+        if settings.float_loss == "algorithm1":  # the paper's Algorithm 1, lines 5-9
+            net.set_state(bn="clean", noise_scale=0.0)  # L_C: the first half only, clean weights, BN_C
+            clean = cross_entropy(net(x[:half]), y[:half]).mean()
+            net.set_condition(1.0)
+            with frozen_noise_std(net):
+                x_adv = attack(net, x[half:], y[half:])
+                adv = cross_entropy(net(x_adv), y[half:]).mean()  # L_A over the second half
+            return 0.5 * clean + 0.5 * adv
         net.set_state(bn=half, noise_scale=0.0)  # clean weights; rows [0, B/2) BN_C, the rest BN_A
         clean = cross_entropy(net(x), y)
         net.set_condition(1.0)  # theta + alpha * eta, BN_A
