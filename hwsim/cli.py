@@ -653,6 +653,11 @@ def figures(
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    # pydantic looks for plugins by scanning every installed package's entry points, a fixed cost of
+    # every command; hwsim's CLI loads none unless asked (HWSIM_PYDANTIC_PLUGINS=1). A library caller
+    # (import hwsim) is not affected, nor is a PYDANTIC_DISABLE_PLUGINS the user set.
+    if not os.environ.get("HWSIM_PYDANTIC_PLUGINS"):
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     app()
 
 

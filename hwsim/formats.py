@@ -87,7 +87,10 @@ def rich_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str
     for row in rows:
         table.add_row(*(_fmt(v) for v in row))
     buffer = io.StringIO()
-    Console(file=buffer, width=max(120, 14 * len(columns)), force_terminal=False).print(table)
+    # cells are data, never markup or emoji codes (a run named "[bold]" or ":x:" prints as it is)
+    Console(file=buffer, width=max(120, 14 * len(columns)), force_terminal=False, markup=False, emoji=False).print(
+        table
+    )
     return buffer.getvalue()
 
 

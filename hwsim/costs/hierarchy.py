@@ -77,6 +77,7 @@ import numpy as np
 
 from ..config import DATAFLOWS
 from ..errors import HwsimError
+from . import specgrid as _specgrid
 
 DIMS = ("K", "C", "Y", "X")
 RELEVANT = {"W": ("K", "C"), "I": ("C", "Y", "X"), "O": ("K", "Y", "X")}
@@ -173,6 +174,8 @@ class Group:
 
 
 GROUP_FIELDS = tuple(f.name for f in fields(Group) if f.name != "dataflow")
+if GROUP_FIELDS != _specgrid.HIER_GROUP:  # the grid groups points by the same fields  # pragma: no cover
+    raise ImportError(f"hwsim.costs.specgrid.HIER_GROUP {_specgrid.HIER_GROUP} != Group fields {GROUP_FIELDS}")
 
 
 def window(tile, stride, dilation, kernel):

@@ -31,7 +31,6 @@ from ..config import (
     hierarchy_range,
 )
 from ..errors import HwsimError
-from .hierarchy import GROUP_FIELDS
 
 TIMES = ("tau_read_ns", "tau_mult_ns")
 COUNTS = ("io_bandwidth_bits", "weight_bits", "n_banks", "n_multipliers")
@@ -39,7 +38,18 @@ ENERGIES = ENERGY_FIELDS  # pJ per operation (energy section), float64 like the 
 FIELDS = (*TIMES, *COUNTS, *ENERGIES)
 FLOATS = (*TIMES, *ENERGIES)
 HIER_FIELDS = HIERARCHY_FIELDS  # a hierarchy grid's extra fields (flat names, hwsim.config.Hierarchy.values)
-HIER_GROUP = GROUP_FIELDS  # what the hierarchy model's mapping depends on (array, capacities, bit widths)
+# what the hierarchy model's mapping depends on (array, capacities, bit widths): the fields of
+# hwsim.costs.hierarchy.Group (checked there at import), spelt out so that a paper-only estimate never
+# imports the hierarchy model
+HIER_GROUP = (
+    "pe_rows",
+    "pe_cols",
+    "glb_capacity_bytes",
+    "local_capacity_bytes",
+    "weight_bits",
+    "activation_bits",
+    "psum_bits",
+)
 _RANGES = {**HARDWARE_RANGES, **dict.fromkeys(ENERGIES, ENERGY_RANGE), **{f: hierarchy_range(f) for f in HIER_FIELDS}}
 _INTS = (*COUNTS, *HIERARCHY_INTS)
 

@@ -245,8 +245,9 @@ def _fig8a_rows(ctx: Context) -> list[dict]:
             "mean epoch_time_s of the tracked runs' run.json (2-core CPU, two runs trained at once: a coarse "
             "clock); benchmarks/train_step.py times the step in isolation; " + DIGITS.split(",")[0], False,
             "the paper's times are GPU, ResNet34 / CIFAR-10" + (
-                "; FLOAT draws fresh noise for every weight on each of its 8 noisy forwards (7 attack steps + "
-                "the loss), PGD-AT none: on this CPU that costs more than PGD-AT's full-batch attack" if ratio < 1 else ""),
+                "; the tracked runs trained two at a time on the 2 cores (digits scripts, PARALLEL=2), so their "
+                "epoch times measure the contention as much as the method: timed alone (benchmarks/train_step.py, "
+                "or one hwsim train at a time) FLOAT steps faster than PGD-AT" if ratio < 1 else ""),
             verdict="trend" if ratio > 1 else "trend differs",
         ))  # fmt: skip
     return out
