@@ -295,7 +295,14 @@ def train(
     epochs: int = typer.Option(200, help="Training epochs (paper: 200; Tiny-ImageNet 120)."),
     batch_size: int = typer.Option(128, help="Mini-batch size B (FLOAT splits it in two halves)."),
     lr: float = typer.Option(0.1, help="Initial SGD learning rate (cosine schedule)."),
-    weight_decay: float = typer.Option(5e-4, help="SGD weight decay (never on FLOAT's alphas)."),
+    weight_decay: float = typer.Option(
+        5e-4, help="SGD weight decay (on FLOAT's alphas only with --alpha-weight-decay)."
+    ),
+    alpha_weight_decay: bool = typer.Option(
+        False,
+        "--alpha-weight-decay",
+        help="Decay FLOAT's alphas too, as the authors' code (FLOAT_v2 OAT_sparse.py:170: SGD over all parameters).",
+    ),
     eps: float = typer.Option(8 / 255, help="L_inf budget of the PGD training attack."),
     attack_steps: int = typer.Option(7, help="PGD-k steps during training."),
     pgdat_lambda: float = typer.Option(0.5, help="PGD-AT's fixed lambda (Eq. 3)."),
@@ -351,7 +358,7 @@ def train(
     if stop_after is not None and stop_after < 1:
         raise HwsimError(f"--stop-after must be >= 1, got {stop_after}")
     values = dict(
-        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, eps=eps,
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, alpha_weight_decay=alpha_weight_decay, eps=eps,
         attack_steps=attack_steps, pgdat_lambda=pgdat_lambda,
         seed=seed, data_dir=str(data_dir) if data_dir else None, image_size=image_size, augment=augment,
         limit_train=limit_train, limit_test=limit_test, val_split=val_split, eval_limit=eval_limit,

@@ -67,6 +67,11 @@ class TrainSettings(Strict):
     lr: Finite = Field(0.1, gt=0)
     momentum: Finite = Field(0.9, ge=0, lt=1)
     weight_decay: Finite = Field(5e-4, ge=0)
+    alpha_weight_decay: bool = Field(
+        False,
+        description="also decay FLOAT's noise scales alpha (FLOAT_v2 OAT_sparse.py:170: SGD over all parameters); "
+        "default: alphas in a weight-decay-0 group",
+    )
     eps: Finite = Field(8 / 255, gt=0, le=1, description="L_inf budget of the training attack")
     attack_steps: StrictInt = Field(7, gt=0, description="PGD-k steps during training")
     pgdat_lambda: Lambda = Field(0.5, description="PGD-AT's fixed lambda in Eq. 3")

@@ -465,7 +465,8 @@ class ConditionalNetwork(nn.Module):
         return state
 
     def alphas(self) -> list[nn.Parameter]:
-        """FLOAT's per-layer noise scales (empty for other methods); trained without weight decay."""
+        """FLOAT's per-layer noise scales (empty for other methods); trained without weight decay unless
+        ``TrainSettings.alpha_weight_decay`` (see :func:`hwsim.runner.train.make_optimizer`)."""
         return [m.alpha for m in self.modules() if isinstance(m, NoisyConv2d)]
 
 

@@ -2,7 +2,7 @@
 
 The networks are the very modules the estimator walks (:func:`hwsim.estimate.build_for_config`).
 Defaults follow the paper and the OAT reference settings: SGD lr 0.1, momentum 0.9, weight decay 5e-4
-(none on FLOAT's alphas), cosine schedule, 200 epochs, batch 128, PGD-7 at eps 8/255.
+(none on FLOAT's alphas unless ``alpha_weight_decay``), cosine schedule, 200 epochs, batch 128, PGD-7 at eps 8/255.
 
 Each step follows the reference code line by line (VITA-Group/Once-for-All-Adversarial-Training
 ``PGDAT.py`` / ``OAT.py``, shunlinlu/FLOAT_v2 ``OAT_sparse.py``):
@@ -207,12 +207,18 @@ def train_step(
 
 
 def make_optimizer(net, s: TrainSettings) -> torch.optim.SGD:
-    """SGD with weight decay on everything except FLOAT's alphas."""
+    """SGD with weight decay on everything except FLOAT's alphas (hwsim's default, the paper's reading:
+    alpha is a noise scale, not a weight).
+
+    ``s.alpha_weight_decay`` decays the alphas too, with ``s.weight_decay``, as the authors' code does:
+    shunlinlu/FLOAT_v2 ``OAT_sparse.py:170`` builds ``SGD(model.parameters(), ..., weight_decay=args.wd)``
+    over every parameter, the noise layers' ``alpha_w`` included. The alphas stay in a group of their own
+    either way (same parameter order, so optimizer states of either setting have the same layout)."""
     alphas = {id(p) for p in net.alphas()}
     decayed = [p for p in net.parameters() if id(p) not in alphas]
     groups = [{"params": decayed, "weight_decay": s.weight_decay}]
     if alphas:
-        groups.append({"params": list(net.alphas()), "weight_decay": 0.0})
+        groups.append({"params": list(net.alphas()), "weight_decay": s.weight_decay if s.alpha_weight_decay else 0.0})
     return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum)
 
 
