@@ -100,3 +100,126 @@ def test_old_run_config_without_the_new_fields_loads_with_the_defaults():
     }
     run = parse_run_config(stored, "run.json")
     assert run.train.alpha_weight_decay is False
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. the evaluation attack's condition (FLOAT_v2 OAT_sparse.py:343-367, attacks/pgd.py:64)
+
+
+def _record_states(net):
+    """Every top-level forward: (BN choice, noise scale, lam, does the input need a gradient?)."""
+    calls = []
+
+    def hook(module, args):
+        st = module.state
+        calls.append((st.bn, st.noise_scale, float(st.lam), args[0].requires_grad))
+
+    return calls, net.register_forward_pre_hook(hook)
+
+
+STEPS = 7  # the per-epoch / default evaluation attack is PGD-7: 7 forwards
+
+
+def _expected(bn, noise, attack_noise, robust_noise, lam):
+    """One batch: the clean forward, the attack's 7 (input gradient on), the scoring forward."""
+    return [(bn, noise, lam, False)] + [(bn, attack_noise, lam, True)] * STEPS + [(bn, robust_noise, lam, False)]
+
+
+# (lambda_n, its BN, its noise scale at lambda_th 0, then FLOAT_v2's attack / scoring noise)
+FLOAT_V2_ROWS = [(0.0, "clean", 0.0, 1.0, 0.0), (0.2, "adv", 0.2, 1.0, 1.0), (1.0, "adv", 1.0, 1.0, 1.0)]
+
+
+@pytest.mark.parametrize("condition", ["evaluated", "float_v2"])
+def test_held_out_attack_runs_at_the_chosen_condition(condition):
+    from torch.utils.data import TensorDataset
+
+    from hwsim.runner import ddp
+    from hwsim.runner.train import held_out_accuracy
+
+    net = _float_net()
+    data = TensorDataset(torch.rand(4, 3, 8, 8), torch.arange(4) % 10)
+    s = TrainSettings(eval_lambdas=[0.0, 0.2, 1.0], eval_attack_condition=condition)
+    calls, handle = _record_states(net)
+    held_out_accuracy(net, data, s, ddp.Dist(), batch_size=4)
+    handle.remove()
+    expected = []
+    for lam, bn, noise, attack_noise, robust_noise in FLOAT_V2_ROWS:
+        if condition == "evaluated":
+            attack_noise = robust_noise = noise
+        expected += _expected(bn, noise, attack_noise, robust_noise, lam)
+    assert calls == expected
+    assert net.state.noise_scale == 1.0 and net.state.bn == "adv"  # the last condition, restored after each phase
+
+
+def test_float_v2_phases_reimplemented_by_hand_give_the_same_counts():
+    """batch_correct with FLOAT_v2's phases = the reference's validation step written out here: clean
+    logits at the evaluated condition, PGD-7 on the model at noise 1 with the evaluated BN, scoring at
+    noise 1 (lambda_n > 0)."""
+    from hwsim.runner.attacks import batch_correct, pgd_attack, pgd_step_size, seeded_rng
+    from hwsim.runner.train import eval_attack_phases
+
+    net = _float_net().eval()
+    x, y = torch.rand(6, 3, 8, 8), torch.arange(6) % 10
+    net.set_condition(0.2)
+    got = batch_correct(net, x, y, "pgd7", eps=8 / 255, seed=3, phases=eval_attack_phases(net, "float_v2"))
+    with seeded_rng(3, "cpu"), torch.no_grad():
+        net.set_state(lam=0.2, bn="adv", noise_scale=0.2)
+        clean = int((net(x).argmax(1) == y).sum())
+        with seeded_rng(3, "cpu"):
+            net.set_state(lam=0.2, bn="adv", noise_scale=1.0)
+            with torch.enable_grad():
+                x_adv = pgd_attack(net, x, y, eps=8 / 255, steps=7, step_size=pgd_step_size(8 / 255, 7),
+                                   generator=torch.Generator().manual_seed(3))  # fmt: skip
+        robust = int((net(x_adv).argmax(1) == y).sum())
+    assert got == (clean, robust)
+
+
+def test_evaluate_attack_condition_is_applied_and_recorded(tmp_path, monkeypatch):
+    import hwsim.runner.evaluate as evaluate_mod
+    from hwsim.runner.evaluate import evaluate_checkpoint
+    from hwsim.runner.train import train_run
+
+    from .conftest import tiny_run as conf_tiny_run
+
+    model = _digits_model("float")
+    run_dir = train_run(
+        conf_tiny_run("f", model, epochs=1, attack_steps=1, eval_lambdas=[1.0]), tmp_path, progress=False
+    )
+    recorded = {}
+    original = evaluate_mod.network_from_checkpoint
+
+    def spying(payload, device="cpu"):
+        net, run = original(payload, device)
+        recorded["calls"], _ = _record_states(net)
+        return net, run
+
+    monkeypatch.setattr(evaluate_mod, "network_from_checkpoint", spying)
+    res = evaluate_checkpoint(
+        run_dir, lambdas=[0.0], limit=8, batch_size=8, attack_condition="float_v2", progress=False
+    )
+    assert recorded["calls"] == _expected("clean", 0.0, 1.0, 0.0, 0.0)  # a transfer attack at lambda_n = 0
+    assert [p.attack_condition for p in res.points] == ["float_v2"]
+    evaluate_checkpoint(run_dir, lambdas=[0.0], limit=8, batch_size=8, progress=False)
+    stored = evaluate_mod.read_results(run_dir)  # both kept: the condition is part of a point's key
+    assert sorted(p.attack_condition for p in stored.points) == ["evaluated", "float_v2"]
+
+
+def _digits_model(method: str, **fields):
+    from hwsim.config import ModelConfig
+
+    return ModelConfig(arch="resnet20", method=method, dataset="digits", input={"height": 8, "width": 8}, **fields)
+
+
+def test_float_v2_attack_condition_refused_for_methods_without_noise(tmp_path):
+    from hwsim.errors import HwsimError
+    from hwsim.runner.train import train_run
+
+    from .conftest import one_line_error
+    from .conftest import tiny_run as conf_tiny_run
+
+    with pytest.raises(HwsimError, match="--eval-attack-condition float_v2: .*OAT has none"):
+        train_run(conf_tiny_run("o", _digits_model("oat"), eval_attack_condition="float_v2"), tmp_path, progress=False)
+    result = CliRunner().invoke(
+        app, ["train", str(MODELS / "resnet20-digits-float.yaml"), "--eval-attack-condition", "lambda1"]
+    )
+    one_line_error(result, "--eval-attack-condition", "'evaluated' or 'float_v2'")

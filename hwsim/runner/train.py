@@ -401,12 +401,64 @@ def eval_lambdas(net, s: TrainSettings) -> list[float]:
     return net.rule.eval_lambdas(sorted(set(s.eval_lambdas)), s.pgdat_lambda)
 
 
+@contextlib.contextmanager
+def _noise_scale_for(net, noise_scale: float) -> Iterator[None]:
+    """Run the block with the network's noise scale set to ``noise_scale`` (lambda and BN unchanged);
+    the state is restored afterwards."""
+    state = net.state
+    saved = state.noise_scale
+    state.noise_scale = float(noise_scale)
+    try:
+        yield
+    finally:
+        state.noise_scale = saved
+
+
+def check_attack_condition(rule, condition: str, option: str) -> None:
+    """``float_v2`` is the evaluation of FLOAT's code: only for a method with noisy weights."""
+    if condition == "float_v2" and not rule.noisy_convs:
+        raise HwsimError(
+            f"{option} float_v2: FLOAT_v2's evaluation attack changes the weight noise, and {rule.label} has none "
+            "(FLOAT / FLOATS only); use evaluated"
+        )
+
+
+def eval_attack_phases(net, condition: str):
+    """The ``phases`` of :func:`hwsim.runner.attacks.batch_correct` for an attack condition, given the
+    network conditioned at the evaluated lambda_n (None: ``evaluated``, the attack and scoring see that
+    very model).
+
+    ``float_v2``, the authors' validation (shunlinlu/FLOAT_v2): the clean forward is the evaluated
+    condition (``OAT_sparse.py:358`` ``model(imgs, val_lambda, w_noise, idx2BN)``); every attack forward
+    runs with noise at lambda 1 and the evaluated BN (``attacks/pgd.py:64``
+    ``model(x_adv, 1.0, w_noise=True, idx2BN=idx2BN)``, idx2BN from ``OAT_sparse.py:344-350``), even at
+    lambda_n = 0, whose scoring runs on clean weights: a transfer attack there; the adversarial images are
+    scored at lambda 1 with the evaluated lambda's noise switch (``OAT_sparse.py:366``
+    ``model(imgs_adv, 1.0, w_noise, idx2BN)``, ``w_noise = val_lambda != 0``, ``OAT_sparse.py:351-354``).
+    In hwsim's terms: noise scale 1 (``float_noise_scale(1, lambda_th) = 1``) in the attack; in the
+    scoring 1 where the evaluated condition has noise, else 0; BN and lambda as evaluated."""
+    if condition == "evaluated":
+        return None
+    if condition != "float_v2":
+        raise HwsimError(f"attack condition: unknown {condition!r}; known: evaluated, float_v2")
+    check_attack_condition(net.rule, condition, "attack condition")
+    noisy = net.state.noise_scale != 0.0
+
+    def phase(name: str):
+        if name == "attack":
+            return _noise_scale_for(net, 1.0)
+        return _noise_scale_for(net, 1.0 if noisy else 0.0)
+
+    return phase
+
+
 def held_out_accuracy(
     net, dataset, s: TrainSettings, info: ddp.Dist, batch_size: int = 256, eval_slim_factor: float = 1.0
 ) -> list[dict[str, float]]:
     """CA and PGD-7 RA per lambda on the held-out set (batch i seeded with seed + i; batches shared
     out over ranks and the counts summed, so the numbers do not depend on the world size). A slimmable
-    network is checked at ``eval_slim_factor`` (the model's ``sparsity.eval_slim_factor``)."""
+    network is checked at ``eval_slim_factor`` (the model's ``sparsity.eval_slim_factor``). The attack
+    runs at ``s.eval_attack_condition`` (:func:`eval_attack_phases`)."""
     x, y = dataset.tensors
     starts = list(range(0, len(x), batch_size))[info.rank :: info.world]
     device = info.device
@@ -416,11 +468,14 @@ def held_out_accuracy(
         net.set_slim(eval_slim_factor)
     for lam in eval_lambdas(net, s):
         net.set_condition(lam, s.eval_lambda_th)
+        phases = eval_attack_phases(net, s.eval_attack_condition)
         counts = [0, 0]
         for start in starts:
             bx, by = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
             with autocast(s):
-                correct = batch_correct(net, bx, by, EVAL_ATTACK, eps=s.eps, seed=s.seed + start // batch_size)
+                correct = batch_correct(
+                    net, bx, by, EVAL_ATTACK, eps=s.eps, seed=s.seed + start // batch_size, phases=phases
+                )
             counts = [a + b for a, b in zip(counts, correct)]
         clean, robust = ddp.all_sum(counts, info)
         points.append({"lam": lam, "clean_acc": 100.0 * clean / len(x), "robust_acc": 100.0 * robust / len(x)})
@@ -476,6 +531,7 @@ def train_run(
     """
     check_run_name(run.name)
     check_trainable(run.model, f"model {run.model.name or run.model.arch}")
+    check_attack_condition(run.model.rule, run.train.eval_attack_condition, "--eval-attack-condition")
     check_device(run.train)
     info = ddp.setup(run.train.device)
     try:
