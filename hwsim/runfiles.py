@@ -298,6 +298,8 @@ class EvalResults(BaseModel):
         import pandas as pd
 
         frame = pd.DataFrame([p.model_dump() for p in self.points])
+        if "attack_condition" in frame and (frame["attack_condition"] == "evaluated").all():
+            frame = frame.drop(columns="attack_condition")  # the tables of today's evaluations stay as they were
         frame.insert(0, "run", self.run)
         frame.insert(1, "method", self.config["model"]["method"])
         return frame

@@ -8,6 +8,9 @@ References: shunlinlu/FLOAT_v2 (``OAT_sparse.py``, ``attacks/pgd.py``, ``models/
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -202,6 +205,9 @@ def test_evaluate_attack_condition_is_applied_and_recorded(tmp_path, monkeypatch
     evaluate_checkpoint(run_dir, lambdas=[0.0], limit=8, batch_size=8, progress=False)
     stored = evaluate_mod.read_results(run_dir)  # both kept: the condition is part of a point's key
     assert sorted(p.attack_condition for p in stored.points) == ["evaluated", "float_v2"]
+    assert sorted(stored.frame()["attack_condition"]) == ["evaluated", "float_v2"]
+    today = [p for p in stored.points if p.attack_condition == "evaluated"]
+    assert "attack_condition" not in stored.model_copy(update={"points": today}).frame()  # today's tables: as before
 
 
 def _digits_model(method: str, **fields):
@@ -223,3 +229,162 @@ def test_float_v2_attack_condition_refused_for_methods_without_noise(tmp_path):
         app, ["train", str(MODELS / "resnet20-digits-float.yaml"), "--eval-attack-condition", "lambda1"]
     )
     one_line_error(result, "--eval-attack-condition", "'evaluated' or 'float_v2'")
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. OAT's lambda encoding (OAT.py:44-45, 103-116, 245-251; utils/sample_lambda.py:35-42)
+
+
+def test_dct_matrix_is_scipys_dct_of_the_identity():
+    from hwsim.nets.conditioning import dct_matrix, encoding_matrix
+
+    n = 16
+    try:
+        from scipy.fftpack import dct
+    except ImportError:  # the closed form, entry by entry
+        expected = np.array([[2 * math.cos(math.pi * k * (2 * j + 1) / (2 * n)) for j in range(n)] for k in range(n)])
+    else:
+        expected = dct(np.eye(n), axis=0)  # OAT.py:108-109
+    np.testing.assert_allclose(dct_matrix(n), expected, atol=1e-12)
+    np.testing.assert_array_equal(encoding_matrix("onehot", 5), np.eye(5))
+
+
+def test_rand_encoding_is_the_q_of_a_seeded_gaussian_matrix():
+    from hwsim.nets.conditioning import encoding_matrix
+
+    q = encoding_matrix("rand", 8, seed=3)
+    expected, _ = np.linalg.qr(np.random.default_rng(3).standard_normal((8, 8)))  # OAT.py:112-116, seeded
+    np.testing.assert_array_equal(q, expected)
+    np.testing.assert_allclose(q @ q.T, np.eye(8), atol=1e-12)  # orthonormal rows
+    assert not np.allclose(encoding_matrix("rand", 8, seed=4), q)
+
+
+def _film_inputs(net):
+    """The FiLM input (the lambda code) of the first FiLM, one entry per forward."""
+    from hwsim.nets.conditioning import FiLM
+
+    film = next(m for m in net.modules() if isinstance(m, FiLM))
+    seen = []
+    film.fc1.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    return seen
+
+
+@pytest.mark.parametrize("encoding", ["rand", "onehot", "dct"])
+def test_film_is_fed_row_j_for_the_jth_training_lambda_and_interpolates_between(encoding):
+    choices = (0.0, 1.0, 0.5)  # OAT's order, not sorted: lambda 0.5 is row 2
+    net = build_network("resnet20", "oat", 10, dual_bn=True, film_dim=8, film_encoding=encoding,
+                        lambda_choices=choices, encoding_seed=5)  # fmt: skip
+    matrix = torch.tensor(__import__("hwsim.nets.conditioning", fromlist=["x"]).encoding_matrix(encoding, 8, 5)).float()
+    seen = _film_inputs(net)
+    lam = torch.tensor([0.0, 1.0, 0.5, 0.25, 0.75, 0.1])
+    net.set_state(lam=lam, bn=1)
+    net(torch.rand(6, 3, 8, 8))
+    code = seen[-1]
+    assert code.shape == (6, 8)
+    assert torch.equal(code[0], matrix[0]) and torch.equal(code[1], matrix[1]) and torch.equal(code[2], matrix[2])
+    # the declared extension: between neighbouring choices (0 | 0.5 | 1), linear in lambda
+    torch.testing.assert_close(code[3], 0.5 * matrix[0] + 0.5 * matrix[2])
+    torch.testing.assert_close(code[4], 0.5 * matrix[2] + 0.5 * matrix[1])
+    torch.testing.assert_close(code[5], 0.8 * matrix[0] + 0.2 * matrix[2])
+    net.set_condition(0.5)  # a scalar lambda: every row the same code
+    net(torch.rand(2, 3, 8, 8))
+    assert torch.equal(seen[-1], matrix[2].expand(2, 8))
+
+
+def test_repeated_training_lambda_gets_the_row_of_its_last_place():
+    net = build_network("resnet20", "oat", 10, film_dim=4, film_encoding="onehot", lambda_choices=(0.0, 1.0, 0.0))
+    seen = _film_inputs(net)
+    net.set_condition(0.0)
+    net(torch.rand(1, 3, 8, 8))
+    assert seen[-1].tolist() == [[0.0, 0.0, 1.0, 0.0]]  # sample_lambda.py:36-40: j = 2 overwrites j = 0
+
+
+def test_matrix_encodings_are_saved_and_the_default_keys_are_unchanged():
+    plain = build_network("resnet20", "oat", 10, film_dim=1)
+    interp = build_network("resnet20", "oat", 10, film_dim=8)
+    assert not any(k.startswith("lambda_encoder") for k in [*plain.state_dict(), *interp.state_dict()])
+    trained = build_network("resnet20", "oat", 10, film_dim=8, film_encoding="rand", encoding_seed=1,
+                            lambda_choices=(0.0, 0.5, 1.0))  # fmt: skip
+    keys = {k for k in trained.state_dict() if k.startswith("lambda_encoder")}
+    assert keys == {"lambda_encoder.matrix", "lambda_encoder.choices", "lambda_encoder.code_lambdas",
+                    "lambda_encoder.codes"}  # fmt: skip
+    fresh = build_network("resnet20", "oat", 10, film_dim=8, film_encoding="rand", encoding_seed=2,
+                          lambda_choices=(0.0, 0.5, 1.0))  # fmt: skip
+    assert not torch.equal(fresh.lambda_encoder.matrix, trained.lambda_encoder.matrix)
+    fresh.load_state_dict(trained.state_dict())
+    assert torch.equal(fresh.lambda_encoder.codes, trained.lambda_encoder.codes)
+
+
+@pytest.mark.parametrize(
+    "fields, fragment",
+    [
+        ({"method": "float", "film_encoding": "rand"}, "film_encoding: float has no FiLM"),
+        ({"film_encoding": "scalar", "film_dim": 8}, "film_dim must be 1"),
+        ({"film_encoding": "interp"}, "needs film_dim > 1"),
+        ({"film_encoding": "fourier"}, "film_encoding"),
+    ],
+)
+def test_bad_film_encoding_is_one_line(tmp_path, fields, fragment):
+    import yaml
+
+    from .conftest import one_line_error
+
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump({"arch": "resnet20", "method": "oat", "dataset": "digits", **fields}))
+    one_line_error(CliRunner().invoke(app, ["estimate", str(path)]), fragment)
+
+
+def test_too_few_rows_for_the_training_lambdas_is_one_line(tmp_path):
+    from hwsim.errors import HwsimError
+    from hwsim.runner.train import train_run
+
+    from .conftest import tiny_run as conf_tiny_run
+
+    model = _digits_model("oat", film_dim=2, film_encoding="onehot")
+    with pytest.raises(
+        HwsimError, match="--oat-lambdas: 3 training lambdas need film_dim >= 3 with film_encoding onehot"
+    ):
+        train_run(conf_tiny_run("e", model, oat_lambdas=[0.0, 0.5, 1.0]), tmp_path, progress=False)
+
+
+def test_estimate_of_an_oat_model_at_dim_128_with_rand_encoding(tmp_path):
+    import json
+
+    import yaml
+
+    base = yaml.safe_load((MODELS / "resnet20-digits-oat.yaml").read_text())
+    out = {}
+    for encoding in (None, "rand"):
+        path = tmp_path / f"{encoding}.yaml"
+        path.write_text(yaml.safe_dump({**base, "film_dim": 128, **({"film_encoding": encoding} if encoding else {})}))
+        result = CliRunner().invoke(app, ["estimate", str(path), "-f", "json"])
+        assert result.exit_code == 0, result.output
+        out[encoding] = json.loads(result.stdout)
+    # the encoding changes which code is fed, not the FiLM MLP's shape: the costs are the same
+    assert out["rand"]["totals"] == out[None]["totals"]
+    assert out["rand"]["totals"]["params"] > 0
+
+
+def test_oat_training_feeds_each_row_its_sampled_lambdas_code_and_evaluates(tmp_path):
+    from hwsim.runner.evaluate import evaluate_checkpoint
+    from hwsim.runner.train import train_run, training_loss
+
+    choices = [0.0, 0.5, 1.0]
+    net = build_network("resnet20", "oat", 10, dual_bn=True, film_dim=8, film_encoding="rand",
+                        lambda_choices=tuple(choices), encoding_seed=0)  # fmt: skip
+    seen = _film_inputs(net)
+    lams = []
+    net.register_forward_pre_hook(lambda mod, args: lams.append(mod.state.lam))
+    s = TrainSettings(oat_lambdas=choices, attack_steps=1)
+    training_loss(net, torch.rand(B, 3, 8, 8), torch.arange(B) % 10, s, torch.Generator().manual_seed(0))
+    matrix = net.lambda_encoder.matrix
+    for code, lam in zip(seen, lams):
+        rows = torch.stack([matrix[choices.index(float(v))] for v in torch.as_tensor(lam).reshape(-1)])
+        assert torch.equal(code, rows.expand_as(code))
+    model = _digits_model("oat", film_dim=8, film_encoding="rand")
+    from .conftest import tiny_run as conf_tiny_run
+
+    run_dir = train_run(conf_tiny_run("r", model, epochs=1, attack_steps=1, oat_lambdas=choices, eval_lambdas=[0.0, 1.0]),
+                        tmp_path, progress=False)  # fmt: skip
+    res = evaluate_checkpoint(run_dir, lambdas=[0.0, 0.7], limit=8, attacks=["fgsm"], progress=False)
+    assert [p.lam for p in res.points] == [0.0, 0.7] and res.config["model"]["film_encoding"] == "rand"

@@ -333,7 +333,7 @@ def network_from_checkpoint(payload: dict[str, Any], device: str = "cpu"):
     from ..estimate import build_for_config
 
     run = run_config_of(payload)
-    net = build_for_config(run.model, device="cpu")
+    net = build_for_config(run.model, device="cpu", lambda_choices=tuple(run.train.oat_lambdas), seed=run.train.seed)
     try:
         net.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError) as exc:
@@ -420,6 +420,17 @@ def check_attack_condition(rule, condition: str, option: str) -> None:
         raise HwsimError(
             f"{option} float_v2: FLOAT_v2's evaluation attack changes the weight noise, and {rule.label} has none "
             "(FLOAT / FLOATS only); use evaluated"
+        )
+
+
+def check_film_encoding(model: ModelConfig, s: TrainSettings) -> None:
+    """OAT's matrix encodings feed row j of a film_dim x film_dim matrix to the j-th training lambda:
+    there must be a row for each of ``oat_lambdas``."""
+    if model.film_encoding in ("rand", "onehot", "dct") and model.rule.film and len(s.oat_lambdas) > model.film_dim:
+        raise HwsimError(
+            f"--oat-lambdas: {len(s.oat_lambdas)} training lambdas need film_dim >= {len(s.oat_lambdas)} with "
+            f"film_encoding {model.film_encoding} (lambda j is fed row j of a film_dim x film_dim matrix); "
+            f"the model has film_dim {model.film_dim}"
         )
 
 
@@ -532,6 +543,7 @@ def train_run(
     check_run_name(run.name)
     check_trainable(run.model, f"model {run.model.name or run.model.arch}")
     check_attack_condition(run.model.rule, run.train.eval_attack_condition, "--eval-attack-condition")
+    check_film_encoding(run.model, run.train)
     check_device(run.train)
     info = ddp.setup(run.train.device)
     try:
@@ -555,7 +567,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
     _check_run_dir(run_dir, resume)
     train_set, held_out, _ = _datasets(run)
     torch.manual_seed(s.seed)
-    net = build_for_config(run.model, device="cpu").to(device)
+    net = build_for_config(run.model, device="cpu", lambda_choices=tuple(s.oat_lambdas), seed=s.seed).to(device)
     if s.channels_last:
         net = net.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(net, s)
