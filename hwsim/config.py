@@ -589,6 +589,11 @@ class ModelConfig(Strict):
         "= OAT.py:103-116 (row j of the matrix for the j-th training lambda; OAT's default: rand at dim 128)",
     )
     alpha_init: float = Field(0.25, allow_inf_nan=False, description="FLOAT initial noise scale alpha")
+    float_variant: Literal["noise", "rm"] = Field(
+        "noise",
+        description="FLOAT's convs: 'noise' (Eq. 4 everywhere, the paper's) or 'rm' (FLOAT_v2's CIFAR-10 "
+        "ResNet34OAT_rm: complementary random 50% weight masks instead of noise in the deeper stages)",
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="WRN dropout")
     eval: EvalCondition = Field(default_factory=EvalCondition)
     spec: str | None = Field(None, description="hardware spec: a YAML path relative to this file, or a built-in name")
@@ -601,6 +606,8 @@ class ModelConfig(Strict):
         if self.dataset is None and (self.input is None or self.num_classes is None):
             raise ValueError("give either dataset or both input and num_classes")
         rule = self.rule
+        if self.float_variant != "noise" and not rule.noisy_convs:
+            raise ValueError(f"float_variant: {rule.name} has no noisy convs (FLOAT / FLOATS only)")
         if self.film_encoding is not None and not rule.film:
             raise ValueError(f"film_encoding: {rule.name} has no FiLM (OAT only)")
         if self.film_encoding == "scalar" and self.film_dim != 1:

@@ -85,8 +85,8 @@ def build_for_config(
     """The network a model config describes (on ``meta`` for shape-only costing: instant).
 
     ``lambda_choices`` / ``seed``: OAT's training lambdas and the seed of a ``rand`` lambda encoding
-    (``film_encoding``; the runner passes ``oat_lambdas`` and the training seed; the costs do not
-    depend on them)."""
+    (``film_encoding``) and of FLOAT's ``rm`` masks (``float_variant``); the runner passes ``oat_lambdas``
+    and the training seed; the costs do not depend on them."""
     import torch
 
     from .nets import build_network
@@ -100,7 +100,8 @@ def build_for_config(
             film_dim=config.film_dim,
             film_encoding=config.film_encoding,
             lambda_choices=lambda_choices,
-            encoding_seed=seed,
+            seed=seed,
+            float_variant=config.float_variant,
             alpha_init=config.alpha_init,
             in_channels=config.input_shape[0],
             slim_factors=slim_factors_of(config),

@@ -273,7 +273,7 @@ def _film_inputs(net):
 def test_film_is_fed_row_j_for_the_jth_training_lambda_and_interpolates_between(encoding):
     choices = (0.0, 1.0, 0.5)  # OAT's order, not sorted: lambda 0.5 is row 2
     net = build_network("resnet20", "oat", 10, dual_bn=True, film_dim=8, film_encoding=encoding,
-                        lambda_choices=choices, encoding_seed=5)  # fmt: skip
+                        lambda_choices=choices, seed=5)  # fmt: skip
     matrix = torch.tensor(__import__("hwsim.nets.conditioning", fromlist=["x"]).encoding_matrix(encoding, 8, 5)).float()
     seen = _film_inputs(net)
     lam = torch.tensor([0.0, 1.0, 0.5, 0.25, 0.75, 0.1])
@@ -303,12 +303,12 @@ def test_matrix_encodings_are_saved_and_the_default_keys_are_unchanged():
     plain = build_network("resnet20", "oat", 10, film_dim=1)
     interp = build_network("resnet20", "oat", 10, film_dim=8)
     assert not any(k.startswith("lambda_encoder") for k in [*plain.state_dict(), *interp.state_dict()])
-    trained = build_network("resnet20", "oat", 10, film_dim=8, film_encoding="rand", encoding_seed=1,
+    trained = build_network("resnet20", "oat", 10, film_dim=8, film_encoding="rand", seed=1,
                             lambda_choices=(0.0, 0.5, 1.0))  # fmt: skip
     keys = {k for k in trained.state_dict() if k.startswith("lambda_encoder")}
     assert keys == {"lambda_encoder.matrix", "lambda_encoder.choices", "lambda_encoder.code_lambdas",
                     "lambda_encoder.codes"}  # fmt: skip
-    fresh = build_network("resnet20", "oat", 10, film_dim=8, film_encoding="rand", encoding_seed=2,
+    fresh = build_network("resnet20", "oat", 10, film_dim=8, film_encoding="rand", seed=2,
                           lambda_choices=(0.0, 0.5, 1.0))  # fmt: skip
     assert not torch.equal(fresh.lambda_encoder.matrix, trained.lambda_encoder.matrix)
     fresh.load_state_dict(trained.state_dict())
@@ -371,7 +371,7 @@ def test_oat_training_feeds_each_row_its_sampled_lambdas_code_and_evaluates(tmp_
 
     choices = [0.0, 0.5, 1.0]
     net = build_network("resnet20", "oat", 10, dual_bn=True, film_dim=8, film_encoding="rand",
-                        lambda_choices=tuple(choices), encoding_seed=0)  # fmt: skip
+                        lambda_choices=tuple(choices), seed=0)  # fmt: skip
     seen = _film_inputs(net)
     lams = []
     net.register_forward_pre_hook(lambda mod, args: lams.append(mod.state.lam))
@@ -388,3 +388,113 @@ def test_oat_training_feeds_each_row_its_sampled_lambdas_code_and_evaluates(tmp_
                         tmp_path, progress=False)  # fmt: skip
     res = evaluate_checkpoint(run_dir, lambdas=[0.0, 0.7], limit=8, attacks=["fgsm"], progress=False)
     assert [p.lam for p in res.points] == [0.0, 0.7] and res.config["model"]["film_encoding"] == "rand"
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. FLOAT_v2's _rm variant (OAT_sparse.py:14, 95; models/noise_layer.py:112-177;
+#    models/cifar10/resnet_OAT_mask.py:111-125)
+
+
+def _rm_net(arch: str = "resnet34", seed: int = 0, **options):
+    return build_network(arch, "float", 10, dual_bn=True, float_variant="rm", seed=seed, **options)
+
+
+def _conv_kinds(net):
+    from hwsim.nets.conditioning import NoisyConv2d, RandomMaskConv2d
+
+    rm = [n for n, m in net.named_modules() if isinstance(m, RandomMaskConv2d)]
+    noisy = [n for n, m in net.named_modules() if isinstance(m, NoisyConv2d) and not isinstance(m, RandomMaskConv2d)]
+    return rm, noisy
+
+
+def test_rm_masks_exactly_the_convs_of_the_references_bundles_3_and_4():
+    rm, noisy = _conv_kinds(_rm_net())
+    # resnet_OAT_mask.py:119-125: bundles 1-2 (and the stem) use_rm=False, bundles 3-4 use_rm=True
+    assert rm and all(n.startswith(("layers.2.", "layers.3.")) for n in rm)
+    assert noisy and all(n == "conv1" or n.startswith(("layers.0.", "layers.1.")) for n in noisy)
+    assert len(rm) == 2 * (6 + 3) + 2  # conv1 / conv2 of 9 blocks, and the two shortcut convs
+    assert "layers.2.0.shortcut.0" in rm and "layers.1.0.shortcut.0" in noisy
+    rm20, _ = _conv_kinds(_rm_net("resnet20"))  # the declared extension: 3 stages -> stages 2-3
+    assert {n.split(".")[1] for n in rm20} == {"1", "2"}
+    default = build_network("resnet34", "float", 10, dual_bn=True)
+    assert _conv_kinds(default)[0] == [] and not any("mask_c" in k for k in default.state_dict())
+
+
+def test_rm_masks_are_complementary_halves_seeded_and_saved():
+    net = _rm_net()
+    conv = net.layers[3][1].conv1  # 512 x 512 x 3 x 3
+    mask_c = conv.mask_c
+    assert mask_c.dtype == torch.bool and mask_c.shape == conv.weight.shape
+    assert abs(mask_c.float().mean().item() - 0.5) < 0.005  # Bernoulli(1/2) per weight: ~50%
+    assert not (mask_c & ~mask_c).any() and (mask_c | ~mask_c).all()  # mask_a = 1 - mask_c
+    masks = {n: b for n, b in net.state_dict().items() if n.endswith("mask_c")}
+    assert len(masks) == 20
+    again = _rm_net()
+    assert all(torch.equal(again.state_dict()[n], b) for n, b in masks.items())
+    other = _rm_net(seed=1)
+    assert not torch.equal(other.layers[3][1].conv1.mask_c, mask_c)
+    other.load_state_dict(net.state_dict())
+    assert torch.equal(other.layers[3][1].conv1.mask_c, mask_c)
+    a, b = net.layers[2][0].conv1.mask_c, net.layers[2][1].conv1.mask_c
+    assert not torch.equal(a[:, :128], b[:, :128])  # each layer its own draw
+
+
+@pytest.mark.parametrize("noise_scale, which", [(0.0, "c"), (1.0, "a"), (0.2, "a")])
+def test_rm_forward_is_the_conv_with_the_mask_of_the_condition(noise_scale, which):
+    import torch.nn.functional as F
+
+    net = _rm_net("resnet20")
+    conv = net.layers[2][0].conv1
+    net.set_state(bn="adv", noise_scale=noise_scale)
+    x = torch.rand(2, conv.in_channels, 4, 4)
+    keep = conv.mask_c if which == "c" else ~conv.mask_c
+    expected = F.conv2d(x, conv.weight.detach() * keep.float(), None, conv.stride, conv.padding)
+    with torch.no_grad():
+        assert torch.equal(conv(x), expected)
+        assert torch.equal(conv(x), expected)  # no noise: the same output every time
+
+
+def test_rm_training_step_uses_mask_c_for_the_clean_pass_and_mask_a_for_the_attack_and_adversarial_pass():
+    from hwsim.runner.train import training_loss
+
+    net = _rm_net("resnet20")
+    conv = net.layers[2][0].conv1
+    seen = []
+    conv.register_forward_hook(
+        lambda mod, args, out: seen.append((mod.state.noise_scale, torch.equal(mod.noisy_weight(args[0]),
+                                            mod.weight * (~mod.mask_c if mod.state.noise_scale else mod.mask_c)))))  # fmt: skip
+    s = TrainSettings(attack_steps=2)
+    loss = training_loss(net, torch.rand(B, 3, 8, 8), torch.arange(B) % 10, s, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert seen == [(0.0, True), (1.0, True), (1.0, True), (1.0, True)]  # clean, 2 attack steps, adversarial
+    assert conv.alpha.grad is None  # the rm layer's alpha is not used (as alpha_w with use_rm in the reference)
+    assert net.conv1.alpha.grad is not None  # the stem stays a noisy conv
+
+
+def test_rm_layer_table_costs_the_masked_convs_dense_without_noise():
+    from hwsim.config import ModelConfig
+    from hwsim.estimate import layer_table
+
+    fields = dict(arch="resnet20", method="float", dataset="digits", input={"height": 16, "width": 16})
+    rm = layer_table(ModelConfig(**fields, float_variant="rm"), use_cache=False)
+    plain = layer_table(ModelConfig(**fields), use_cache=False)
+    names = list(rm["name"])
+    assert names == list(plain["name"])
+    rm_rows = [i for i, n in enumerate(names) if n.startswith(("layers.1.", "layers.2.")) and rm["op"][i] == "conv"]
+    assert rm_rows and not rm["noisy"][rm_rows].any() and plain["noisy"][rm_rows].all()
+    assert (rm["alpha_params"] == plain["alpha_params"]).all() and (rm["density"] == 1.0).all()
+    assert (rm["weight_params"] == plain["weight_params"]).all()
+    others = [i for i in range(len(names)) if i not in rm_rows]
+    assert (rm["noisy"][others] == plain["noisy"][others]).all()
+
+
+def test_rm_variant_refused_for_methods_without_noise(tmp_path):
+    import yaml
+
+    from .conftest import one_line_error
+
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump({"arch": "resnet20", "method": "oat", "dataset": "digits", "float_variant": "rm"}))
+    one_line_error(CliRunner().invoke(app, ["estimate", str(path)]), "float_variant: oat has no noisy convs")
+    path.write_text(yaml.safe_dump({"arch": "resnet20", "method": "float", "dataset": "digits", "float_variant": "x"}))
+    one_line_error(CliRunner().invoke(app, ["estimate", str(path)]), "float_variant")

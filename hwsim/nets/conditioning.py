@@ -200,6 +200,52 @@ class NoisyConv2d(nn.Conv2d):
         return self._conv_forward(x, self.noisy_weight(x), self.bias)
 
 
+class RandomMaskConv2d(NoisyConv2d):
+    """FLOAT_v2's ``noise_Conv2d_rm`` with ``use_rm=True`` (``models/noise_layer.py:112-177``), the convs of
+    the deeper stages of its CIFAR-10 network ``ResNet34OAT_rm`` (``OAT_sparse.py:14, 95``;
+    ``models/cifar10/resnet_OAT_mask.py:123-125``): no weight noise at all; instead two complementary
+    random masks, ``mask_c = (rand(weight.shape) > 0.5)`` and ``mask_a = 1 - mask_c``
+    (``noise_layer.py:128-130``), drawn once at construction: the clean condition (``w_noise`` False:
+    FLOAT's clean pass, lambda_n = 0) convolves with ``weight * mask_c``, the noisy one (``w_noise``
+    True: the attack, the adversarial pass, lambda_n > 0) with ``weight * mask_a``
+    (``noise_layer.py:158-167``). Only *whether* noise is on picks the mask, never lambda's size
+    (the reference's ``mod_lambda`` noise is computed and then overwritten). In hwsim's terms: mask_a
+    where ``state.noise_scale != 0``, else mask_c.
+
+    Each weight is in exactly one mask; each mask keeps ~50% (independent Bernoulli(1/2) per weight, as
+    ``torch.rand > 0.5``, not an exact half). hwsim draws them from the network's seeded generator
+    (the reference: the global RNG after ``torch.manual_seed(seed)``) and keeps ``mask_c`` as a
+    persistent bool buffer (the reference's masks are plain attributes, not saved). ``alpha`` exists,
+    as ``alpha_w`` in the reference, but no forward uses it (no gradient; it is decayed only with
+    ``alpha_weight_decay``). A slimmable conv uses the masks' sub-tensor.
+
+    Cost (the layer table, :mod:`hwsim.workload.extract`): a dense conv (Eq. 7, no noise adds, not
+    ``noisy``), its alpha still counted as a parameter: the two masks together use every weight, so all
+    are stored, and the masked zeros of one forward are not skipped (density 1.0).
+    """
+
+    random_masks = True
+
+    def __init__(self, state: ConditionState, *args, generator: torch.Generator | None = None, **kwargs) -> None:
+        super().__init__(state, *args, **kwargs)
+        draw = torch.rand(self.weight.shape, generator=generator, device="cpu")
+        self.register_buffer("mask_c", (draw > 0.5).to(self.weight.device))
+
+    def masked_weight(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        """theta * mask_c (noise off) or theta * mask_a (noise on), on the used (sub-)tensor."""
+        weight = self.used_weight(x)
+        keep = self.mask_c[: weight.shape[0], : weight.shape[1]]
+        if self.state.noise_scale != 0.0:
+            keep = ~keep
+        return weight * keep.to(weight.dtype)
+
+    def noisy_weight(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        return self.masked_weight(x)
+
+    def noisy_weight_reference(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        return self.masked_weight(x)
+
+
 #: "fast" (default) or "reference": which noise path every NoisyConv2d runs (a benchmark / test toggle).
 _NOISE_IMPL: Literal["fast", "reference"] = "fast"
 
@@ -458,7 +504,11 @@ class Conditioning:
         film_encoding: OAT's lambda encoding (:class:`LambdaEncoder`; None: scalar at dim 1, interp above).
         lambda_choices: the training lambdas a matrix encoding maps to rows (OAT's ``--lambda_choices``,
             hwsim's ``oat_lambdas``; None: OAT's default).
-        encoding_seed: the seed of the ``rand`` encoding's matrix.
+        seed: the seed of the ``rand`` encoding's matrix and of the ``rm`` variant's masks.
+        float_variant: FLOAT's conditioning of the convs: ``noise`` (Eq. 4, hwsim's) or ``rm``
+            (FLOAT_v2's ``ResNet34OAT_rm``: :class:`RandomMaskConv2d` in the deeper stages).
+        stage / n_stages: set by the backbone while it builds stage ``stage`` of ``n_stages`` (which
+            convs the ``rm`` variant masks; None outside the stages: the stem).
     """
 
     method: str | Method = "pgdat"
@@ -469,7 +519,10 @@ class Conditioning:
     state: ConditionState = field(default_factory=ConditionState)
     film_encoding: FilmEncoding | None = None
     lambda_choices: tuple[float, ...] | None = None
-    encoding_seed: int = 0
+    seed: int = 0
+    float_variant: Literal["noise", "rm"] = "noise"
+    stage: int | None = None
+    n_stages: int | None = None
 
     def __post_init__(self) -> None:
         self.rule = get_method(self.method)
@@ -480,17 +533,37 @@ class Conditioning:
         if 1.0 not in factors or len(set(factors)) != len(factors) or not all(0 < f <= 1 for f in factors):
             raise ValueError(f"slim_factors must list each factor in (0, 1] once, 1.0 included; got {list(factors)}")
         self.slim_factors = tuple(sorted(factors, reverse=True))
+        if self.float_variant not in ("noise", "rm"):
+            raise ValueError(f"float_variant: unknown {self.float_variant!r}; known: noise, rm")
+        if self.float_variant == "rm" and not self.rule.noisy_convs:
+            raise ValueError(f"float_variant 'rm': {self.rule.name} has no noisy convs (FLOAT / FLOATS only)")
+        self._mask_gen = torch.Generator().manual_seed(self.seed)  # the rm masks, in construction order
         self.encoder = LambdaEncoder(
-            self.film_dim, encoding=self.film_encoding, choices=self.lambda_choices, matrix_seed=self.encoding_seed
+            self.film_dim, encoding=self.film_encoding, choices=self.lambda_choices, matrix_seed=self.seed
         )
 
     @property
     def slimmable(self) -> bool:
         return len(self.slim_factors) > 1
 
+    def rm_stage(self) -> bool:
+        """Whether the conv being built now is a random-mask conv of the ``rm`` variant: FLOAT_v2's
+        ResNet34OAT_rm masks every conv of its bundles 3 and 4 (of 4; ``resnet_OAT_mask.py:119-125``,
+        shortcuts included) and keeps the stem and bundles 1-2 noisy. hwsim's rule for any backbone:
+        stages with index >= n_stages // 2 (0-based), i.e. ResNet34 stages 3-4 exactly as the
+        reference; for the 3-stage ResNet20 and WRNs (a **declared extension**, FLOAT_v2 has no
+        ``_rm`` for them) stages 2-3."""
+        return self.float_variant == "rm" and self.stage is not None and self.stage >= (self.n_stages or 0) // 2
+
     def conv(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Conv2d:
-        """A bias-free 'same'-padded conv; FLOAT's convs all carry weight noise (stem and shortcuts too)."""
+        """A bias-free 'same'-padded conv; FLOAT's convs all carry weight noise (stem and shortcuts too),
+        or, in the ``rm`` variant's deeper stages, a random mask pair (:class:`RandomMaskConv2d`)."""
         args = dict(kernel_size=kernel, stride=stride, padding=kernel // 2, bias=False)
+        if self.rule.noisy_convs and self.rm_stage():
+            return RandomMaskConv2d(
+                self.state, in_ch, out_ch, alpha_init=self.alpha_init, slimmable=self.slimmable,
+                generator=self._mask_gen, **args,
+            )  # fmt: skip
         if self.rule.noisy_convs:
             if self.slimmable:
                 return NoisyConv2d(self.state, in_ch, out_ch, alpha_init=self.alpha_init, slimmable=True, **args)
@@ -610,6 +683,7 @@ __all__ = [
     "dct_matrix",
     "encoding_matrix",
     "NoisyConv2d",
+    "RandomMaskConv2d",
     "SlimmableConv2d",
     "SlimmableLinear",
     "SwitchableBatchNorm2d",
