@@ -599,7 +599,9 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
         if scaler is not None and payload.get("scaler"):
             scaler.load_state_dict(payload["scaler"])
         history, start, best = list(payload["history"]), int(payload["epoch"]), dict(payload.get("best") or {})
-    model = ddp.wrap(TrainingObjective(net, s), info, net.rule.find_unused_parameters(s))
+    # FLOAT's rm convs never use their alpha (as the reference's alpha_w under use_rm): DDP must know
+    idle_alphas = any(getattr(m, "random_masks", False) for m in net.modules())
+    model = ddp.wrap(TrainingObjective(net, s), info, net.rule.find_unused_parameters(s) or idle_alphas)
     augment = default_augment(run.model.dataset) if s.augment is None else s.augment
     if info.is_main:
         _write_run_file(run_dir, run, history, status="running")
