@@ -102,7 +102,12 @@ def test_old_run_config_without_the_new_fields_loads_with_the_defaults():
         "train": {"epochs": 3},
     }
     run = parse_run_config(stored, "run.json")
-    assert run.train.alpha_weight_decay is False
+    assert run.train.alpha_weight_decay is False and run.train.eval_attack_condition == "evaluated"
+    assert run.model.film_encoding is None and run.model.float_variant == "noise"
+    from hwsim.runfiles import AccuracyPoint
+
+    old_point = {"lam": 0.0, "lambda_th": 0.0, "attack": "pgd7", "clean_acc": 50.0, "robust_acc": 10.0, "images": 8}
+    assert AccuracyPoint.model_validate(old_point).attack_condition == "evaluated"
 
 
 # ---------------------------------------------------------------------------------------------
