@@ -295,7 +295,14 @@ def train(
     epochs: int = typer.Option(200, help="Training epochs (paper: 200; Tiny-ImageNet 120)."),
     batch_size: int = typer.Option(128, help="Mini-batch size B (FLOAT splits it in two halves)."),
     lr: float = typer.Option(0.1, help="Initial SGD learning rate (cosine schedule)."),
-    weight_decay: float = typer.Option(5e-4, help="SGD weight decay (never on FLOAT's alphas)."),
+    weight_decay: float = typer.Option(
+        5e-4, help="SGD weight decay (on FLOAT's alphas only with --alpha-weight-decay)."
+    ),
+    alpha_weight_decay: bool = typer.Option(
+        False,
+        "--alpha-weight-decay",
+        help="Decay FLOAT's alphas too, as the authors' code (FLOAT_v2 OAT_sparse.py:170: SGD over all parameters).",
+    ),
     eps: float = typer.Option(8 / 255, help="L_inf budget of the PGD training attack."),
     attack_steps: int = typer.Option(7, help="PGD-k steps during training."),
     pgdat_lambda: float = typer.Option(0.5, help="PGD-AT's fixed lambda (Eq. 3)."),
@@ -331,6 +338,11 @@ def train(
     ),
     eval_lambda_th: float = typer.Option(0.0, help="FLOAT's lambda_th for the per-epoch check (Eq. 6)."),
     eval_every: int = typer.Option(1, help="Check CA / RA every N epochs (and after the last)."),
+    eval_attack_condition: str = typer.Option(
+        "evaluated",
+        help="FLOAT / FLOATS: the per-epoch attack's condition: 'evaluated' (the checked lambda_n) or 'float_v2' "
+        "(the authors' validation: attack with noise at lambda 1 and the checked lambda's BN; FLOAT_v2 OAT_sparse.py:343-367).",
+    ),
     seed: int = typer.Option(0, help="Seed of every random step (same seed, same numbers on CPU)."),
     device: str = typer.Option("cpu", help="cpu or cuda (under torchrun: each process takes cuda:LOCAL_RANK)."),
     amp: bool = typer.Option(
@@ -360,11 +372,12 @@ def train(
     if stop_after is not None and stop_after < 1:
         raise HwsimError(f"--stop-after must be >= 1, got {stop_after}")
     values = dict(
-        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, eps=eps,
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, alpha_weight_decay=alpha_weight_decay, eps=eps,
         attack_steps=attack_steps, pgdat_lambda=pgdat_lambda,
         seed=seed, data_dir=str(data_dir) if data_dir else None, image_size=image_size, augment=augment,
         limit_train=limit_train, limit_test=limit_test, val_split=val_split, eval_limit=eval_limit,
         eval_lambdas=_parse_list(eval_lambdas, what="--eval-lambdas"), eval_lambda_th=eval_lambda_th, eval_every=eval_every,
+        eval_attack_condition=eval_attack_condition,
         device=device, amp=amp, channels_last=channels_last, workers=workers, select=select, float_loss=float_loss,
     )  # fmt: skip
     config, values = apply_preset(config, values, preset)
@@ -416,6 +429,11 @@ def evaluate(
         "--slim-factor",
         help="Slimmable runs: a width (slimming factor) to evaluate; repeat for several (default: every one of the run's).",
     ),
+    attack_condition: str = typer.Option(
+        "evaluated",
+        help="FLOAT / FLOATS: 'evaluated' attacks the model at each lambda_n; 'float_v2' as the authors' validation "
+        "(attack with noise at lambda 1 and that lambda's BN, images scored at lambda 1; FLOAT_v2 OAT_sparse.py:343-367).",
+    ),
 ) -> None:
     """Clean (CA) and robust (RA) accuracy per lambda and attack; saved as results.json/csv in the run."""
     from .formats import render_frame
@@ -429,7 +447,7 @@ def evaluate(
         checkpoint, lambdas=_parse_list(lambdas, what="--lambdas"), lambda_th=lambda_th,
         attacks=_parse_list(attacks, str, "--attacks"), data_dir=str(data_dir) if data_dir else None,
         limit=limit, batch_size=batch_size, seed=seed, device=device, progress=not quiet, checkpoint_kind=checkpoint_kind,
-        slim_factors=slim_factor or None,
+        slim_factors=slim_factor or None, attack_condition=attack_condition,
     )  # fmt: skip
     title = f"{results.run} ({checkpoint_kind} checkpoint, eps {results.eps * 255:g}/255)"
     emit(render_frame(results.frame(), out_fmt, title, note=results_note(results)), output, run_files)

@@ -583,7 +583,17 @@ class ModelConfig(Strict):
     num_classes: StrictInt | None = Field(None, ge=1, le=1 << 20)
     dual_bn: bool | None = Field(None, description="BN_C/BN_A pairs; default: the method's")
     film_dim: StrictInt = Field(1, ge=1, le=1 << 12, description="OAT lambda-encoding width d (FiLM input)")
+    film_encoding: Literal["scalar", "interp", "rand", "onehot", "dct"] | None = Field(
+        None,
+        description="OAT's lambda encoding: None = scalar at film_dim 1, interp above (hwsim's); rand / onehot / dct "
+        "= OAT.py:103-116 (row j of the matrix for the j-th training lambda; OAT's default: rand at dim 128)",
+    )
     alpha_init: float = Field(0.25, allow_inf_nan=False, description="FLOAT initial noise scale alpha")
+    float_variant: Literal["noise", "rm"] = Field(
+        "noise",
+        description="FLOAT's convs: 'noise' (Eq. 4 everywhere, the paper's) or 'rm' (FLOAT_v2's CIFAR-10 "
+        "ResNet34OAT_rm: complementary random 50% weight masks instead of noise in the deeper stages)",
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="WRN dropout")
     eval: EvalCondition = Field(default_factory=EvalCondition)
     spec: str | None = Field(None, description="hardware spec: a YAML path relative to this file, or a built-in name")
@@ -596,6 +606,14 @@ class ModelConfig(Strict):
         if self.dataset is None and (self.input is None or self.num_classes is None):
             raise ValueError("give either dataset or both input and num_classes")
         rule = self.rule
+        if self.float_variant != "noise" and not rule.noisy_convs:
+            raise ValueError(f"float_variant: {rule.name} has no noisy convs (FLOAT / FLOATS only)")
+        if self.film_encoding is not None and not rule.film:
+            raise ValueError(f"film_encoding: {rule.name} has no FiLM (OAT only)")
+        if self.film_encoding == "scalar" and self.film_dim != 1:
+            raise ValueError(f"film_encoding: 'scalar' feeds lambda itself, so film_dim must be 1, not {self.film_dim}")
+        if self.film_encoding == "interp" and self.film_dim == 1:
+            raise ValueError("film_encoding: 'interp' needs film_dim > 1 (at 1 it is 'scalar')")
         if self.dual_bn and not rule.allows_dual_bn:
             raise ValueError(f"dual_bn: {rule.name} has a single BN path")
         if self.eval.lambda_n is not None and not rule.has_lambda_n:

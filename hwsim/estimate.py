@@ -79,8 +79,14 @@ class Estimate(BaseModel):
         return pd.DataFrame.from_records(self.layers)
 
 
-def build_for_config(config: ModelConfig, device="cpu"):
-    """The network a model config describes (on ``meta`` for shape-only costing: instant)."""
+def build_for_config(
+    config: ModelConfig, device="cpu", *, lambda_choices: tuple[float, ...] | None = None, seed: int = 0
+):
+    """The network a model config describes (on ``meta`` for shape-only costing: instant).
+
+    ``lambda_choices`` / ``seed``: OAT's training lambdas and the seed of a ``rand`` lambda encoding
+    (``film_encoding``) and of FLOAT's ``rm`` masks (``float_variant``); the runner passes ``oat_lambdas``
+    and the training seed; the costs do not depend on them."""
     import torch
 
     from .nets import build_network
@@ -92,6 +98,10 @@ def build_for_config(config: ModelConfig, device="cpu"):
             config.classes,
             dual_bn=config.uses_dual_bn,
             film_dim=config.film_dim,
+            film_encoding=config.film_encoding,
+            lambda_choices=lambda_choices,
+            seed=seed,
+            float_variant=config.float_variant,
             alpha_init=config.alpha_init,
             in_channels=config.input_shape[0],
             slim_factors=slim_factors_of(config),

@@ -58,6 +58,15 @@ def check_device(value: str) -> str:
     return value
 
 
+#: Which condition the evaluation attack (and the forward scoring its images) runs at, for a method with
+#: noisy weights (FLOAT, FLOATS): "evaluated" (hwsim's default: the evaluated lambda_n's own condition, a
+#: white-box attack on the model that is scored) or "float_v2" (the authors' validation,
+#: FLOAT_v2 OAT_sparse.py:343-367 with attacks/pgd.py:64): the attack's forwards run at lambda 1 with
+#: noise on and the evaluated lambda's BN, and the adversarial images are scored at lambda 1 with the
+#: evaluated lambda's noise switch and BN; see :func:`hwsim.runner.train.eval_attack_phases`.
+AttackCondition = Literal["evaluated", "float_v2"]
+
+
 class TrainSettings(Strict):
     """Training hyper-parameters (paper section 4.1 and the OAT reference settings)."""
 
@@ -68,6 +77,11 @@ class TrainSettings(Strict):
     lr: Finite = Field(0.1, gt=0)
     momentum: Finite = Field(0.9, ge=0, lt=1)
     weight_decay: Finite = Field(5e-4, ge=0)
+    alpha_weight_decay: bool = Field(
+        False,
+        description="also decay FLOAT's noise scales alpha (FLOAT_v2 OAT_sparse.py:170: SGD over all parameters); "
+        "default: alphas in a weight-decay-0 group",
+    )
     eps: Finite = Field(8 / 255, gt=0, le=1, description="L_inf budget of the training attack")
     attack_steps: StrictInt = Field(7, gt=0, description="PGD-k steps during training")
     pgdat_lambda: Lambda = Field(0.5, description="PGD-AT's fixed lambda in Eq. 3")
@@ -91,6 +105,11 @@ class TrainSettings(Strict):
     )
     eval_lambda_th: Finite = Field(0.0, ge=0, lt=1, description="FLOAT's lambda_th for the per-epoch check (Eq. 6)")
     eval_every: StrictInt = Field(1, gt=0, description="check CA/RA every N epochs (and always after the last)")
+    eval_attack_condition: AttackCondition = Field(
+        "evaluated",
+        description="the condition the per-epoch PGD-7 attack runs at: 'evaluated' (the evaluated lambda_n) or "
+        "'float_v2' (FLOAT / FLOATS only: FLOAT_v2's validation, noise at lambda 1 with the evaluated BN)",
+    )
     device: str = "cpu"
     amp: bool = Field(False, description="CUDA mixed precision (bf16 where supported, else fp16 with loss scaling)")
     channels_last: bool = False
@@ -253,6 +272,9 @@ class AccuracyPoint(BaseModel):
     #: the slimming factor SF the network ran at (slimmable models; 1.0 = full width, and every
     #: point of a model that is not slimmable)
     slim_factor: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
+    #: the condition the attack ran at (:data:`AttackCondition`; "evaluated" in results written before
+    #: hwsim had the choice)
+    attack_condition: AttackCondition = "evaluated"
 
 
 class EvalResults(BaseModel):
@@ -288,6 +310,8 @@ class EvalResults(BaseModel):
         import pandas as pd
 
         frame = pd.DataFrame([p.model_dump() for p in self.points])
+        if "attack_condition" in frame and (frame["attack_condition"] == "evaluated").all():
+            frame = frame.drop(columns="attack_condition")  # the tables of today's evaluations stay as they were
         frame.insert(0, "run", self.run)
         frame.insert(1, "method", self.config["model"]["method"])
         return frame

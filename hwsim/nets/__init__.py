@@ -73,16 +73,24 @@ def build_network(
     film_dim: int = 1,
     alpha_init: float = 0.25,
     slim_factors: tuple[float, ...] = (1.0,),
+    film_encoding: str | None = None,
+    lambda_choices: tuple[float, ...] | None = None,
+    seed: int = 0,
+    float_variant: str = "noise",
     **options,
 ) -> ConditionalNetwork:
     """Build ``arch`` for ``method`` (any name in :func:`hwsim.methods.list_methods`). Extra options go to the family
     (``dropout`` for WRNs, ``in_channels`` for all). ``slim_factors`` with more than 1.0 builds a slimmable
-    network (:mod:`hwsim.nets.conditioning`)."""
+    network (:mod:`hwsim.nets.conditioning`). ``film_encoding`` / ``lambda_choices`` / ``seed``: OAT's lambda
+    encoding (:class:`~hwsim.nets.conditioning.LambdaEncoder`); ``seed`` also draws the masks of ``float_variant``
+    ``rm`` (:class:`~hwsim.nets.conditioning.RandomMaskConv2d`)."""
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; known: {', '.join(sorted(ARCHS))}")
     conditioning = Conditioning(
-        method, dual_bn=dual_bn, film_dim=film_dim, alpha_init=alpha_init, slim_factors=tuple(slim_factors)
-    )
+        method, dual_bn=dual_bn, film_dim=film_dim, alpha_init=alpha_init, slim_factors=tuple(slim_factors),
+        film_encoding=film_encoding, lambda_choices=None if lambda_choices is None else tuple(lambda_choices),
+        seed=seed, float_variant=float_variant,
+    )  # fmt: skip
     return ARCHS[arch](num_classes, conditioning, **options)
 
 

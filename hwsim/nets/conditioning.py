@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -199,6 +200,52 @@ class NoisyConv2d(nn.Conv2d):
         return self._conv_forward(x, self.noisy_weight(x), self.bias)
 
 
+class RandomMaskConv2d(NoisyConv2d):
+    """FLOAT_v2's ``noise_Conv2d_rm`` with ``use_rm=True`` (``models/noise_layer.py:112-177``), the convs of
+    the deeper stages of its CIFAR-10 network ``ResNet34OAT_rm`` (``OAT_sparse.py:14, 95``;
+    ``models/cifar10/resnet_OAT_mask.py:123-125``): no weight noise at all; instead two complementary
+    random masks, ``mask_c = (rand(weight.shape) > 0.5)`` and ``mask_a = 1 - mask_c``
+    (``noise_layer.py:128-130``), drawn once at construction: the clean condition (``w_noise`` False:
+    FLOAT's clean pass, lambda_n = 0) convolves with ``weight * mask_c``, the noisy one (``w_noise``
+    True: the attack, the adversarial pass, lambda_n > 0) with ``weight * mask_a``
+    (``noise_layer.py:158-167``). Only *whether* noise is on picks the mask, never lambda's size
+    (the reference's ``mod_lambda`` noise is computed and then overwritten). In hwsim's terms: mask_a
+    where ``state.noise_scale != 0``, else mask_c.
+
+    Each weight is in exactly one mask; each mask keeps ~50% (independent Bernoulli(1/2) per weight, as
+    ``torch.rand > 0.5``, not an exact half). hwsim draws them from the network's seeded generator
+    (the reference: the global RNG after ``torch.manual_seed(seed)``) and keeps ``mask_c`` as a
+    persistent bool buffer (the reference's masks are plain attributes, not saved). ``alpha`` exists,
+    as ``alpha_w`` in the reference, but no forward uses it (no gradient; it is decayed only with
+    ``alpha_weight_decay``). A slimmable conv uses the masks' sub-tensor.
+
+    Cost (the layer table, :mod:`hwsim.workload.extract`): a dense conv (Eq. 7, no noise adds, not
+    ``noisy``), its alpha still counted as a parameter: the two masks together use every weight, so all
+    are stored, and the masked zeros of one forward are not skipped (density 1.0).
+    """
+
+    random_masks = True
+
+    def __init__(self, state: ConditionState, *args, generator: torch.Generator | None = None, **kwargs) -> None:
+        super().__init__(state, *args, **kwargs)
+        draw = torch.rand(self.weight.shape, generator=generator, device="cpu")
+        self.register_buffer("mask_c", (draw > 0.5).to(self.weight.device))
+
+    def masked_weight(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        """theta * mask_c (noise off) or theta * mask_a (noise on), on the used (sub-)tensor."""
+        weight = self.used_weight(x)
+        keep = self.mask_c[: weight.shape[0], : weight.shape[1]]
+        if self.state.noise_scale != 0.0:
+            keep = ~keep
+        return weight * keep.to(weight.dtype)
+
+    def noisy_weight(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        return self.masked_weight(x)
+
+    def noisy_weight_reference(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        return self.masked_weight(x)
+
+
 #: "fast" (default) or "reference": which noise path every NoisyConv2d runs (a benchmark / test toggle).
 _NOISE_IMPL: Literal["fast", "reference"] = "fast"
 
@@ -259,29 +306,137 @@ class DualBatchNorm2d(ConditionalModule):
         return torch.cat([self.bn_clean(x[:k]), self.bn_adv(x[k:])], dim=0)
 
 
+#: OAT's lambda encodings (``OAT.py:44``, ``--encoding``) and hwsim's two older ones.
+FilmEncoding = Literal["scalar", "interp", "rand", "onehot", "dct"]
+#: The encodings that feed row j of a dim x dim matrix for the j-th training lambda (OAT.py:103-116).
+MATRIX_ENCODINGS = ("rand", "onehot", "dct")
+#: OAT.py:42's default ``--lambda_choices`` (= TrainSettings.oat_lambdas' default): the choices a network
+#: built without training settings (costing, a checkpoint before its state is loaded) encodes.
+OAT_DEFAULT_CHOICES = (0.0, 0.1, 0.2, 0.3, 0.4, 1.0)
+
+
+def dct_matrix(dim: int) -> np.ndarray:
+    """``scipy.fftpack.dct(np.eye(dim), axis=0)`` (OAT.py:108-109) without scipy: the unnormalised
+    DCT-II, ``D[k, n] = 2 cos(pi k (2n + 1) / (2 dim))``."""
+    k = np.arange(dim)[:, None]
+    n = np.arange(dim)[None, :]
+    return 2.0 * np.cos(np.pi * k * (2 * n + 1) / (2 * dim))
+
+
+def encoding_matrix(encoding: str, dim: int, seed: int = 0) -> np.ndarray:
+    """OAT's ``encoding_mat`` (OAT.py:103-116): ``onehot`` the identity, ``dct`` :func:`dct_matrix`,
+    ``rand`` the Q of ``np.linalg.qr`` of a standard-normal dim x dim matrix. OAT draws that matrix
+    from numpy's unseeded global RNG (``np.random.randn``, saved to rand_mat.npy); hwsim draws it from
+    ``np.random.default_rng(seed)`` (``standard_normal``), so the same seed gives the same matrix."""
+    if encoding == "onehot":
+        return np.eye(dim)
+    if encoding == "dct":
+        return dct_matrix(dim)
+    if encoding == "rand":
+        q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, dim)))
+        return q
+    raise ValueError(f"film encoding {encoding!r} has no matrix; matrix encodings: {', '.join(MATRIX_ENCODINGS)}")
+
+
 class LambdaEncoder(nn.Module):
     """Encodes lambda as OAT's FiLM input of width ``dim``.
 
-    dim = 1 feeds lambda itself (the setting behind the paper's 31.4 MB OAT ResNet34). For dim > 1
-    lambda interpolates between two fixed, seeded unit vectors, a deterministic stand-in for OAT's
-    lambda encoding that keeps the FiLM input width configurable.
+    ``encoding`` (None: today's choice, ``scalar`` at dim 1, ``interp`` at dim > 1):
+
+    * ``scalar`` (dim 1) feeds lambda itself (the setting behind the paper's 31.4 MB OAT ResNet34);
+    * ``interp`` (dim > 1): lambda interpolates between two fixed, seeded unit vectors, a deterministic
+      stand-in for OAT's lambda encoding that keeps the FiLM input width configurable;
+    * ``rand`` / ``onehot`` / ``dct``: OAT's own (``OAT.py:103-116``, default ``rand`` at dim 128,
+      ``OAT.py:44-45``): the j-th lambda of the training choices ``lambda_choices`` (OAT's
+      ``--lambda_choices``, hwsim's ``oat_lambdas``, in their given order) is fed row j of
+      :func:`encoding_matrix`, in training (``utils/sample_lambda.py:35-42``) and in validation
+      (``OAT.py:245-249``). A lambda listed twice gets the row of its last place (sample_lambda.py's
+      index loop overwrites earlier ones). **Declared extension** for a lambda that is not a training
+      choice (Fig. 3 evaluates S = {0, 0.2, 0.7, 1} on nets trained with other sets; OAT cannot): the
+      piecewise-linear interpolation, in lambda, between the codes of the neighbouring choices; below
+      the smallest / above the largest choice, that choice's code. The matrix (``matrix``), the choices
+      in order (``choices``) and the per-value table (``code_lambdas`` sorted, ``codes``) are persistent
+      buffers, saved in the network's state_dict (under ``lambda_encoder.``), so a checkpoint is
+      evaluated with the codes it was trained with. They are buffers, not parameters: not in the
+      parameter count or the model size (as OAT's thop count leaves the matrix out).
+
+    ``dim`` must be at least the number of training lambdas (row j of a dim x dim matrix for the j-th).
     """
 
-    def __init__(self, dim: int = 1, seed: int = 0) -> None:
+    def __init__(
+        self,
+        dim: int = 1,
+        seed: int = 0,
+        *,
+        encoding: FilmEncoding | None = None,
+        choices: tuple[float, ...] | None = None,
+        matrix_seed: int = 0,
+    ) -> None:
         super().__init__()
         self.dim = dim
-        if dim > 1:
+        if encoding is None:
+            encoding = "scalar" if dim == 1 else "interp"
+        if encoding == "scalar" and dim != 1:
+            raise ValueError(f"film encoding 'scalar' feeds lambda itself: film_dim must be 1, got {dim}")
+        if encoding == "interp" and dim == 1:
+            raise ValueError("film encoding 'interp' needs film_dim > 1 (at 1 it is 'scalar')")
+        self.encoding = encoding
+        if encoding == "interp":
             gen = torch.Generator().manual_seed(seed)
             basis = torch.randn(2, dim, generator=gen)
             self.register_buffer("basis", basis / basis.norm(dim=1, keepdim=True), persistent=False)
+        elif encoding in MATRIX_ENCODINGS:
+            # no training lambdas given (costing; a checkpoint's network before its buffers are loaded):
+            # OAT's default choices as a placeholder, as many as the matrix has rows
+            choices = tuple(float(c) for c in (OAT_DEFAULT_CHOICES[:dim] if choices is None else choices))
+            if not choices:
+                raise ValueError("film encoding needs at least one training lambda")
+            if len(choices) > dim:
+                raise ValueError(
+                    f"film encoding {encoding!r}: {len(choices)} training lambdas need film_dim >= {len(choices)} "
+                    f"(lambda j is fed row j of a {dim} x {dim} matrix), got film_dim {dim}"
+                )
+            matrix = torch.tensor(encoding_matrix(encoding, dim, matrix_seed), dtype=torch.float32)
+            row_of = {c: j for j, c in enumerate(choices)}  # the last place of a repeated lambda wins
+            values = sorted(row_of)
+            self.register_buffer("matrix", matrix)
+            self.register_buffer("choices", torch.tensor(choices, dtype=torch.float32))
+            self.register_buffer("code_lambdas", torch.tensor(values, dtype=torch.float32))
+            self.register_buffer("codes", matrix[[row_of[v] for v in values]].clone())
+        elif encoding != "scalar":
+            raise ValueError(
+                f"film encoding: unknown {encoding!r}; known: scalar, interp, {', '.join(MATRIX_ENCODINGS)}"
+            )
+
+    @property
+    def saved(self) -> bool:
+        """Whether the encoder holds state the network must save (the matrix encodings)."""
+        return self.encoding in MATRIX_ENCODINGS
+
+    def encode_matrix(self, lam: torch.Tensor) -> torch.Tensor:
+        """Codes of lambdas ``lam`` (shape (B,)) under a matrix encoding: a training choice's row exactly,
+        other lambdas interpolated between their neighbouring choices' rows (clamped at the ends)."""
+        values, codes = self.code_lambdas.to(lam.device), self.codes.to(lam.device)
+        k = values.shape[0]
+        if k == 1:
+            return codes[0].expand(lam.shape[0], -1)
+        lam32 = lam.float().contiguous()
+        right = torch.searchsorted(values, lam32).clamp(1, k - 1)
+        lo, hi = values[right - 1], values[right]
+        w = ((lam32 - lo) / (hi - lo)).clamp(0.0, 1.0)[:, None]
+        return (1 - w) * codes[right - 1] + w * codes[right]  # w = 0 or 1: a row exactly
 
     def forward(self, lam: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor:
         lam_t = torch.as_tensor(lam, dtype=like.dtype, device=like.device).reshape(-1, 1)
         lam_t = lam_t.expand(batch, 1) if lam_t.shape[0] == 1 else lam_t
-        if self.dim == 1:
+        if self.encoding == "scalar":
             return lam_t
-        basis = self.basis.to(device=like.device, dtype=like.dtype)
-        return (1 - lam_t) * basis[0] + lam_t * basis[1]
+        if self.encoding == "interp":
+            basis = self.basis.to(device=like.device, dtype=like.dtype)
+            return (1 - lam_t) * basis[0] + lam_t * basis[1]
+        exact = torch.as_tensor(lam, dtype=torch.float32, device=like.device).reshape(-1)
+        exact = exact.expand(batch) if exact.shape[0] == 1 else exact
+        return self.encode_matrix(exact).to(dtype=like.dtype)
 
 
 class FiLM(ConditionalModule):
@@ -346,6 +501,14 @@ class Conditioning:
         film_dim: OAT's lambda-encoding width d (FiLM input features).
         alpha_init: FLOAT's initial noise scale alpha.
         slim_factors: the widths of a slimmable network (1.0 among them); ``(1.0,)`` = not slimmable.
+        film_encoding: OAT's lambda encoding (:class:`LambdaEncoder`; None: scalar at dim 1, interp above).
+        lambda_choices: the training lambdas a matrix encoding maps to rows (OAT's ``--lambda_choices``,
+            hwsim's ``oat_lambdas``; None: OAT's default).
+        seed: the seed of the ``rand`` encoding's matrix and of the ``rm`` variant's masks.
+        float_variant: FLOAT's conditioning of the convs: ``noise`` (Eq. 4, hwsim's) or ``rm``
+            (FLOAT_v2's ``ResNet34OAT_rm``: :class:`RandomMaskConv2d` in the deeper stages).
+        stage / n_stages: set by the backbone while it builds stage ``stage`` of ``n_stages`` (which
+            convs the ``rm`` variant masks; None outside the stages: the stem).
     """
 
     method: str | Method = "pgdat"
@@ -354,6 +517,12 @@ class Conditioning:
     alpha_init: float = 0.25
     slim_factors: tuple[float, ...] = (1.0,)
     state: ConditionState = field(default_factory=ConditionState)
+    film_encoding: FilmEncoding | None = None
+    lambda_choices: tuple[float, ...] | None = None
+    seed: int = 0
+    float_variant: Literal["noise", "rm"] = "noise"
+    stage: int | None = None
+    n_stages: int | None = None
 
     def __post_init__(self) -> None:
         self.rule = get_method(self.method)
@@ -364,15 +533,37 @@ class Conditioning:
         if 1.0 not in factors or len(set(factors)) != len(factors) or not all(0 < f <= 1 for f in factors):
             raise ValueError(f"slim_factors must list each factor in (0, 1] once, 1.0 included; got {list(factors)}")
         self.slim_factors = tuple(sorted(factors, reverse=True))
-        self.encoder = LambdaEncoder(self.film_dim)
+        if self.float_variant not in ("noise", "rm"):
+            raise ValueError(f"float_variant: unknown {self.float_variant!r}; known: noise, rm")
+        if self.float_variant == "rm" and not self.rule.noisy_convs:
+            raise ValueError(f"float_variant 'rm': {self.rule.name} has no noisy convs (FLOAT / FLOATS only)")
+        self._mask_gen = torch.Generator().manual_seed(self.seed)  # the rm masks, in construction order
+        self.encoder = LambdaEncoder(
+            self.film_dim, encoding=self.film_encoding, choices=self.lambda_choices, matrix_seed=self.seed
+        )
 
     @property
     def slimmable(self) -> bool:
         return len(self.slim_factors) > 1
 
+    def rm_stage(self) -> bool:
+        """Whether the conv being built now is a random-mask conv of the ``rm`` variant: FLOAT_v2's
+        ResNet34OAT_rm masks every conv of its bundles 3 and 4 (of 4; ``resnet_OAT_mask.py:119-125``,
+        shortcuts included) and keeps the stem and bundles 1-2 noisy. hwsim's rule for any backbone:
+        stages with index >= n_stages // 2 (0-based), i.e. ResNet34 stages 3-4 exactly as the
+        reference; for the 3-stage ResNet20 and WRNs (a **declared extension**, FLOAT_v2 has no
+        ``_rm`` for them) stages 2-3."""
+        return self.float_variant == "rm" and self.stage is not None and self.stage >= (self.n_stages or 0) // 2
+
     def conv(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Conv2d:
-        """A bias-free 'same'-padded conv; FLOAT's convs all carry weight noise (stem and shortcuts too)."""
+        """A bias-free 'same'-padded conv; FLOAT's convs all carry weight noise (stem and shortcuts too),
+        or, in the ``rm`` variant's deeper stages, a random mask pair (:class:`RandomMaskConv2d`)."""
         args = dict(kernel_size=kernel, stride=stride, padding=kernel // 2, bias=False)
+        if self.rule.noisy_convs and self.rm_stage():
+            return RandomMaskConv2d(
+                self.state, in_ch, out_ch, alpha_init=self.alpha_init, slimmable=self.slimmable,
+                generator=self._mask_gen, **args,
+            )  # fmt: skip
         if self.rule.noisy_convs:
             if self.slimmable:
                 return NoisyConv2d(self.state, in_ch, out_ch, alpha_init=self.alpha_init, slimmable=True, **args)
@@ -414,6 +605,10 @@ class ConditionalNetwork(nn.Module):
     def __init__(self, conditioning: Conditioning) -> None:
         super().__init__()
         object.__setattr__(self, "conditioning", conditioning)
+        if conditioning.rule.film and conditioning.encoder.saved:
+            # OAT's encoding matrix and lambda table belong to the checkpoint (a submodule only for the
+            # matrix encodings: the networks of every other setting keep their state_dict keys)
+            self.lambda_encoder = conditioning.encoder
 
     @property
     def method(self) -> str:
@@ -465,7 +660,8 @@ class ConditionalNetwork(nn.Module):
         return state
 
     def alphas(self) -> list[nn.Parameter]:
-        """FLOAT's per-layer noise scales (empty for other methods); trained without weight decay."""
+        """FLOAT's per-layer noise scales (empty for other methods); trained without weight decay unless
+        ``TrainSettings.alpha_weight_decay`` (see :func:`hwsim.runner.train.make_optimizer`)."""
         return [m.alpha for m in self.modules() if isinstance(m, NoisyConv2d)]
 
 
@@ -482,8 +678,12 @@ __all__ = [
     "ConditionalNetwork",
     "DualBatchNorm2d",
     "FiLM",
+    "FilmEncoding",
     "LambdaEncoder",
+    "dct_matrix",
+    "encoding_matrix",
     "NoisyConv2d",
+    "RandomMaskConv2d",
     "SlimmableConv2d",
     "SlimmableLinear",
     "SwitchableBatchNorm2d",

@@ -61,13 +61,16 @@ class ResNet(ConditionalNetwork):
         self.bn1 = cond.norm(widths[0])
         self.film1 = cond.film(widths[0])
         stages, in_ch = [], widths[0]
+        cond.n_stages = len(blocks)
         for i, (n_blocks, width) in enumerate(zip(blocks, widths)):
+            cond.stage = i  # which convs FLOAT's rm variant masks (Conditioning.rm_stage)
             stride = 1 if i == 0 else 2
             layers = []
             for b in range(n_blocks):
                 layers.append(BasicBlock(cond, in_ch, width, stride if b == 0 else 1))
                 in_ch = width
             stages.append(nn.Sequential(*layers))
+        cond.stage = None
         self.layers = nn.ModuleList(stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = cond.classifier(in_ch, num_classes)

@@ -56,13 +56,16 @@ class WideResNet(ConditionalNetwork):
         cond = conditioning
         self.conv1 = cond.conv(in_channels, 16, 3, 1)
         groups, in_ch = [], 16
+        cond.n_stages = len(widths)
         for i, width in enumerate(widths):
+            cond.stage = i  # which convs FLOAT's rm variant masks (Conditioning.rm_stage)
             stride = 1 if i == 0 else 2
             blocks = []
             for b in range(n):
                 blocks.append(WideBlock(cond, in_ch, width, stride if b == 0 else 1, dropout))
                 in_ch = width
             groups.append(nn.Sequential(*blocks))
+        cond.stage = None
         self.groups = nn.ModuleList(groups)
         self.bn = cond.norm(in_ch)
         self.pool = nn.AdaptiveAvgPool2d(1)

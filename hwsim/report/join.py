@@ -382,7 +382,8 @@ def report_frame(run_dirs: list[Path], spec: HardwareSpec | None = None, attribu
                     "train_lambdas": train_lambdas,
                     "lam": p.lam,
                     "lambda_th": math.nan if p.lambda_th is None else p.lambda_th,
-                    "attack": p.attack,
+                    # a point attacked as FLOAT_v2's validation is its own series ("pgd7@float_v2")
+                    "attack": p.attack if p.attack_condition == "evaluated" else f"{p.attack}@{p.attack_condition}",
                     "clean_acc": p.clean_acc,
                     "robust_acc": p.robust_acc,
                     "images": p.images,

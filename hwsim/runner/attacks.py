@@ -49,6 +49,7 @@ from hwsim.errors import HwsimError
 __all__ = [
     "ATTACKS",
     "AttackFn",
+    "Phases",
     "autoattack_rand",
     "batch_correct",
     "fgsm_attack",
@@ -375,21 +376,34 @@ def run_attack(name: str, model, x: torch.Tensor, y: torch.Tensor, eps: float = 
 # --------------------------------------------------------------------------------------------------
 
 
+#: ``phases(name)`` -> a context manager around the attack (``"attack"``) and around the forward that
+#: scores the adversarial images (``"robust"``); see :func:`batch_correct`.
+Phases = Callable[[str], contextlib.AbstractContextManager]
+
+
 def batch_correct(
-    model, x: torch.Tensor, y: torch.Tensor, attack_name: str, *, eps: float = 8 / 255, seed: int = 0
-) -> tuple[int, int]:
+    model, x: torch.Tensor, y: torch.Tensor, attack_name: str, *, eps: float = 8 / 255, seed: int = 0,
+    phases: Phases | None = None,
+) -> tuple[int, int]:  # fmt: skip
     """``(clean correct, robust correct)`` counts of one batch, attacked with ``attack_name``.
 
     The clean pass and the attack run on a forked global RNG seeded with ``seed``, so a batch's
     numbers depend only on the batch and its seed: not on the batches before it, nor on how the
     batches are shared out (the trainer splits them over DDP ranks).
+
+    ``phases`` (None: the model as the caller conditioned it, for all three): the attack runs inside
+    ``phases("attack")`` and the scoring forward of the adversarial images inside ``phases("robust")``;
+    the clean forward never does. FLOAT_v2's evaluation conditions them differently from the clean pass
+    (:func:`hwsim.runner.train.eval_attack_phases`).
     """
     fn = _lookup(attack_name)
+    phase = phases if phases is not None else (lambda _name: contextlib.nullcontext())
     with _seeded_rng(seed, x.device):
         with torch.no_grad():
             clean = int((model(x).argmax(dim=1) == y).sum())
-        x_adv = fn(model, x, y, eps=eps, seed=seed)
-        with torch.no_grad():
+        with phase("attack"):
+            x_adv = fn(model, x, y, eps=eps, seed=seed)
+        with torch.no_grad(), phase("robust"):
             robust = int((model(x_adv).argmax(dim=1) == y).sum())
     return clean, robust
 
@@ -403,6 +417,7 @@ def robust_accuracy(
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    phases: Phases | None = None,
 ) -> tuple[float, float]:
     """Return ``(clean accuracy %, robust accuracy %)`` of ``model`` over ``(x, y)`` batches.
 
@@ -411,7 +426,7 @@ def robust_accuracy(
     ``model.eval()`` first for the usual evaluation; autoattack runs APGD in eval mode regardless).
     Every batch runs on a forked, seeded global RNG, so the evaluation is reproducible for models
     with random forward passes and leaves the caller's RNG state untouched. A tqdm progress bar is
-    shown when ``progress`` is True.
+    shown when ``progress`` is True. ``phases``: see :func:`batch_correct`.
     """
     from tqdm.auto import tqdm
 
@@ -435,7 +450,7 @@ def robust_accuracy(
     try:
         for i, batch in enumerate(bar):
             x, y = batch[0].to(device), batch[1].to(device)
-            clean, robust = batch_correct(model, x, y, attack_name, eps=eps, seed=seed + i)
+            clean, robust = batch_correct(model, x, y, attack_name, eps=eps, seed=seed + i, phases=phases)
             clean_correct, robust_correct, n = clean_correct + clean, robust_correct + robust, n + int(y.shape[0])
             bar.set_postfix(clean=f"{100.0 * clean_correct / n:.1f}%", robust=f"{100.0 * robust_correct / n:.1f}%")
     finally:

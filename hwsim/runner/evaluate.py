@@ -33,6 +33,7 @@ from ..runfiles import (
     RESULTS_JSON,
     RUN_FILE,
     AccuracyPoint,
+    AttackCondition,
     EvalResults,
     Finite,
     Lambda,
@@ -45,7 +46,14 @@ from ..runfiles import (
     validate_options,
 )
 from .attacks import ATTACKS, robust_accuracy
-from .train import check_cuda, load_best, load_checkpoint, network_from_checkpoint
+from .train import (
+    check_attack_condition,
+    check_cuda,
+    eval_attack_phases,
+    load_best,
+    load_checkpoint,
+    network_from_checkpoint,
+)
 
 DEFAULT_LAMBDAS = (0.0, 0.2, 0.7, 1.0)  # the paper's S_lambda_n
 #: An evaluation expected to take longer than this gets a time estimate on stderr before it goes on.
@@ -67,6 +75,7 @@ class EvalOptions(Strict):
     device: str = "cpu"
     checkpoint: Literal["last", "best"] = "last"
     slim_factors: list[Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]] | None = Field(None, min_length=1)
+    attack_condition: AttackCondition = "evaluated"
 
     @field_validator("attacks")
     @classmethod
@@ -98,6 +107,7 @@ def evaluate_checkpoint(
     write: bool = True,
     checkpoint_kind: str = "last",
     slim_factors: Sequence[float] | None = None,
+    attack_condition: str = "evaluated",
 ) -> EvalResults:
     """CA and RA of a trained run for every lambda and attack; written to the run directory.
 
@@ -107,6 +117,10 @@ def evaluate_checkpoint(
 
     ``slim_factors``: the widths of a slimmable run to evaluate (default: all of its slim factors);
     a run that is not slimmable has only 1.0.
+
+    ``attack_condition``: "evaluated" attacks the model at the evaluated lambda; "float_v2" (FLOAT /
+    FLOATS) runs the attack and scores its images as FLOAT_v2's validation does
+    (:func:`hwsim.runner.train.eval_attack_phases`); each point records it.
     """
     from .data import load_dataset
 
@@ -114,7 +128,7 @@ def evaluate_checkpoint(
         EvalOptions,
         dict(lambdas=list(lambdas), lambda_th=lambda_th, attacks=list(attacks), data_dir=data_dir, limit=limit,
              batch_size=batch_size, seed=seed, eps=eps, device=device, checkpoint=checkpoint_kind,
-             slim_factors=None if slim_factors is None else list(slim_factors)),
+             slim_factors=None if slim_factors is None else list(slim_factors), attack_condition=attack_condition),
     )  # fmt: skip
     lambdas, lambda_th, attacks, limit, batch_size = (
         opts.lambdas,
@@ -126,6 +140,7 @@ def evaluate_checkpoint(
     check_cuda(device)
     payload = load_checkpoint(checkpoint)
     net, run = network_from_checkpoint(payload, device)
+    check_attack_condition(run.model.rule, opts.attack_condition, "--attack-condition")
     run_dir = Path(payload["path"]).parent
     _say_status(run_dir, int(payload["epoch"]))
     s = run.train
@@ -154,15 +169,18 @@ def evaluate_checkpoint(
         if state is not None:
             net.load_state_dict(state)
         net.set_condition(lam, lambda_th)
+        phases = eval_attack_phases(net, opts.attack_condition)
         for sf in widths:
             if net.slimmable:
                 net.set_slim(sf)
             for attack in attacks:
                 ca, ra = robust_accuracy(
-                    net, clock.timed(attack, batches), attack, eps=eps, seed=seed, device=device, progress=progress
-                )
+                    net, clock.timed(attack, batches), attack, eps=eps, seed=seed, device=device, progress=progress,
+                    phases=phases,
+                )  # fmt: skip
                 points.append(AccuracyPoint(lam=lam, lambda_th=recorded_th, attack=attack, clean_acc=ca, robust_acc=ra,
-                                            images=len(x), checkpoint=checkpoint_kind, epoch=epoch, slim_factor=sf))  # fmt: skip
+                                            images=len(x), checkpoint=checkpoint_kind, epoch=epoch, slim_factor=sf,
+                                            attack_condition=opts.attack_condition))  # fmt: skip
     if net.slimmable:
         net.set_slim(1.0)
     results = EvalResults(
@@ -300,7 +318,7 @@ def _best_weights(run_dir: Path, payload: dict, run, lam: float, lambda_th: floa
 
 
 def _point_key(p: AccuracyPoint) -> tuple:
-    return (p.checkpoint, p.slim_factor, p.lam, p.lambda_th, p.attack)
+    return (p.checkpoint, p.slim_factor, p.lam, p.lambda_th, p.attack, p.attack_condition)
 
 
 def write_results(run_dir: Path, results: EvalResults) -> None:
@@ -311,7 +329,8 @@ def write_results(run_dir: Path, results: EvalResults) -> None:
     results = results.model_copy(
         update={
             "points": sorted(
-                merged.values(), key=lambda p: (p.checkpoint, -p.slim_factor, p.attack, p.lambda_th or 0.0, p.lam)
+                merged.values(),
+                key=lambda p: (p.checkpoint, -p.slim_factor, p.attack, p.attack_condition, p.lambda_th or 0.0, p.lam),
             )
         }
     )

@@ -2,7 +2,7 @@
 
 The networks are the very modules the estimator walks (:func:`hwsim.estimate.build_for_config`).
 Defaults follow the paper and the OAT reference settings: SGD lr 0.1, momentum 0.9, weight decay 5e-4
-(none on FLOAT's alphas), cosine schedule, 200 epochs, batch 128, PGD-7 at eps 8/255.
+(none on FLOAT's alphas unless ``alpha_weight_decay``), cosine schedule, 200 epochs, batch 128, PGD-7 at eps 8/255.
 
 Each step follows the reference code line by line (VITA-Group/Once-for-All-Adversarial-Training
 ``PGDAT.py`` / ``OAT.py``, shunlinlu/FLOAT_v2 ``OAT_sparse.py``):
@@ -208,12 +208,18 @@ def train_step(
 
 
 def make_optimizer(net, s: TrainSettings) -> torch.optim.SGD:
-    """SGD with weight decay on everything except FLOAT's alphas."""
+    """SGD with weight decay on everything except FLOAT's alphas (hwsim's default, the paper's reading:
+    alpha is a noise scale, not a weight).
+
+    ``s.alpha_weight_decay`` decays the alphas too, with ``s.weight_decay``, as the authors' code does:
+    shunlinlu/FLOAT_v2 ``OAT_sparse.py:170`` builds ``SGD(model.parameters(), ..., weight_decay=args.wd)``
+    over every parameter, the noise layers' ``alpha_w`` included. The alphas stay in a group of their own
+    either way (same parameter order, so optimizer states of either setting have the same layout)."""
     alphas = {id(p) for p in net.alphas()}
     decayed = [p for p in net.parameters() if id(p) not in alphas]
     groups = [{"params": decayed, "weight_decay": s.weight_decay}]
     if alphas:
-        groups.append({"params": list(net.alphas()), "weight_decay": 0.0})
+        groups.append({"params": list(net.alphas()), "weight_decay": s.weight_decay if s.alpha_weight_decay else 0.0})
     return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum)
 
 
@@ -348,7 +354,7 @@ def network_from_checkpoint(payload: dict[str, Any], device: str = "cpu"):
     from ..estimate import build_for_config
 
     run = run_config_of(payload)
-    net = build_for_config(run.model, device="cpu")
+    net = build_for_config(run.model, device="cpu", lambda_choices=tuple(run.train.oat_lambdas), seed=run.train.seed)
     try:
         net.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError) as exc:
@@ -416,12 +422,75 @@ def eval_lambdas(net, s: TrainSettings) -> list[float]:
     return net.rule.eval_lambdas(sorted(set(s.eval_lambdas)), s.pgdat_lambda)
 
 
+@contextlib.contextmanager
+def _noise_scale_for(net, noise_scale: float) -> Iterator[None]:
+    """Run the block with the network's noise scale set to ``noise_scale`` (lambda and BN unchanged);
+    the state is restored afterwards."""
+    state = net.state
+    saved = state.noise_scale
+    state.noise_scale = float(noise_scale)
+    try:
+        yield
+    finally:
+        state.noise_scale = saved
+
+
+def check_attack_condition(rule, condition: str, option: str) -> None:
+    """``float_v2`` is the evaluation of FLOAT's code: only for a method with noisy weights."""
+    if condition == "float_v2" and not rule.noisy_convs:
+        raise HwsimError(
+            f"{option} float_v2: FLOAT_v2's evaluation attack changes the weight noise, and {rule.label} has none "
+            "(FLOAT / FLOATS only); use evaluated"
+        )
+
+
+def check_film_encoding(model: ModelConfig, s: TrainSettings) -> None:
+    """OAT's matrix encodings feed row j of a film_dim x film_dim matrix to the j-th training lambda:
+    there must be a row for each of ``oat_lambdas``."""
+    if model.film_encoding in ("rand", "onehot", "dct") and model.rule.film and len(s.oat_lambdas) > model.film_dim:
+        raise HwsimError(
+            f"--oat-lambdas: {len(s.oat_lambdas)} training lambdas need film_dim >= {len(s.oat_lambdas)} with "
+            f"film_encoding {model.film_encoding} (lambda j is fed row j of a film_dim x film_dim matrix); "
+            f"the model has film_dim {model.film_dim}"
+        )
+
+
+def eval_attack_phases(net, condition: str):
+    """The ``phases`` of :func:`hwsim.runner.attacks.batch_correct` for an attack condition, given the
+    network conditioned at the evaluated lambda_n (None: ``evaluated``, the attack and scoring see that
+    very model).
+
+    ``float_v2``, the authors' validation (shunlinlu/FLOAT_v2): the clean forward is the evaluated
+    condition (``OAT_sparse.py:358`` ``model(imgs, val_lambda, w_noise, idx2BN)``); every attack forward
+    runs with noise at lambda 1 and the evaluated BN (``attacks/pgd.py:64``
+    ``model(x_adv, 1.0, w_noise=True, idx2BN=idx2BN)``, idx2BN from ``OAT_sparse.py:344-350``), even at
+    lambda_n = 0, whose scoring runs on clean weights: a transfer attack there; the adversarial images are
+    scored at lambda 1 with the evaluated lambda's noise switch (``OAT_sparse.py:366``
+    ``model(imgs_adv, 1.0, w_noise, idx2BN)``, ``w_noise = val_lambda != 0``, ``OAT_sparse.py:351-354``).
+    In hwsim's terms: noise scale 1 (``float_noise_scale(1, lambda_th) = 1``) in the attack; in the
+    scoring 1 where the evaluated condition has noise, else 0; BN and lambda as evaluated."""
+    if condition == "evaluated":
+        return None
+    if condition != "float_v2":
+        raise HwsimError(f"attack condition: unknown {condition!r}; known: evaluated, float_v2")
+    check_attack_condition(net.rule, condition, "attack condition")
+    noisy = net.state.noise_scale != 0.0
+
+    def phase(name: str):
+        if name == "attack":
+            return _noise_scale_for(net, 1.0)
+        return _noise_scale_for(net, 1.0 if noisy else 0.0)
+
+    return phase
+
+
 def held_out_accuracy(
     net, dataset, s: TrainSettings, info: ddp.Dist, batch_size: int = 256, eval_slim_factor: float = 1.0
 ) -> list[dict[str, float]]:
     """CA and PGD-7 RA per lambda on the held-out set (batch i seeded with seed + i; batches shared
     out over ranks and the counts summed, so the numbers do not depend on the world size). A slimmable
-    network is checked at ``eval_slim_factor`` (the model's ``sparsity.eval_slim_factor``)."""
+    network is checked at ``eval_slim_factor`` (the model's ``sparsity.eval_slim_factor``). The attack
+    runs at ``s.eval_attack_condition`` (:func:`eval_attack_phases`)."""
     x, y = dataset.tensors
     starts = list(range(0, len(x), batch_size))[info.rank :: info.world]
     device = info.device
@@ -431,11 +500,14 @@ def held_out_accuracy(
         net.set_slim(eval_slim_factor)
     for lam in eval_lambdas(net, s):
         net.set_condition(lam, s.eval_lambda_th)
+        phases = eval_attack_phases(net, s.eval_attack_condition)
         counts = [0, 0]
         for start in starts:
             bx, by = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
             with autocast(s):
-                correct = batch_correct(net, bx, by, EVAL_ATTACK, eps=s.eps, seed=s.seed + start // batch_size)
+                correct = batch_correct(
+                    net, bx, by, EVAL_ATTACK, eps=s.eps, seed=s.seed + start // batch_size, phases=phases
+                )
             counts = [a + b for a, b in zip(counts, correct)]
         clean, robust = ddp.all_sum(counts, info)
         points.append(
@@ -493,6 +565,8 @@ def train_run(
     """
     check_run_name(run.name)
     check_trainable(run.model, f"model {run.model.name or run.model.arch}")
+    check_attack_condition(run.model.rule, run.train.eval_attack_condition, "--eval-attack-condition")
+    check_film_encoding(run.model, run.train)
     check_device(run.train)
     info = ddp.setup(run.train.device)
     try:
@@ -516,7 +590,7 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
     _check_run_dir(run_dir, resume)
     train_set, held_out, _ = _datasets(run)
     torch.manual_seed(s.seed)
-    net = build_for_config(run.model, device="cpu").to(device)
+    net = build_for_config(run.model, device="cpu", lambda_choices=tuple(s.oat_lambdas), seed=s.seed).to(device)
     if s.channels_last:
         net = net.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(net, s)
@@ -548,7 +622,9 @@ def _train(run: RunConfig, out_dir: Path, info: ddp.Dist, resume: bool, progress
         if scaler is not None and payload.get("scaler"):
             scaler.load_state_dict(payload["scaler"])
         history, start, best = list(payload["history"]), int(payload["epoch"]), dict(payload.get("best") or {})
-    model = ddp.wrap(TrainingObjective(net, s), info, net.rule.find_unused_parameters(s))
+    # FLOAT's rm convs never use their alpha (as the reference's alpha_w under use_rm): DDP must know
+    idle_alphas = any(getattr(m, "random_masks", False) for m in net.modules())
+    model = ddp.wrap(TrainingObjective(net, s), info, net.rule.find_unused_parameters(s) or idle_alphas)
     augment = default_augment(run.model.dataset) if s.augment is None else s.augment
     if info.is_main:
         _write_run_file(run_dir, run, history, status="running")

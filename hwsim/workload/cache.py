@@ -60,6 +60,8 @@ def table_key(config: ModelConfig) -> str:
         arch=config.arch, method=config.method, input=config.input_shape, classes=config.classes,
         dual_bn=config.uses_dual_bn, film_dim=config.film_dim,
     )  # fmt: skip
+    if config.float_variant != "noise":  # FLOAT's rm convs are other rows (not noisy); today's keys unchanged
+        shape["float_variant"] = config.float_variant
     # no sparsity here: the walked table is always the dense, full-width network (a slimmable model's
     # widths and a sparse model's masks are applied to it by hwsim.workload.sparsity)
     digest = hashlib.sha256(source_digest().encode())

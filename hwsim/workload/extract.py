@@ -343,14 +343,16 @@ def _to_table(rows: list[_Row]) -> LayerTable:
             kh = kw = groups = 1
             cin, cout = m.in_features, m.out_features
             geometry = (1, 1, 0, 0, 1, 1)
-        noisy = isinstance(m, NoisyConv2d)
+        # FLOAT's rm variant (RandomMaskConv2d): masks, no noise; a dense conv with its (unused) alpha
+        has_alpha = isinstance(m, NoisyConv2d)
+        noisy = has_alpha and not getattr(m, "random_masks", False)
         stored = not r.shared_call
         values = dict(
             name=r.name, op=r.op, kernel_h=kh, kernel_w=kw, in_channels=cin, out_channels=cout, groups=groups,
             **dict(zip(("stride_h", "stride_w", "padding_h", "padding_w", "dilation_h", "dilation_w"), geometry)),
             in_h=in_h, in_w=in_w, out_h=out_h, out_w=out_w,
             weight_params=m.weight.numel() * stored, bias_params=(0 if m.bias is None else m.bias.numel()) * stored,
-            noisy=noisy, alpha_params=int(noisy and stored), bn_params=r.bn_params, film_params=r.film_params,
+            noisy=noisy, alpha_params=int(has_alpha and stored), bn_params=r.bn_params, film_params=r.film_params,
             film_channels=r.film_channels, conditions=r.conditions, density=1.0,
             full_in_channels=cin, full_out_channels=cout,
         )  # fmt: skip
