@@ -58,14 +58,19 @@ ATTRIBUTION_HELP = (
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """hwsim's own warnings as one ``warning: ...`` line; others as Python shows them."""
+    """hwsim's own warnings as one ``warning: ...`` line, each text once per command (a run read by
+    several figures warns once); others as Python shows them."""
     if issubclass(category, HwsimWarning):
-        typer.echo(f"warning: {message}", err=True)
+        text = str(message)
+        if text not in _shown:
+            _shown.add(text)
+            typer.echo(f"warning: {text}", err=True)
     else:
         _python_show_warning(message, category, filename, lineno, file, line)
 
 
 _python_show_warning = warnings.showwarning
+_shown: set[str] = set()
 
 
 def one_line(text: str, limit: int = 1000) -> str:
@@ -81,6 +86,7 @@ def user_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         warnings.showwarning = _show_warning
+        _shown.clear()  # once per command, also when one process runs several (tests, notebooks)
         try:
             return command(*args, **kwargs)
         except HwsimError as exc:
