@@ -179,7 +179,13 @@ def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec 
             raise HwsimError(f"{where}: range: step must be > 0 (got {step!r})")
         if stop < start:
             raise HwsimError(f"{where}: range: stop {stop!r} is below start {start!r}: the axis is empty")
-        count = math.floor((stop - start) / step * (1 + 1e-9) + 1e-9) + 1
+        try:  # huge ints (10**400) or a tiny step (1e-300) make no float / an infinite count
+            span = (stop - start) / step * (1 + 1e-9) + 1e-9
+        except OverflowError:
+            span = math.inf
+        if not math.isfinite(span) or span >= MAX_AXIS_VALUES:
+            raise HwsimError(f"{where}: range: more than {MAX_AXIS_VALUES:,} values; one axis may have at most that")
+        count = math.floor(span) + 1
         if count > MAX_AXIS_VALUES:
             raise HwsimError(f"{where}: range: {count:,} values; one axis may have at most {MAX_AXIS_VALUES:,}")
         if all(isinstance(v, int) for v in axis.range):
@@ -190,6 +196,8 @@ def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec 
         lo, hi = axis.log2
         if lo < 1:
             raise HwsimError(f"{where}: log2: lo must be >= 1 (got {lo})")
+        if max(lo, hi) >= 1 << 62:
+            raise HwsimError(f"{where}: log2: {clip(repr(max(lo, hi)))} is out of range (at most 2^62)")
         if hi < lo:
             raise HwsimError(f"{where}: log2: hi {hi} is below lo {lo}: the axis is empty")
         first = (lo - 1).bit_length()  # the smallest k with 2^k >= lo
@@ -202,6 +210,9 @@ def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec 
         if len(axis) > MAX_AXIS_VALUES:
             raise HwsimError(f"{where}: {len(axis):,} values; one axis may have at most {MAX_AXIS_VALUES:,}")
         values = list(dict.fromkeys(axis))
+        bad = next((v for v in values if isinstance(v, float) and not math.isfinite(v)), None)
+        if bad is not None:  # YAML .nan / .inf / 1e400
+            raise HwsimError(f"{where}: values must be finite numbers (got {bad!r})")
         kind = np.int64 if all(isinstance(v, int) for v in values) else np.float64
         if kind is np.int64 and any(abs(v) >= 1 << 62 for v in values):
             raise HwsimError(
@@ -212,7 +223,7 @@ def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec 
         if values.dtype.kind == "f":
             if not np.all(np.mod(values, 1) == 0):
                 bad = values[np.mod(values, 1) != 0][0]
-                raise HwsimError(f"{where}: {name} must be whole numbers (got {bad!r})")
+                raise HwsimError(f"{where}: {name} must be whole numbers (got {float(bad)!r})")
             values = values.astype(np.int64)
     else:
         values = values.astype(np.float64)
