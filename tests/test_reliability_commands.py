@@ -379,3 +379,17 @@ def test_a_sweep_killed_mid_write_leaves_whole_files_and_a_rerun_rewrites(tmp_pa
     _outputs(out)  # every file there parses
     assert run("sweep", sweep, "--out-dir", out, "--no-plots", "--quiet").exit_code == 0
     assert _outputs(out) == clean
+
+
+def test_a_rerun_removes_the_hour_old_temporary_files_of_a_killed_sweep(tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(sweep_text())
+    out = tmp_path / "out"
+    out.mkdir()
+    old, young, other = out / ".points.parquet.abc123.tmp", out / ".front.csv.def456.tmp", out / ".mine.x.tmp"
+    for path in (old, young, other):
+        path.write_bytes(b"half a file")
+    os.utime(old, (0, 0))
+    os.utime(other, (0, 0))
+    assert run("sweep", sweep, "--out-dir", out, "--no-plots", "--quiet").exit_code == 0
+    assert not old.exists() and young.exists() and other.exists()  # a young one may be a write in flight

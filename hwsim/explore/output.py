@@ -8,10 +8,12 @@ every file is rendered: an interrupted sweep leaves the folder as it was, or wit
 
 from __future__ import annotations
 
+import glob
 import io
 import itertools
 import json
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -282,7 +284,25 @@ def write_sweep(result: SweepResult, out_dir: Path | str, *, plots: bool = True,
     for name in stale:
         _remove(out_dir / name, "stale file")
     written.append(atomic_write_bytes(out_dir / SUMMARY_JSON, files[SUMMARY_JSON]))
+    _remove_orphans(out_dir, [*files, *stale])
     return written
+
+
+ORPHAN_AGE_S = 3600  # a temporary file this old is no write in flight: its writer was killed
+
+
+def _remove_orphans(out_dir: Path, names) -> None:
+    """The temporary files (``.NAME.*.tmp``, :func:`hwsim.io.atomic_write_bytes`) that a sweep killed
+    on the way left for these names, once they are an hour old (a younger one may be another sweep's
+    write in flight). Never read by any command; removed so they do not pile up."""
+    now = time.time()
+    for name in names:
+        for tmp in out_dir.glob(f".{glob.escape(name)}.*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > ORPHAN_AGE_S:
+                    tmp.unlink()
+            except OSError:
+                pass  # gone already, or not ours to remove: it is ignored either way
 
 
 __all__ = [
