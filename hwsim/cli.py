@@ -10,12 +10,44 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from .errors import HwsimError, HwsimWarning
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """click's own refusals (an option value of the wrong type, an unknown option, a missing
+    argument) as one ``error:`` line and exit code 2, like hwsim's own errors, instead of a framed
+    usage panel. Help (``--help``, no arguments) is shown as before."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        with _usage_errors():  # a command's own options are parsed here
+            return super().invoke(ctx)
+
+
+class _usage_errors:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        # by name: typer may bring its own copy of click (typer._click), whose classes are not click's
+        names = {c.__name__ for c in type(exc).__mro__} if exc is not None else set()
+        if "ClickException" not in names or "NoArgsIsHelpError" in names:
+            return False
+        where = getattr(getattr(exc, "ctx", None), "command_path", None)
+        hint = f" (see '{where} --help')" if where else ""
+        typer.echo(f"error: {one_line(exc.format_message() + hint)}", err=True)
+        raise typer.Exit(2) from None
+
 
 app = typer.Typer(
     help="Hardware cost modeling for conditionally trained, adversarially robust networks "
     "(FLOAT / OAT / PGD-AT, Kundu et al.).",
+    cls=_OneLineUsageErrors,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -134,21 +166,21 @@ def check_output(output: Path | str, inputs: Iterable[Path | str]) -> None:
     the files in ``inputs``."""
     if str(output).strip() in ("", "."):
         raise HwsimError("--output: empty file name")
+    from .io import input_at
+
     target = Path(output)
     if target.is_dir():
         raise HwsimError(f"--output {output}: is a folder; give a file name")
-    real = os.path.realpath(target)
-    for item in inputs:
-        item = Path(item)
-        files = [p for p in item.rglob("*") if p.is_file()] if item.is_dir() else [item]
-        for read in files:
-            same = os.path.realpath(read) == real
-            if not same and target.exists() and read.exists():
-                same = os.path.samefile(read, target)  # a hard link
-            if same:
-                raise HwsimError(
-                    f"--output {output}: is {read}, which this command reads or writes; choose another file"
-                )
+    read = input_at(target, inputs)
+    if read is not None:
+        raise HwsimError(f"--output {output}: is {read}, which this command reads or writes; choose another file")
+
+
+def _folder(value: str | Path) -> Path:
+    """An --out-dir as given: an empty name is refused (Path("") would be the current folder)."""
+    if str(value).strip() == "":
+        raise typer.BadParameter("empty folder name")
+    return Path(value)
 
 
 def _attribution(value: str) -> str:
@@ -522,6 +554,8 @@ def sweep(
     out_dir: Path = typer.Option(
         None,
         "--out-dir",
+        parser=_folder,
+        metavar="<path>",
         help="Folder for points / front / summary files and figures (default reports/sweeps/<file stem>).",
     ),
     max_points: int | None = typer.Option(
@@ -547,17 +581,18 @@ def sweep(
 ) -> None:
     """Design-space exploration: cost models over a grid of hardware specs, keep the Pareto front."""
     from .explore.engine import plan_sweep, run_plan
-    from .explore.output import summary_frame, write_sweep
+    from .explore.output import FILES, summary_frame, write_sweep
     from .formats import OutputFormat, render_frame
+    from .io import check_out_dir
 
     if max_points is not None and max_points < 1:
         raise HwsimError(f"--max-points: must be >= 1 (got {max_points})")
     if chunk < 1:
         raise HwsimError(f"--chunk: must be >= 1 (got {chunk})")
     out_dir = out_dir if out_dir is not None else Path("reports/sweeps") / sweep_file.stem
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HwsimError(f"--out-dir {out_dir}: is a file; give a folder")
+    check_out_dir(out_dir, FILES, [sweep_file])  # before the sweep is read: nothing is written
     plan = plan_sweep(sweep_file, max_points=max_points, keep_points=keep_points)
+    check_out_dir(out_dir, FILES, plan.inputs)  # its models, runs and spec too
     if engine not in ("local", "dask"):
         raise HwsimError(f"--engine: unknown {engine!r}; use local or dask")
     if scheduler is not None and engine != "dask":
@@ -565,7 +600,7 @@ def sweep(
     if workers < 1:
         raise HwsimError(f"--workers: must be >= 1 (got {workers})")
     result = run_plan(plan, chunk=chunk, progress=not quiet, engine=engine, scheduler=scheduler, workers=workers)
-    paths = write_sweep(result, out_dir, plots=plots)
+    paths = write_sweep(result, out_dir, plots=plots, inputs=plan.inputs)
     if not quiet:
         lead = "hierarchy cost model; Eq. 7-9 " if plan.base.cost_model == "hierarchy" else ""
         title = f"sweep {sweep_file} on {plan.base.name} ({lead}{plan.attribution} attribution)"
@@ -615,13 +650,24 @@ def export_command(
         "-s",
         help=f"Hardware spec (SCALE-Sim's array and bandwidth, ZigZag's weight bits). Default: the model's spec, else {DEFAULT_SPEC_HELP}.",
     ),
-    out_dir: Path = typer.Option(..., "--out-dir", "-d", help="Folder the files are written to (created if missing)."),
+    out_dir: Path = typer.Option(
+        ...,
+        "--out-dir",
+        "-d",
+        parser=_folder,
+        metavar="<path>",
+        help="Folder the files are written to (created if missing).",
+    ),
 ) -> None:
     """Write the model's layers as a peer tool's input (with a README of what the format cannot express)."""
     from .export import export, get_exporter, write_export
+    from .io import check_out_dir
 
     get_exporter(to)  # an unknown format is one line before anything is loaded
-    written = write_export(export(source, to, spec), out_dir)
+    check_out_dir(out_dir)
+    read: list[Path] = []
+    files = export(source, to, spec, read=read)
+    written = write_export(files, out_dir, inputs=read)
     typer.echo(f"wrote {len(written)} files to {out_dir}", err=True)
 
 
@@ -642,7 +688,9 @@ def figures(
         "own tracked digits runs under reports/, listed in figures.md).",
     ),
     spec: Path | None = typer.Option(None, "--spec", "-s", help="Hardware spec YAML (default: each model's own)."),
-    out_dir: Path = typer.Option(Path("reports/figures"), "--out-dir", help="Folder for the figures."),
+    out_dir: Path = typer.Option(
+        Path("reports/figures"), "--out-dir", parser=_folder, metavar="<path>", help="Folder for the figures."
+    ),
     list_only: bool = typer.Option(
         False, "--list", help="List the figures (name, runs needed, what it draws); write nothing."
     ),
@@ -662,8 +710,10 @@ def figures(
         raise HwsimError("--only: no figure names")
     for name in names or []:
         get_figure(name)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HwsimError(f"--out-dir {out_dir}: is a file; give a folder")
+    from .figures.writer import file_names
+    from .io import check_out_dir
+
+    check_out_dir(out_dir)
     if spec is not None:
         from .config import load_spec
 
@@ -671,6 +721,7 @@ def figures(
     for run in runs or []:
         if not run.is_dir():
             raise HwsimError(f"--runs {run}: not a run directory")
+    check_out_dir(out_dir, file_names(names), [*(runs or []), *([spec] if spec is not None else [])])
     ctx = Context(spec=spec, runs=list(runs) if runs else None)
     paths = write_figures(ctx, out_dir, names)
     typer.echo(f"wrote {len(paths)} files to {out_dir}", err=True)

@@ -693,8 +693,9 @@ def describe_validation_error(path: Path | str, err: ValidationError) -> str:
 
 
 def _check_nodes(root: yaml.Node | None, source: Path | str) -> None:
-    """Refuse aliases (a node reached twice: a 1 KB "billion laughs" file expands to gigabytes) and
-    nesting deeper than :data:`MAX_YAML_DEPTH`. Walks the composed node graph, never the expansion."""
+    """Refuse aliases (a node reached twice: a 1 KB "billion laughs" file expands to gigabytes),
+    nesting deeper than :data:`MAX_YAML_DEPTH` and a key given twice in one mapping. Walks the
+    composed node graph, never the expansion."""
     seen: set[int] = set()
     stack = [(root, 1)] if root is not None else []
     while stack:
@@ -705,6 +706,15 @@ def _check_nodes(root: yaml.Node | None, source: Path | str) -> None:
         if depth > MAX_YAML_DEPTH:
             raise HwsimError(f"{source}: YAML nested deeper than {MAX_YAML_DEPTH} levels")
         if isinstance(node, yaml.MappingNode):
+            keys: set[tuple[str, str]] = set()
+            for key, _ in node.value:  # a key given twice: PyYAML keeps the last one, silently
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if (key.tag, key.value) in keys:
+                        raise HwsimError(
+                            f"{source}: duplicate key {clip(key.value)!r} (line {key.start_mark.line + 1}); "
+                            "give each key once"
+                        )
+                    keys.add((key.tag, key.value))
             stack += [(part, depth + 1) for pair in node.value for part in pair]
         elif isinstance(node, yaml.SequenceNode):
             stack += [(item, depth + 1) for item in node.value]

@@ -294,7 +294,8 @@ class EvalResults(BaseModel):
         """lambda_th (Eq. 6) belongs to lambda_n: for a method without it (PGD-AT, OAT) the points
         carry None, also in results written before hwsim said so (their 0 / 0.5 meant nothing; the
         points they duplicate are the same model at the same lambda, the later one kept)."""
-        method = (self.config.get("model") or {}).get("method") if isinstance(self.config, dict) else None
+        model = self.config.get("model") if isinstance(self.config, dict) else None
+        method = model.get("method") if isinstance(model, dict) else None  # a tampered config: validated on use
         try:
             has_lambda_n = get_method(method).has_lambda_n if isinstance(method, str) else True
         except Exception:  # an unknown method is reported where the config is validated

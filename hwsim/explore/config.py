@@ -40,6 +40,14 @@ ACCURACY = re.compile(r"^(clean_acc|robust_acc)@lam=([0-9.eE+-]+)$")
 WHOLE = (*COUNTS, *HIERARCHY_INTS)  # fields swept as whole numbers (int64); the rest are float64
 
 
+def finite(value: Any) -> bool:
+    """A finite number that a float can hold (an int like 10**400 is not: math.isfinite would raise)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def spec_fields(base: HardwareSpec | None) -> tuple[str, ...]:
     """The fields a sweep around ``base`` may name: :data:`FIELDS`, and the hierarchy's flat fields
     when ``base`` has a hierarchy section (or when no base is given: types only)."""
@@ -173,13 +181,19 @@ def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec 
     check_field(name, where, base, "unknown spec field; sweepable")
     if isinstance(axis, RangeAxis):
         start, stop, step = axis.range
-        if not all(math.isfinite(v) for v in axis.range):
+        if not all(finite(v) for v in axis.range):
             raise HwsimError(f"{where}: range: start, stop and step must be finite numbers")
         if step <= 0:
             raise HwsimError(f"{where}: range: step must be > 0 (got {step!r})")
         if stop < start:
             raise HwsimError(f"{where}: range: stop {stop!r} is below start {start!r}: the axis is empty")
-        count = math.floor((stop - start) / step * (1 + 1e-9) + 1e-9) + 1
+        try:  # huge ints (10**400) or a tiny step (1e-300) make no float / an infinite count
+            span = (stop - start) / step * (1 + 1e-9) + 1e-9
+        except OverflowError:
+            span = math.inf
+        if not math.isfinite(span) or span >= MAX_AXIS_VALUES:
+            raise HwsimError(f"{where}: range: more than {MAX_AXIS_VALUES:,} values; one axis may have at most that")
+        count = math.floor(span) + 1
         if count > MAX_AXIS_VALUES:
             raise HwsimError(f"{where}: range: {count:,} values; one axis may have at most {MAX_AXIS_VALUES:,}")
         if all(isinstance(v, int) for v in axis.range):
@@ -190,6 +204,8 @@ def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec 
         lo, hi = axis.log2
         if lo < 1:
             raise HwsimError(f"{where}: log2: lo must be >= 1 (got {lo})")
+        if max(lo, hi) >= 1 << 62:
+            raise HwsimError(f"{where}: log2: {clip(repr(max(lo, hi)))} is out of range (at most 2^62)")
         if hi < lo:
             raise HwsimError(f"{where}: log2: hi {hi} is below lo {lo}: the axis is empty")
         first = (lo - 1).bit_length()  # the smallest k with 2^k >= lo
@@ -202,6 +218,9 @@ def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec 
         if len(axis) > MAX_AXIS_VALUES:
             raise HwsimError(f"{where}: {len(axis):,} values; one axis may have at most {MAX_AXIS_VALUES:,}")
         values = list(dict.fromkeys(axis))
+        bad = next((v for v in values if isinstance(v, float) and not finite(v)), None)
+        if bad is not None:  # YAML .nan / .inf / 1e400
+            raise HwsimError(f"{where}: values must be finite numbers (got {bad!r})")
         kind = np.int64 if all(isinstance(v, int) for v in values) else np.float64
         if kind is np.int64 and any(abs(v) >= 1 << 62 for v in values):
             raise HwsimError(
@@ -212,7 +231,7 @@ def axis_values(name: str, axis: Any, source: str = "sweep", base: HardwareSpec 
         if values.dtype.kind == "f":
             if not np.all(np.mod(values, 1) == 0):
                 bad = values[np.mod(values, 1) != 0][0]
-                raise HwsimError(f"{where}: {name} must be whole numbers (got {bad!r})")
+                raise HwsimError(f"{where}: {name} must be whole numbers (got {float(bad)!r})")
             values = values.astype(np.int64)
     else:
         values = values.astype(np.float64)
@@ -280,7 +299,7 @@ def parse_constraint(
         raise HwsimError(f"{where}: one key per constraint (got {len(item)}); known: {CONSTRAINT_HELP}")
     ((key, value),) = item.items()
     if key in ("max_total_io_bits", "weights_per_read_ratio"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value <= 0:
             raise HwsimError(f"{where}: {key}: must be a number > 0 (got {clip(repr(value))})")
         kind = "max_total_io_bits" if key == "max_total_io_bits" else "wpr_ratio"
         text = (
@@ -294,7 +313,7 @@ def parse_constraint(
             raise HwsimError(f"{where}: {key}: give one field and its bound, e.g. {{{key}: {{n_banks: 4}}}}")
         ((field, bound),) = value.items()
         check_field(field, f"{where}: {key}", base, f"unknown spec field {clip(str(field))!r}; known")
-        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not finite(bound):
             raise HwsimError(f"{where}: {key}.{field}: must be a number (got {clip(repr(bound))})")
         return Constraint(key, float(bound), field, f"{field} {'>=' if key == 'min' else '<='} {bound:g}")
     raise HwsimError(f"{where}: unknown constraint {clip(str(key))!r}; known: {CONSTRAINT_HELP}")

@@ -19,6 +19,8 @@ from typing import Any
 
 from ..errors import HwsimError
 
+CONNECT_TIMEOUT = "10s"  # how long --scheduler ADDRESS is tried before it is one error line
+
 
 def _client(scheduler: str | None, workers: int, processes: bool):
     try:
@@ -29,10 +31,18 @@ def _client(scheduler: str | None, workers: int, processes: bool):
 
     logging.getLogger("distributed").setLevel(logging.ERROR)  # its INFO chatter (e.g. on shutdown) is not ours
     if scheduler is not None:
-        try:
-            return Client(scheduler, timeout="10s"), None
-        except OSError as exc:
+        try:  # a closed port or a silent host: one line after CONNECT_TIMEOUT, not a hang
+            return Client(scheduler, timeout=CONNECT_TIMEOUT), None
+        except (OSError, TimeoutError) as exc:
             raise HwsimError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
+        except (ValueError, TypeError) as exc:  # no port, a port that is not a number, an unknown scheme
+            raise HwsimError(
+                f"--scheduler {scheduler!r}: not a Dask scheduler address ({exc}); e.g. tcp://host:8786"
+            ) from None
+        except MemoryError:  # something else answers there: distributed reads its bytes as a frame length
+            raise HwsimError(
+                f"--scheduler {scheduler}: what answers there does not speak Dask's protocol (not a Dask scheduler?)"
+            ) from None
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None, silence_logs=40
     )

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import HardwareSpec, ModelConfig, clip, is_file, load_model_config, load_spec
+from ..config import HardwareSpec, ModelConfig, clip, is_file, load_model_config, load_spec, spec_file
 from ..costs.metrics import METRICS, costs, total_rules
 from ..costs.specgrid import HIER_FIELDS, HIER_GROUP, SpecGrid
 from ..costs.specgrid import field_values as spec_field_values
@@ -81,6 +81,7 @@ class SweepPlan:
     source: str = "sweep"  # the sweep file, for messages
     latency: str = "delay_ns"  # the lead cost model's latency total: always carried, the heat map's ratio
     default_objectives: bool = False  # the sweep file gives no objectives: the lead model's defaults
+    inputs: list[str] = field(default_factory=list)  # the files and run folders read: never overwritten
 
     @property
     def size(self) -> int:
@@ -633,6 +634,8 @@ def plan_sweep(
 
     config, folder, source = parse_sweep(sweep)
     base = load_spec(_relative(config.spec, folder))
+    inputs = [str(sweep)] if isinstance(sweep, (str, Path)) else []
+    inputs += [str(p) for p in filter(None, [spec_file(_relative(config.spec, folder))])]
     axes = {name: axis_values(name, axis, source, base) for name, axis in config.axes.items()}
     for name, values in axes.items():  # the hardware ranges, SpecGrid's own check and message
         try:
@@ -693,6 +696,7 @@ def plan_sweep(
         where = f"{source}: models[{i}]"
         path = _relative(entry, folder)
         name, model, run = _load_model(Path(path), where)
+        inputs.append(str(path))
         if name in names:
             raise HwsimError(f"{where}: model name {name!r} is also the name of {names[name]}; rename one")
         names[name] = entry
@@ -731,7 +735,7 @@ def plan_sweep(
     plan = SweepPlan(
         base=base, axes=axes, constraints=constraints, jobs=jobs, metrics=metrics, totals=totals,
         objectives=objectives, attribution=config.attribution, keep_points=keep, heatmap=heatmap, source=source,
-        latency=latency, default_objectives=default,
+        latency=latency, default_objectives=default, inputs=inputs,
     )  # fmt: skip
     return plan
 

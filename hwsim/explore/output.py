@@ -8,10 +8,12 @@ every file is rendered: an interrupted sweep leaves the folder as it was, or wit
 
 from __future__ import annotations
 
+import glob
 import io
 import itertools
 import json
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,7 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import HwsimError
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, check_out_dir
 from ..plotting import new_figure, plot_function, run_styles
 from .engine import SweepResult
 
@@ -33,6 +35,8 @@ FRONT_CSV = "front.csv"
 FRONT_JSON = "front.json"
 FRONT_PARQUET = "front.parquet"
 SUMMARY_JSON = "summary.json"
+#: the tables a sweep writes or removes (figures' names depend on the objectives)
+FILES = (POINTS_PARQUET, POINTS_CSV, FRONT_CSV, FRONT_JSON, FRONT_PARQUET, SUMMARY_JSON)
 CSV_ROWS = 100_000  # points.csv is written next to points.parquet up to this many rows
 DOMINATED_SAMPLE = 20_000  # dominated points drawn per projection at most (a fixed-seed sample)
 MAX_PAIRS = 6  # 2-D projections drawn at most (the first pairs of objectives)
@@ -254,26 +258,54 @@ def render_sweep(result: SweepResult, *, plots: bool = True) -> dict[str, bytes]
     return files
 
 
-def write_sweep(result: SweepResult, out_dir: Path | str, *, plots: bool = True) -> list[Path]:
+def _remove(path: Path, what: str) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise HwsimError(f"{path}: cannot remove the {what}: {exc.strerror or exc}") from None
+
+
+def write_sweep(result: SweepResult, out_dir: Path | str, *, plots: bool = True, inputs=()) -> list[Path]:
     """Render every file, then write each atomically into ``out_dir``; a stale points.parquet / .csv
     or front.csv / .json of an earlier sweep there (one that this sweep does not rewrite) is removed.
     ``front.parquet`` is always written; ``front.csv`` / ``front.json`` and ``points.csv`` only up to
-    :data:`CSV_ROWS` rows."""
+    :data:`CSV_ROWS` rows. None of the files may be one of ``inputs`` (the sweep's own files).
+
+    ``summary.json`` is the sweep's completion mark: an earlier one is removed before the first file
+    is written and the new one written last, so a sweep killed on the way leaves whole files (each
+    write is atomic) and no summary that claims them; a rerun rewrites the folder."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HwsimError(f"--out-dir {out_dir}: is a file; give a folder")
     files = render_sweep(result, plots=plots)
-    written = [atomic_write_bytes(out_dir / name, data) for name, data in files.items()]
-    for stale in (POINTS_PARQUET, POINTS_CSV, FRONT_CSV, FRONT_JSON):
-        if stale not in files:
-            try:
-                (out_dir / stale).unlink(missing_ok=True)
-            except OSError as exc:
-                raise HwsimError(f"{out_dir / stale}: cannot remove the stale file: {exc.strerror or exc}") from None
+    stale = [name for name in (POINTS_PARQUET, POINTS_CSV, FRONT_CSV, FRONT_JSON) if name not in files]
+    check_out_dir(out_dir, [*files, *stale], inputs)
+    _remove(out_dir / SUMMARY_JSON, "earlier summary")
+    order = [name for name in files if name != SUMMARY_JSON] + [SUMMARY_JSON]
+    written = [atomic_write_bytes(out_dir / name, files[name]) for name in order[:-1]]
+    for name in stale:
+        _remove(out_dir / name, "stale file")
+    written.append(atomic_write_bytes(out_dir / SUMMARY_JSON, files[SUMMARY_JSON]))
+    _remove_orphans(out_dir, [*files, *stale])
     return written
 
 
+ORPHAN_AGE_S = 3600  # a temporary file this old is no write in flight: its writer was killed
+
+
+def _remove_orphans(out_dir: Path, names) -> None:
+    """The temporary files (``.NAME.*.tmp``, :func:`hwsim.io.atomic_write_bytes`) that a sweep killed
+    on the way left for these names, once they are an hour old (a younger one may be another sweep's
+    write in flight). Never read by any command; removed so they do not pile up."""
+    now = time.time()
+    for name in names:
+        for tmp in out_dir.glob(f".{glob.escape(name)}.*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > ORPHAN_AGE_S:
+                    tmp.unlink()
+            except OSError:
+                pass  # gone already, or not ours to remove: it is ignored either way
+
+
 __all__ = [
-    "FRONT_CSV", "FRONT_JSON", "FRONT_PARQUET", "POINTS_CSV", "POINTS_PARQUET", "SUMMARY_JSON",
+    "FILES", "FRONT_CSV", "FRONT_JSON", "FRONT_PARQUET", "POINTS_CSV", "POINTS_PARQUET", "SUMMARY_JSON",
     "model_styles", "plot_projection", "plot_ratio_heatmap", "render_sweep", "summary", "summary_frame", "sweep_figures", "write_sweep",
 ]  # fmt: skip

@@ -36,11 +36,12 @@ def get_exporter(to: str) -> Exporter:
     return EXPORTERS[to]
 
 
-def source_table(source, spec=None):
+def source_table(source, spec=None, read: list[Path] | None = None):
     """(table, spec, name) of a model YAML or a trained run (folder or checkpoint: the table with the
     run's masks, as ``hwsim estimate RUN_DIR`` costs it). ``spec``: a HardwareSpec, a path or a built-in
-    name; default the model's own, else hwsim's default."""
-    from ..config import HardwareSpec, load_spec
+    name; default the model's own, else hwsim's default. ``read``, if given, collects what was read
+    (the model file or run folder, the spec file): what an export must never overwrite."""
+    from ..config import HardwareSpec, load_spec, spec_file
     from ..estimate import is_run, layer_table, resolve_model, resolve_run
 
     if not Path(source).exists():
@@ -48,14 +49,19 @@ def source_table(source, spec=None):
     given = spec if isinstance(spec, HardwareSpec) else None
     if is_run(source):
         config, masks, spec_source = resolve_run(source, spec if given is None else None)
-        return layer_table(config, masks=masks), given or load_spec(spec_source), config.name
-    config, spec_source = resolve_model(source, None if given is not None else spec)
-    return layer_table(config), given or load_spec(spec_source), config.name
+        table = layer_table(config, masks=masks)
+    else:
+        config, spec_source = resolve_model(source, None if given is not None else spec)
+        table = layer_table(config)
+    if read is not None:
+        folder = Path(source) if Path(source).is_dir() else None
+        read.extend([folder or Path(source), *([] if given else filter(None, [spec_file(spec_source)]))])
+    return table, given or load_spec(spec_source), config.name
 
 
-def export(source, to: str, spec=None, *, name: str | None = None) -> dict[str, str]:
+def export(source, to: str, spec=None, *, name: str | None = None, read: list[Path] | None = None) -> dict[str, str]:
     """The files of ``source`` (a model YAML, a run folder / checkpoint, or a LayerTable) in format
-    ``to`` (a key of :data:`EXPORTERS`), as ``{file name: text}``."""
+    ``to`` (a key of :data:`EXPORTERS`), as ``{file name: text}``; ``read``: see :func:`source_table`."""
     exporter = get_exporter(to)
     if isinstance(source, LayerTable):
         from ..config import HardwareSpec, load_spec
@@ -63,22 +69,20 @@ def export(source, to: str, spec=None, *, name: str | None = None) -> dict[str, 
         table, label = source, name or "model"
         spec = spec if isinstance(spec, HardwareSpec) else load_spec(spec)
     else:
-        table, spec, label = source_table(source, spec)
+        table, spec, label = source_table(source, spec, read)
     return exporter(table, spec, name=name or label)
 
 
-def write_export(files: dict[str, str], out_dir: Path | str) -> list[Path]:
-    """Write each file into ``out_dir`` (created if missing), atomically; the paths written."""
-    from ..io import atomic_write_text
+def write_export(files: dict[str, str], out_dir: Path | str, inputs=()) -> list[Path]:
+    """Write each file into ``out_dir`` (created if missing), atomically; the paths written. None of
+    them may be one of ``inputs`` (the model, run or spec the export read)."""
+    from ..io import atomic_write_text, check_out_dir
 
     out = Path(out_dir)
-    if str(out_dir).strip() == "":
-        raise HwsimError("--out-dir: empty folder name")
-    if out.exists() and not out.is_dir():
-        raise HwsimError(f"--out-dir {out_dir}: is a file; give a folder")
     for filename in files:
         if Path(filename).name != filename or filename in ("", ".", ".."):
             raise HwsimError(f"export file name {filename!r}: not a plain file name")
+    check_out_dir(out_dir, files, inputs)
     return [atomic_write_text(out / filename, text) for filename, text in files.items()]
 
 

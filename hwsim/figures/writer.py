@@ -19,6 +19,12 @@ def csv_text(frame) -> str:
     return frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
 
 
+def file_names(only: list[str] | None = None) -> list[str]:
+    """Every file :func:`write_figures` may write for the figures ``only`` names (default: all)."""
+    names = only if only else list_figures()
+    return [f"{n}{suffix}" for n in names for suffix in (".csv", ".png", ".pdf")] + [INDEX, PAPER_CHECK]
+
+
 def write_figures(ctx: Context, out_dir: Path | str, only: list[str] | None = None) -> list[Path]:
     """Build and write the figures ``only`` names (default: all); returns the written paths."""
     import matplotlib
