@@ -312,7 +312,7 @@ def test_paper_sweep_summary_has_no_hierarchy_keys(tmp_path):
         ({"axes": {"glb_capacity_bytes": [512, 110592], "pe_rows": [8, 12]}},
          ["axes: at pe_rows=12, glb_capacity_bytes=512 (the axes' tightest corner): resnet20-digits-float: "
           "hierarchy.global_buffer.capacity_bytes: 512 B cannot hold the smallest tile"]),
-        ({"axes": {"clock_mhz": [float("nan")]}}, ["axes.clock_mhz: clock_mhz must be > 0"]),
+        ({"axes": {"clock_mhz": [float("nan")]}}, ["axes.clock_mhz: values must be finite numbers (got nan)"]),
         ({"axes": {"dram_read_pj": [-1.0]}}, ["axes.dram_read_pj: dram_read_pj must be > 0"]),
         ({"axes": {"pe_rows": [0]}}, ["axes.pe_rows: pe_rows must be >= 1"]),
         ({"axes": {"pe_rows": [8.5]}}, ["axes.pe_rows: pe_rows must be whole numbers"]),
