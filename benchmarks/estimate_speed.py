@@ -34,6 +34,9 @@ Then the whole-command latency, each run a fresh interpreter (``sys.executable``
 ``python -c "import torch"``; a cold ``python -m hwsim.cli estimate models/resnet34-cifar10-float.yaml``
 (a fresh empty ``HWSIM_CACHE_DIR`` each run); and a cached one (a cache directory warmed once).
 Goals (issue 19): cached < 250 ms, cold < import torch + 100 ms. They are printed, not asserted.
+hwsim's CLI skips the interpreter's teardown of torch (about 0.5 s on this machine), which
+``python -c "import torch"`` pays, so the cold run is also judged against the stricter baseline
+``python -c "import os, torch; os._exit(0)"``: the import alone.
 ``PYTHONDONTWRITEBYTECODE`` is dropped from the runs' environment: a normal install has its ``.pyc``
 files (the warm-up run writes hwsim's), and compiling hwsim's sources each run would be timed otherwise.
 
@@ -351,6 +354,9 @@ def cli_latency(runs: int) -> dict[str, list[float]]:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     estimate = [sys.executable, "-m", "hwsim.cli", "estimate", CLI_MODEL]
     import_torch = [sys.executable, "-c", "import torch"]
+    # the same import without the interpreter's teardown of torch (~0.5 s here), which hwsim's CLI
+    # skips (hwsim.cli._exit_skipping_torch_teardown): the stricter, fairer baseline for `cold`
+    import_torch_no_teardown = [sys.executable, "-c", "import os, torch; os._exit(0)"]
     # the libraries a cached estimate cannot do without (CLI, validation, arrays, YAML, the table)
     floor = [
         sys.executable,
@@ -368,12 +374,15 @@ def cli_latency(runs: int) -> dict[str, list[float]]:
             raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
         return elapsed
 
-    times: dict[str, list[float]] = {"import torch": [], "libraries": [], "cold": [], "cached": []}
+    times: dict[str, list[float]] = {
+        "import torch": [], "import torch, no teardown": [], "libraries": [], "cold": [], "cached": []
+    }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="hwsim-bench-") as tmp:
         warm = os.path.join(tmp, "warm")
         run(estimate, warm)  # warm-up, untimed: fills the `cached` runs' cache; OS page cache, .pyc files
         for i in range(runs):
             times["import torch"].append(run(import_torch, warm))
+            times["import torch, no teardown"].append(run(import_torch_no_teardown, warm))
             times["libraries"].append(run(floor, warm))
             times["cold"].append(run(estimate, os.path.join(tmp, f"cold{i}")))  # new, empty
             times["cached"].append(run(estimate, warm))
@@ -390,24 +399,30 @@ def print_cli(times: dict[str, list[float]]) -> None:
         f"   {Path(sys.executable).name} -m hwsim.cli estimate {CLI_MODEL}; this checkout on PYTHONPATH; "
         "the caller's environment (thread pinning not applied)"
     )
-    header = f"{'command':<38} {'median ms':>10} {'min-max ms':>12}  {'goal (issue 19)':<30} {'met?':<5}"
+    header = f"{'command':<42} {'median ms':>10} {'min-max ms':>12}  {'goal (issue 19)':<30} {'met?':<5}"
     print(header)
     print("-" * len(header))
     cold_goal = torch_ms + COLD_OVER_IMPORT_GOAL_MS
+    strict_goal = med["import torch, no teardown"] + COLD_OVER_IMPORT_GOAL_MS
     rows = [
         ('python -c "import torch"', "import torch", "(baseline)", ""),
+        ('python -c "import os, torch; os._exit(0)"', "import torch, no teardown", "(stricter baseline)", ""),
         ("import typer, pydantic, numpy, yaml, rich", "libraries", "(floor of a cached run)", ""),
         ("hwsim estimate, cold (empty cache)", "cold",
          f"< import torch + {COLD_OVER_IMPORT_GOAL_MS:.0f} = {cold_goal:.0f}", "yes" if med["cold"] < cold_goal else "NO"),
+        ("  same, against the stricter baseline", "cold",
+         f"< no-teardown + {COLD_OVER_IMPORT_GOAL_MS:.0f} = {strict_goal:.0f}",
+         "yes" if med["cold"] < strict_goal else "NO"),
         ("hwsim estimate, cached (warmed once)", "cached",
          f"< {CACHED_GOAL_MS:.0f}", "yes" if med["cached"] < CACHED_GOAL_MS else "NO"),
     ]  # fmt: skip
     for label, key, goal, met in rows:
-        print(f"{label:<38} {med[key]:>10.0f} {rng[key]:>12}  {goal:<30} {met:<5}")
+        print(f"{label:<42} {med[key]:>10.0f} {rng[key]:>12}  {goal:<30} {met:<5}")
     paired = statistics.median(c - t for c, t in zip(times["cold"], times["import torch"])) * 1e3
     print(
         f"   cold / import torch = {med['cold'] / torch_ms:.2f}x (medians; cold - import torch = "
-        f"{med['cold'] - torch_ms:+.0f} ms, median of the per-round differences {paired:+.0f} ms); "
+        f"{med['cold'] - torch_ms:+.0f} ms, median of the per-round differences {paired:+.0f} ms; "
+        f"cold - import torch without teardown = {med['cold'] - med['import torch, no teardown']:+.0f} ms); "
         f"cached = {med['cached']:.0f} ms = {med['cached'] / torch_ms:.2f}x import torch, "
         f"{med['cached'] - med['libraries']:+.0f} ms over importing the libraries it needs"
     )

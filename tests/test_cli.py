@@ -308,3 +308,42 @@ def test_train_option_errors_keep_pydantic_message():
     assert _option_error(info.value).startswith(
         "--oat-lambdas.1: Input should be a valid number"
     ) and "'x_y'" in _option_error(info.value)
+
+
+def test_gc_paused_restores_the_collector_state():
+    import gc
+
+    from hwsim.cli import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller who had it off keeps it off
+    finally:
+        gc.enable()
+
+
+def test_console_exit_without_torch_teardown_loses_no_output(tmp_path):
+    """The entry point leaves with os._exit once torch is loaded: what was printed (a pipe, not a
+    terminal: block-buffered) and the --output file must all be there, and the exit codes kept."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HWSIM_CACHE_DIR": str(tmp_path / "cache")}  # empty: the cold, torch path
+    model = str(MODELS / "resnet20-cifar10-float.yaml")
+    cmd = [sys.executable, "-c", "from hwsim.cli import main; main()", "estimate", model, "--per-layer"]
+    shown = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.rstrip().endswith("┘") and "layers (conv)" in shown.stdout  # the whole table
+    out = tmp_path / "est.json"
+    written = subprocess.run([*cmd[:-1], "-f", "json", "-o", str(out)], capture_output=True, text=True, env=env)
+    assert written.returncode == 0 and out.is_file(), written.stderr
+    assert json.loads(out.read_text())["totals"]
+    bad = subprocess.run([*cmd[:-2], str(tmp_path / "missing.yaml")], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
