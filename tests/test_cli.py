@@ -335,12 +335,14 @@ def test_console_exit_without_torch_teardown_loses_no_output(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "HWSIM_CACHE_DIR": str(tmp_path / "cache")}  # empty: the cold, torch path
+    env = {**os.environ, "HWSIM_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}  # empty cache: torch
     model = str(MODELS / "resnet20-cifar10-float.yaml")
     cmd = [sys.executable, "-c", "from hwsim.cli import main; main()", "estimate", model, "--per-layer"]
     shown = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.rstrip().endswith("┘") and "layers (conv)" in shown.stdout  # the whole table
+    lines = shown.stdout.splitlines()  # totals, then the per-layer table, whose last row is the fc layer
+    assert "layers (conv)" in shown.stdout and shown.stdout.endswith("\n"), shown.stdout[-800:]
+    assert lines[-2].strip("│| ").startswith("fc"), lines[-3:]
     out = tmp_path / "est.json"
     written = subprocess.run([*cmd[:-1], "-f", "json", "-o", str(out)], capture_output=True, text=True, env=env)
     assert written.returncode == 0 and out.is_file(), written.stderr
