@@ -119,6 +119,7 @@ def user_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        _end_startup_gc_pause()
         warnings.showwarning = _show_warning
         _shown.clear()  # once per command, also when one process runs several (tests, notebooks)
         try:
@@ -133,20 +134,40 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
+startup_gc_paused = False  # set by hwsim.__main__, which disables the collector while the CLI starts
+
+
+def _end_startup_gc_pause() -> None:
+    """The command begins: what start-up made (modules, classes, typer's and pydantic's tables) lives
+    as long as the process, so it is frozen out of every later collection, then collection resumes.
+    Enabling without the freeze would make the next collection walk all of it (10-15 ms)."""
+    global startup_gc_paused
+    if startup_gc_paused:
+        startup_gc_paused = False
+        gc.freeze()
+        gc.enable()
+
+
 @contextlib.contextmanager
 def gc_paused():
     """No cyclic garbage collection during a one-shot costing command (estimate, compare). Once torch
     is loaded, every generation-2 collection walks its million or so module objects and frees nothing:
     about 80 ms of a cold ``estimate`` on this machine (benchmarks/estimate_speed.py). The command
-    itself makes little garbage; reference counting frees it. The collector's state is restored on
-    the way out, so a process that runs several commands (tests, a notebook) is left as it was."""
+    itself makes little garbage; reference counting frees it. In a process that runs several commands
+    (tests, a notebook) the collector's state is restored on the way out; the ``hwsim`` process itself
+    (hwsim.__main__) ends with the command, so there it stays paused (resuming would cost one
+    collection over everything the command made)."""
     was_enabled = gc.isenabled()
+    one_command_process = _one_command_process
     gc.disable()
     try:
         yield
     finally:
-        if was_enabled:
+        if was_enabled and not one_command_process:
             gc.enable()
+
+
+_one_command_process = False  # set by hwsim.__main__: the process ends when its one command does
 
 
 def runner_errors(command: Callable) -> Callable:
@@ -231,11 +252,11 @@ def estimate(
     attribution: str = typer.Option("paper", "--attribution", "-a", help=ATTRIBUTION_HELP),
 ) -> None:
     """Per-layer and total cost of one model: params, memory, MACs/FLOPs, Eq. 7-9 delay."""
-    from .estimate import estimate_file, estimate_run, is_run
-    from .formats import render_estimate
+    with gc_paused():  # the imports too: numpy, pydantic and hwsim.config are most of a cached estimate
+        from .estimate import estimate_file, estimate_run, is_run
+        from .formats import render_estimate
 
-    out_fmt = _format(fmt)
-    with gc_paused():
+        out_fmt = _format(fmt)
         if is_run(model):
             result = estimate_run(model, spec, attribution=_attribution(attribution))
             emit(render_estimate(result, out_fmt, per_layer), output, [model, *([spec] if spec else [])])

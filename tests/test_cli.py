@@ -328,6 +328,21 @@ def test_gc_paused_restores_the_collector_state():
         gc.enable()
 
 
+def test_the_start_up_pause_ends_frozen_when_the_command_begins(monkeypatch):
+    import gc
+
+    import hwsim.cli as cli
+
+    monkeypatch.setattr(cli, "startup_gc_paused", True)
+    gc.disable()
+    try:
+        cli._end_startup_gc_pause()
+        assert gc.isenabled() and gc.get_freeze_count() > 0 and not cli.startup_gc_paused
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
 def test_console_exit_without_torch_teardown_loses_no_output(tmp_path):
     """The entry point leaves with os._exit once torch is loaded: what was printed (a pipe, not a
     terminal: block-buffered) and the --output file must all be there, and the exit codes kept."""
@@ -337,7 +352,7 @@ def test_console_exit_without_torch_teardown_loses_no_output(tmp_path):
 
     env = {**os.environ, "HWSIM_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}  # empty cache: torch
     model = str(MODELS / "resnet20-cifar10-float.yaml")
-    cmd = [sys.executable, "-c", "from hwsim.cli import main; main()", "estimate", model, "--per-layer"]
+    cmd = [sys.executable, "-m", "hwsim", "estimate", model, "--per-layer"]  # what the hwsim script runs
     shown = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()  # totals, then the per-layer table, whose last row is the fc layer
