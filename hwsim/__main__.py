@@ -1,5 +1,5 @@
 """``python -m hwsim`` and the ``hwsim`` console script: :func:`hwsim.cli.main`, with the cyclic
-garbage collector paused while the CLI starts."""
+garbage collector paused while the CLI is imported."""
 
 import gc
 
@@ -7,14 +7,12 @@ import gc
 def main() -> None:  # pragma: no cover - console entry point
     # Importing typer, pydantic and numpy makes hundreds of thousands of objects that live as long as
     # the process, and no garbage; the collections they trigger walk them all for nothing (about 50 ms
-    # of a cached `hwsim estimate`, benchmarks/estimate_speed.py). The pause ends when the command
-    # starts (hwsim.cli.user_errors); estimate / compare then pause their own body (hwsim.cli.gc_paused).
+    # of CPU in a cached `hwsim estimate`). The pause ends, start-up objects frozen, when the command
+    # starts (hwsim.cli._end_startup_gc_pause); estimate / compare pause their own body (gc_paused).
     gc.disable()
-    from hwsim import cli
+    from hwsim.cli import main as cli_main
 
-    cli.startup_gc_paused = True
-    cli._one_command_process = True
-    cli.main()
+    cli_main()
 
 
 if __name__ == "__main__":  # pragma: no cover

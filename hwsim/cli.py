@@ -134,16 +134,15 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
-startup_gc_paused = False  # set by hwsim.__main__, which disables the collector while the CLI starts
+_one_command_process = False  # set by main(): the hwsim process, which ends when its one command does
 
 
 def _end_startup_gc_pause() -> None:
-    """The command begins: what start-up made (modules, classes, typer's and pydantic's tables) lives
-    as long as the process, so it is frozen out of every later collection, then collection resumes.
-    Enabling without the freeze would make the next collection walk all of it (10-15 ms)."""
-    global startup_gc_paused
-    if startup_gc_paused:
-        startup_gc_paused = False
+    """The command begins. hwsim.__main__ disabled the collector before the CLI's imports; what they
+    made (modules, classes, typer's and pydantic's tables) lives as long as the process, so it is
+    frozen out of every later collection, then collection resumes. Enabling without the freeze would
+    make the next collection walk all of it (10-15 ms)."""
+    if _one_command_process and not gc.isenabled():
         gc.freeze()
         gc.enable()
 
@@ -155,19 +154,15 @@ def gc_paused():
     about 80 ms of a cold ``estimate`` on this machine (benchmarks/estimate_speed.py). The command
     itself makes little garbage; reference counting frees it. In a process that runs several commands
     (tests, a notebook) the collector's state is restored on the way out; the ``hwsim`` process itself
-    (hwsim.__main__) ends with the command, so there it stays paused (resuming would cost one
-    collection over everything the command made)."""
+    ends with the command, so there it stays paused (resuming would cost one collection over
+    everything the command made)."""
     was_enabled = gc.isenabled()
-    one_command_process = _one_command_process
     gc.disable()
     try:
         yield
     finally:
-        if was_enabled and not one_command_process:
+        if was_enabled and not _one_command_process:
             gc.enable()
-
-
-_one_command_process = False  # set by hwsim.__main__: the process ends when its one command does
 
 
 def runner_errors(command: Callable) -> Callable:
@@ -774,6 +769,8 @@ def main() -> None:  # pragma: no cover - console entry point
     # (import hwsim) is not affected, nor is a PYDANTIC_DISABLE_PLUGINS the user set.
     if not os.environ.get("HWSIM_PYDANTIC_PLUGINS"):
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    global _one_command_process
+    _one_command_process = True
     try:
         app()
     except SystemExit as stop:
@@ -790,8 +787,8 @@ def _exit_skipping_torch_teardown(code: int | str | None) -> None:  # pragma: no
     Without torch, or while another non-daemon thread still runs, the normal exit is kept."""
     import threading
 
-    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    if "torch" not in sys.modules or any(t.is_alive() and not t.daemon for t in others):
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]  # the live ones
+    if "torch" not in sys.modules or any(not t.daemon for t in others):
         sys.exit(code)
     if code is not None and not isinstance(code, int):  # sys.exit("message"): printed, status 1
         print(code, file=sys.stderr)

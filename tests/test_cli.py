@@ -333,11 +333,16 @@ def test_the_start_up_pause_ends_frozen_when_the_command_begins(monkeypatch):
 
     import hwsim.cli as cli
 
-    monkeypatch.setattr(cli, "startup_gc_paused", True)
     gc.disable()
     try:
+        cli._end_startup_gc_pause()  # not the hwsim process (a test, a notebook): left as it is
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+        monkeypatch.setattr(cli, "_one_command_process", True)
         cli._end_startup_gc_pause()
-        assert gc.isenabled() and gc.get_freeze_count() > 0 and not cli.startup_gc_paused
+        frozen = gc.get_freeze_count()
+        assert gc.isenabled() and frozen > 0
+        cli._end_startup_gc_pause()  # the pause ends once: a second call changes nothing
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
         gc.enable()
