@@ -94,6 +94,8 @@ ATTRIBUTION_HELP = (
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """hwsim's own warnings as one ``warning: ...`` line, each text once per command (a run read by
     several figures warns once); others as Python shows them."""
+    global _warned
+    _warned = True
     if issubclass(category, HwsimWarning):
         text = str(message)
         if text not in _shown:
@@ -105,6 +107,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 _python_show_warning = warnings.showwarning
 _shown: set[str] = set()
+_warned = False  # any warning shown in this command (a warned estimate is never stored for replay)
 
 
 def one_line(text: str, limit: int = 1000) -> str:
@@ -120,8 +123,10 @@ def user_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         _end_startup_gc_pause()
+        global _warned
         warnings.showwarning = _show_warning
         _shown.clear()  # once per command, also when one process runs several (tests, notebooks)
+        _warned = False
         try:
             return command(*args, **kwargs)
         except HwsimError as exc:
@@ -186,7 +191,9 @@ def emit(text: str, output: Path | None, inputs: Iterable[Path | str] = ()) -> N
     """Print, or write atomically to ``output``: never onto a file the command reads (``inputs``; a
     folder there stands for every file in it), never onto a folder or an empty name."""
     if output is None:
-        sys.stdout.write(text)
+        from .stdout import write_stdout
+
+        write_stdout(text)
         return
     from .io import atomic_write_text
 
@@ -256,9 +263,17 @@ def estimate(
             result = estimate_run(model, spec, attribution=_attribution(attribution))
             emit(render_estimate(result, out_fmt, per_layer), output, [model, *([spec] if spec else [])])
             return
+        from .config import recording_file_probes
+
         read: list[Path] = []
-        result = estimate_file(model, spec, attribution=_attribution(attribution), read=read)
-        emit(render_estimate(result, out_fmt, per_layer), output, read)
+        with recording_file_probes() as probes:
+            result = estimate_file(model, spec, attribution=_attribution(attribution), read=read)
+        text = render_estimate(result, out_fmt, per_layer)
+        emit(text, output, read)
+        if output is None and not _warned:  # what `hwsim estimate` printed, for the same command again
+            from .replay import store
+
+            store(probes, text)
 
 
 @app.command()
@@ -640,7 +655,9 @@ def sweep(
     if not quiet:
         lead = "hierarchy cost model; Eq. 7-9 " if plan.base.cost_model == "hierarchy" else ""
         title = f"sweep {sweep_file} on {plan.base.name} ({lead}{plan.attribution} attribution)"
-        sys.stdout.write(render_frame(summary_frame(result), OutputFormat.table, title))
+        from .stdout import write_stdout
+
+        write_stdout(render_frame(summary_frame(result), OutputFormat.table, title))
     typer.echo(f"wrote {len(paths)} files to {out_dir}", err=True)
 
 

@@ -7,6 +7,7 @@ impossible value) into one :class:`~hwsim.errors.HwsimError` line that names the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from importlib import resources
 from pathlib import Path
@@ -749,11 +750,33 @@ def parse_yaml_text(text: str, source: Path | str) -> dict[str, Any]:
 
 
 def is_file(path: Path | str) -> bool:
-    """``Path.is_file`` that says False (not a traceback) for names the OS cannot take (NUL bytes, too long)."""
+    """``Path.is_file`` that says False (not a traceback) for names the OS cannot take (NUL bytes, too
+    long). Every file hwsim's config readers read or look for is asked here first (the probe log)."""
     try:
-        return Path(path).is_file()
+        found = Path(path).is_file()
     except (OSError, ValueError):
-        return False
+        found = False
+    if _probes is not None:
+        _probes.append((str(path), found))
+    return found
+
+
+_probes: list[tuple[str, bool]] | None = None
+
+
+@contextlib.contextmanager
+def recording_file_probes():
+    """The files looked for inside the block, as a list of (path, found): the model and spec files
+    read, and the names found absent that would have been read instead (a spec file named like a
+    built-in). What a replayed estimate (:mod:`hwsim.replay`) must find unchanged."""
+    global _probes
+    outer, _probes = _probes, []
+    try:
+        yield _probes
+    finally:
+        recorded, _probes = _probes, outer
+        if outer is not None:
+            outer.extend(recorded)
 
 
 def _exists(path: Path) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from .. import __version__
 from ..config import ModelConfig
 from ..errors import HwsimError, HwsimWarning
 from ..io import atomic_write_text
+from ..replay import cache_root
 from .table import LayerTable, check_table_json
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -40,9 +40,8 @@ class CacheWarning(HwsimWarning):
 
 
 def cache_dir() -> Path | None:
-    if os.environ.get("HWSIM_NO_CACHE"):
-        return None
-    return Path(os.environ.get("HWSIM_CACHE_DIR") or Path.home() / ".cache" / "hwsim") / "tables"
+    root = cache_root()
+    return None if root is None else root / "tables"
 
 
 @functools.lru_cache(maxsize=1)
