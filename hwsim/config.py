@@ -757,18 +757,28 @@ def is_file(path: Path | str) -> bool:
     except (OSError, ValueError):
         found = False
     if _probes is not None:
-        _probes.append((str(path), found))
+        _probes.append((str(path), found, _signature(path) if found else None))
     return found
 
 
-_probes: list[tuple[str, bool]] | None = None
+def _signature(path: Path | str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file: whether it changed between being read and the output being stored."""
+    try:
+        stat = Path(path).stat()
+    except (OSError, ValueError):
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+_probes: list[tuple[str, bool, tuple[int, int] | None]] | None = None
 
 
 @contextlib.contextmanager
 def recording_file_probes():
-    """The files looked for inside the block, as a list of (path, found): the model and spec files
-    read, and the names found absent that would have been read instead (a spec file named like a
-    built-in). What a replayed estimate (:mod:`hwsim.replay`) must find unchanged."""
+    """The files looked for inside the block, as a list of (path, found, (size, mtime_ns) when
+    found): the model and spec files read, and the names found absent that would have been read
+    instead (a spec file named like a built-in). What a replayed estimate (:mod:`hwsim.replay`) must
+    find unchanged."""
     global _probes
     outer, _probes = _probes, []
     try:

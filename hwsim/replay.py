@@ -143,19 +143,33 @@ def lookup(argv: list[str]) -> str | None:
     return text
 
 
-def store(probes: list[tuple[str, bool]], text: str) -> None:
+def _signature(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def store(probes: list[tuple[str, bool, tuple[int, int] | None]], text: str) -> None:
     """Store what this process's command printed (``text``) with the files it looked for (``probes``:
-    path, found), under the key :func:`lookup` took when the process started (nothing without it: a
-    command run in a test or a notebook is never stored). Silent on any failure: the replay is an
-    optimisation, and the estimate has already printed."""
+    path, found, (size, mtime_ns) when it was looked at; :func:`hwsim.config.recording_file_probes`),
+    under the key :func:`lookup` took when the process started (nothing without it: a command run in
+    a test or a notebook is never stored). Not stored when a file changed since it was read (the
+    output would be paired with bytes it was not computed from). Silent on any failure: the replay
+    is an optimisation, and the estimate has already printed."""
     folder = replay_dir()
     if folder is None or _started is None:
         return
     argv, key = _started
-    inputs = {name: _file_digest(name) for name, found in probes if found}
+    if any((_signature(name) if found else None) != seen for name, found, seen in probes):
+        return  # changed since it was read (or looked for), or unreadable now: nothing safe to key on
+    if any(os.path.isfile(name) for name, found, _ in probes if not found):
+        return  # appeared since
+    inputs = {name: _file_digest(name) for name, found, _ in probes if found}
     if any(digest is None for digest in inputs.values()):
-        return  # a file read a moment ago is unreadable now: nothing safe to key on
-    absent = sorted({name for name, found in probes if not found})
+        return
+    absent = sorted({name for name, found, _ in probes if not found})
     entry = {"format": FORMAT, "argv": list(argv), "inputs": inputs, "absent": absent, "stdout": text}
     entry["sha256"] = _checksum(entry)
     from .io import atomic_write_text  # the tempfile machinery only when storing

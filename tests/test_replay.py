@@ -178,11 +178,14 @@ def test_lookup_and_store_in_process(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(replay, "_started", None)
     Path("m.yaml").write_text("arch: resnet20\n")
-    replay.store([("m.yaml", True)], "text\n")  # no lookup at start: not stored
+    read = ("m.yaml", True, replay._signature("m.yaml"))
+    replay.store([read], "text\n")  # no lookup at start: not stored
     assert not (tmp_path / "cache" / "replay").exists()
     argv = ["estimate", "m.yaml"]
     assert replay.lookup(argv) is None
-    replay.store([("m.yaml", True), ("gone", False), ("gone", False)], "the estimate\n")
+    replay.store([("m.yaml", True, (1, 2))], "text\n")  # the file changed after it was read: not stored
+    assert not list((tmp_path / "cache").glob("replay/*.json"))
+    replay.store([read, ("gone", False, None), ("gone", False, None)], "the estimate\n")
     (entry,) = (tmp_path / "cache" / "replay").glob("*.json")
     assert json.loads(entry.read_text())["absent"] == ["gone"]
     assert replay.lookup(argv) == "the estimate\n"
