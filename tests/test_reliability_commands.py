@@ -316,12 +316,14 @@ def test_bad_scheduler_addresses_are_one_line(tmp_path):
 # 5. faults ---------------------------------------------------------------------------------------
 
 
-def _outputs(folder: Path) -> dict[str, object]:
-    """The sweep's files, parsed (summary.json without its wall-clock seconds)."""
+def _outputs(folder: Path, only: str | None = None) -> dict[str, object]:
+    """The sweep's files, parsed (summary.json without its wall-clock seconds); ``only``: one of them."""
     import pandas as pd
 
     parsed = {}
     for path in sorted(folder.iterdir()):
+        if only is not None and path.name != only:
+            continue
         if path.suffix == ".json":
             data = json.loads(path.read_text())
             data.pop("seconds", None)
@@ -379,6 +381,49 @@ def test_a_sweep_killed_mid_write_leaves_whole_files_and_a_rerun_rewrites(tmp_pa
     _outputs(out)  # every file there parses
     assert run("sweep", sweep, "--out-dir", out, "--no-plots", "--quiet").exit_code == 0
     assert _outputs(out) == clean
+
+
+@pytest.mark.parametrize("kill_when", ["first temporary file", "first whole file"])
+def test_a_sweep_killed_with_sigkill_leaves_nothing_a_rerun_trusts(tmp_path, kill_when):
+    """A real `kill -9` of `python -m hwsim sweep` while it writes (as soon as the first temporary
+    file, or the first renamed file, appears in the out folder): no summary.json, every file under
+    its final name whole, and a rerun finishes with the files of a clean sweep."""
+    import signal
+    import time
+
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(sweep_text())
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "hwsim", "sweep", str(sweep), "--out-dir", str(out), "--quiet"]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    wanted = (lambda name: name.endswith(".tmp")) if kill_when == "first temporary file" else (lambda n: n[0] != ".")
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if out.is_dir() and any(wanted(entry.name) for entry in os.scandir(out)):
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.0005)
+    proc.wait(timeout=60)
+    if proc.returncode != -signal.SIGKILL:
+        pytest.fail(f"the sweep ended ({proc.returncode}) before it could be killed {kill_when}")
+    names = sorted(os.listdir(out))
+    assert "summary.json" not in names, names  # nothing claims the folder complete
+    final = [name for name in names if not name.startswith(".")]
+    assert (final != []) == (kill_when == "first whole file"), names
+    alone = run("sweep", sweep, "--out-dir", tmp_path / "alone", "--quiet")
+    assert alone.exit_code == 0, alone.output
+    clean = _outputs(tmp_path / "alone")
+    for name in final:  # what is there under a final name is a whole file: a clean sweep's
+        assert _outputs_of(out / name) == clean[name], name
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    kept = {name: value for name, value in _outputs(out).items() if not name.endswith(".tmp")}
+    assert kept == clean  # the killed write's young .tmp may stay (it could be a write in flight)
+
+
+def _outputs_of(path: Path):
+    return _outputs(path.parent, only=path.name)[path.name]
 
 
 def test_a_rerun_removes_the_hour_old_temporary_files_of_a_killed_sweep(tmp_path):
