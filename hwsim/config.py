@@ -20,6 +20,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from .datasets import DATASETS
 from .errors import HwsimError
 from .methods import Method, get_method, list_methods
+from .replay import file_signature
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe_load's loader, in C if available
 
@@ -757,17 +758,8 @@ def is_file(path: Path | str) -> bool:
     except (OSError, ValueError):
         found = False
     if _probes is not None:
-        _probes.append((str(path), found, _signature(path) if found else None))
+        _probes.append((str(path), found, file_signature(path) if found else None))
     return found
-
-
-def _signature(path: Path | str) -> tuple[int, int] | None:
-    """(size, mtime_ns) of a file: whether it changed between being read and the output being stored."""
-    try:
-        stat = Path(path).stat()
-    except (OSError, ValueError):
-        return None
-    return stat.st_size, stat.st_mtime_ns
 
 
 _probes: list[tuple[str, bool, tuple[int, int] | None]] | None = None

@@ -97,6 +97,16 @@ def command_key(argv: list[str]) -> str:
     return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:40]
 
 
+def file_signature(path: str | Path) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file, None if it cannot be read: whether it changed between being read
+    and the output being stored (hwsim.config's probe log takes it when a file is looked for)."""
+    try:
+        stat = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
 def _file_digest(path: str) -> str | None:
     try:
         with open(path, "rb") as handle:
@@ -105,9 +115,15 @@ def _file_digest(path: str) -> str | None:
         return None
 
 
+def json_sha256(value) -> str:
+    """SHA-256 of ``value``'s canonical JSON (sorted keys, no spaces, no NaN): the checksum hwsim's
+    caches store with an entry (this one and the layer-table cache)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _checksum(entry: dict) -> str:
-    body = {k: v for k, v in entry.items() if k != "sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return json_sha256({k: v for k, v in entry.items() if k != "sha256"})
 
 
 def lookup(argv: list[str]) -> str | None:
@@ -143,14 +159,6 @@ def lookup(argv: list[str]) -> str | None:
     return text
 
 
-def _signature(path: str) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_size, stat.st_mtime_ns
-
-
 def store(probes: list[tuple[str, bool, tuple[int, int] | None]], text: str) -> None:
     """Store what this process's command printed (``text``) with the files it looked for (``probes``:
     path, found, (size, mtime_ns) when it was looked at; :func:`hwsim.config.recording_file_probes`),
@@ -162,7 +170,7 @@ def store(probes: list[tuple[str, bool, tuple[int, int] | None]], text: str) -> 
     if folder is None or _started is None:
         return
     argv, key = _started
-    if any((_signature(name) if found else None) != seen for name, found, seen in probes):
+    if any((file_signature(name) if found else None) != seen for name, found, seen in probes):
         return  # changed since it was read (or looked for), or unreadable now: nothing safe to key on
     if any(os.path.isfile(name) for name, found, _ in probes if not found):
         return  # appeared since

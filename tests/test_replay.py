@@ -178,7 +178,7 @@ def test_lookup_and_store_in_process(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(replay, "_started", None)
     Path("m.yaml").write_text("arch: resnet20\n")
-    read = ("m.yaml", True, replay._signature("m.yaml"))
+    read = ("m.yaml", True, replay.file_signature("m.yaml"))
     replay.store([read], "text\n")  # no lookup at start: not stored
     assert not (tmp_path / "cache" / "replay").exists()
     argv = ["estimate", "m.yaml"]
@@ -253,7 +253,8 @@ def test_console_reports_a_full_stdout_in_one_line(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "HWSIM_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "hwsim", "estimate", str(MODELS / "resnet20-cifar10-float.yaml")]
-    for _ in range(2):  # the second run after one stored: replayed
+    for stored in (False, True):  # the second time with an entry stored: replayed
+        assert bool(list(cache.glob("replay/*.json"))) is stored
         with open("/dev/full", "w") as full:
             proc = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, env=env)
         assert proc.returncode == 2 and proc.stderr == "error: stdout: cannot write: No space left on device\n"

@@ -28,7 +28,7 @@ from .. import __version__
 from ..config import ModelConfig
 from ..errors import HwsimError, HwsimWarning
 from ..io import atomic_write_text
-from ..replay import cache_root
+from ..replay import cache_root, json_sha256
 from .table import LayerTable, check_table_json
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -92,8 +92,7 @@ def load_table(key: str) -> LayerTable | None:
 
 def checksum(table_json) -> str:
     """SHA-256 of a table's JSON form, canonical (sorted keys, no spaces): what is stored with it."""
-    text = json.dumps(table_json, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json_sha256(table_json)
 
 
 def store_table(key: str, table: LayerTable) -> None:
